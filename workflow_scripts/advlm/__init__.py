@@ -1,0 +1,8 @@
+"""advlm: the library behind the adversarial-training workflow.
+
+Each Snakemake rule runs a small script in ``workflow_scripts/`` that calls one function of this package.
+Modules, in DAG order: ``resources`` (offline resources), ``data`` (datasets and splits), ``augment``
+(corpus augmentation), ``mlm`` (continued masked-LM pre-training), ``training`` (fine-tuning methods),
+``evaluation`` (accuracy, F1, calibration), ``attacks`` (TextAttack attacks), ``neurons`` (linguistic
+correlation analysis), ``report`` (tables and plots). ``runtime`` and ``io`` are shared helpers.
+"""

