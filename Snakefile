@@ -1,0 +1,40 @@
+# Adversarial training of transformer language models: robustness, generalization and neurons.
+# Stages (one file each under rules/), in DAG order; `snakemake` builds everything `rule all` lists.
+from snakemake.utils import min_version, validate
+
+min_version("9.19")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "schemas/config.schema.yaml")
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+
+
+check_config(config)
+
+
+wildcard_constraints:
+    **wildcard_patterns(config),
+
+
+include: "rules/resources.smk"
+include: "rules/data.smk"
+include: "rules/pretrain.smk"
+include: "rules/finetune.smk"
+include: "rules/evaluate.smk"
+include: "rules/attack.smk"
+include: "rules/neurons.smk"
+include: "rules/aggregate.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_targets(config),

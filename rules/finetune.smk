@@ -1,0 +1,31 @@
+rule finetune:
+    input:
+        lib_files("training", "models", "evaluation", "resources"),
+        base_model_inputs(config),
+        pretrained=lambda wc: [] if wc.pretrain == "none" else f"results/pretrain/{wc.pretrain}/model",
+        train=lambda wc: split_path(wc.dataset, "train"),
+        validation=lambda wc: split_path(wc.dataset, "validation"),
+    output:
+        model=directory(f"results/models/{MODEL}/model"),
+        record=f"results/models/{MODEL}/train_log.json",
+    log:
+        f"results/logs/finetune/{MODEL}.log",
+    benchmark:
+        f"results/benchmarks/finetune/{MODEL}.tsv"
+    conda:
+        "../envs/workflow.yaml"
+    threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1,
+    params:
+        model_source=lambda wc: pretrained_model(config, wc.pretrain),
+        training=stage_params(config, "finetune", "methods", "seeds", "method_params")
+        | {"max_length": config["model"]["max_length"]},
+        method_params=lambda wc: config["finetune"]["method_params"].get(wc.method, {}),
+        seed=lambda wc: int(wc.seed),
+        num_labels=len(config["data"]["labels"]),
+        device=config["device"],
+    script:
+        "../workflow_scripts/finetune.py"

@@ -1,0 +1,69 @@
+rule tag_probe_corpus:
+    input:
+        lib_files("neurons"),
+        texts=lambda wc: split_path(wc.dataset, "test"),
+    output:
+        corpus="results/neurons/{dataset}/corpus.jsonl",
+        meta="results/neurons/{dataset}/corpus.meta.json",
+    log:
+        "results/logs/tag_probe_corpus/{dataset}.log",
+    conda:
+        "../envs/workflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        neurons=config["neurons"],
+    script:
+        "../workflow_scripts/tag_probe_corpus.py"
+
+
+rule extract_activations:
+    input:
+        lib_files("neurons", "models", "resources"),
+        model=model_dir,
+        corpus="results/neurons/{dataset}/corpus.jsonl",
+    output:
+        activations=f"results/neurons/{MODEL}/activations.npy",
+        labels=f"results/neurons/{MODEL}/labels.json",
+    log:
+        f"results/logs/extract_activations/{MODEL}.log",
+    benchmark:
+        f"results/benchmarks/extract_activations/{MODEL}.tsv"
+    conda:
+        "../envs/workflow.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=1,
+    params:
+        neurons=config["neurons"] | {"max_length": config["model"]["max_length"]},
+        device=config["device"],
+    script:
+        "../workflow_scripts/extract_activations.py"
+
+
+rule probe_neurons:
+    input:
+        lib_files("neurons"),
+        activations=f"results/neurons/{MODEL}/activations.npy",
+        labels=f"results/neurons/{MODEL}/labels.json",
+    output:
+        probe=f"results/neurons/{MODEL}/probe.json",
+        ranking=f"results/neurons/{MODEL}/ranking.csv",
+    log:
+        f"results/logs/probe_neurons/{MODEL}.log",
+    benchmark:
+        f"results/benchmarks/probe_neurons/{MODEL}.tsv"
+    conda:
+        "../envs/workflow.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        neurons=config["neurons"],
+    script:
+        "../workflow_scripts/probe_neurons.py"

@@ -1,0 +1,51 @@
+rule augment_corpus:
+    input:
+        lib_files("augment"),
+        corpus=[split_path(name, "train") for name in config["pretrain"]["corpus_datasets"]],
+        nltk_data="results/resources/nltk_data",
+    output:
+        corpus="results/corpus/augmented.jsonl",
+        meta="results/corpus/augmented.meta.json",
+    log:
+        "results/logs/augment_corpus/augment_corpus.log",
+    benchmark:
+        "results/benchmarks/augment_corpus/augment_corpus.tsv"
+    conda:
+        "../envs/workflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        augment=config["augment"],
+    script:
+        "../workflow_scripts/augment_corpus.py"
+
+
+rule pretrain_mlm:
+    input:
+        lib_files("mlm", "models", "resources"),
+        base_model_inputs(config),
+        corpus=lambda wc: corpus_paths(config, wc.pretrain),
+    output:
+        model=directory("results/pretrain/{pretrain}/model"),
+        record="results/pretrain/{pretrain}/pretrain_log.json",
+    log:
+        "results/logs/pretrain_mlm/{pretrain}.log",
+    benchmark:
+        "results/benchmarks/pretrain_mlm/{pretrain}.tsv"
+    wildcard_constraints:
+        pretrain="clean|augmented",
+    conda:
+        "../envs/workflow.yaml"
+    threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=1,
+    params:
+        model_source=base_model(config),
+        pretrain=stage_params(config, "pretrain", "variants"),
+        device=config["device"],
+    script:
+        "../workflow_scripts/pretrain_mlm.py"

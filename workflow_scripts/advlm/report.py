@@ -1,0 +1,122 @@
+"""Aggregation: per-run records → tidy CSV tables, Markdown summaries (mean ± sd over seeds) and plots."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on clusters and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from . import io as aio  # noqa: E402
+
+MODEL_KEYS = ["dataset", "pretrain", "method", "seed"]
+_MODEL_PATH = re.compile(r"(?P<dataset>[^/]+)/(?P<pretrain>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/(?P<leaf>[^/]+)$")
+
+
+def model_of(path: str | Path) -> dict:
+    """The model keys (and the file's stem as ``leaf``) of a per-model artifact path."""
+    match = _MODEL_PATH.search(str(path))
+    if match is None:
+        raise ValueError(f"{path}: not a per-model path (…/<dataset>/<pretrain>/<method>/seed<n>/<file>)")
+    keys = match.groupdict()
+    keys["seed"] = int(keys["seed"])
+    keys["leaf"] = Path(keys["leaf"]).stem
+    return keys
+
+
+def _scalars(record: dict) -> dict:
+    return {key: value for key, value in record.items() if isinstance(value, (int, float, str, bool)) or value is None}
+
+
+def collect(paths, leaf_name: str) -> pd.DataFrame:
+    """One row per JSON file: its model keys, its file stem under ``leaf_name`` and its scalar fields."""
+    rows = []
+    for path in paths:
+        keys = model_of(path)
+        rows.append({**{k: keys[k] for k in MODEL_KEYS}, leaf_name: keys["leaf"], **_scalars(aio.read_json(path))})
+    return pd.DataFrame(rows)
+
+
+def training_table(paths) -> pd.DataFrame:
+    rows = []
+    for path in paths:
+        record = aio.read_json(path)
+        best = record["history"][record["best_epoch"] - 1]
+        rows.append({**{k: model_of(path)[k] for k in MODEL_KEYS}, "best_epoch": record["best_epoch"],
+                     "validation_accuracy": best["validation"]["accuracy"], "train_seconds": record["train_seconds"],
+                     "steps": record["steps"]})
+    return pd.DataFrame(rows)
+
+
+def mean_sd(frame: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Mean ± standard deviation over seeds, formatted for Markdown (sd omitted with a single seed)."""
+    grouped = frame.groupby(by, sort=True)[metrics]
+    mean, sd, count = grouped.mean(), grouped.std(ddof=1), grouped.count()
+    cells = mean.copy().astype(object)
+    for column in metrics:
+        cells[column] = [
+            f"{m:.3f}" if n < 2 or pd.isna(s) else f"{m:.3f} ± {s:.3f}"
+            for m, s, n in zip(mean[column], sd[column], count[column])
+        ]
+    cells["seeds"] = count[metrics[0]]
+    return cells.reset_index()
+
+
+def plot_bars(frame: pd.DataFrame, x: str, value: str, title: str, path: str | Path) -> None:
+    """Grouped bars: one group per ``x`` value, one bar per (pretrain, method), error bars = sd over seeds."""
+    frame = frame.assign(variant=frame["pretrain"] + " / " + frame["method"])
+    stats = frame.groupby([x, "variant"])[value].agg(["mean", "std"]).reset_index()
+    groups, variants = sorted(stats[x].unique()), sorted(stats["variant"].unique())
+    width = 0.8 / len(variants)
+    figure, axis = plt.subplots(figsize=(max(6, 1.4 * len(groups) * max(1, len(variants) / 3)), 4))
+    for i, variant in enumerate(variants):
+        part = stats[stats["variant"] == variant].set_index(x).reindex(groups)
+        axis.bar([g + i * width for g in range(len(groups))], part["mean"], width,
+                 yerr=part["std"].fillna(0), capsize=2, label=variant)
+    axis.set_xticks([g + width * (len(variants) - 1) / 2 for g in range(len(groups))], groups)
+    axis.set_ylabel(value.replace("_", " "))
+    axis.set_ylim(0, 1)
+    axis.set_title(title)
+    axis.legend(fontsize=8, title="pre-training / method")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def write_report(inputs: dict, out_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """Write the tables (CSV), ``summary.md`` and the plots from the per-run records in ``inputs``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables = {
+        "training": training_table(inputs["train_logs"]),
+        "generalization": collect(inputs["eval"], "evalset"),
+        "robustness": collect(inputs["attacks"], "attack"),
+        "neurons": collect(inputs["probes"], "probe"),
+    }
+    for name, table in tables.items():
+        table.sort_values(MODEL_KEYS).to_csv(out_dir / f"{name}.csv", index=False)
+    variant = ["dataset", "pretrain", "method"]
+    sections = {
+        "Generalization (accuracy, macro-F1, ECE; in-domain test and out-of-domain sets)":
+            mean_sd(tables["generalization"], [*variant, "evalset"], ["accuracy", "macro_f1", "ece"]),
+        "Robustness": mean_sd(tables["robustness"], [*variant, "attack"], _numeric(tables["robustness"], "attack")),
+        "Neurons (linguistic correlation analysis)": mean_sd(tables["neurons"], variant,
+                                                             _numeric(tables["neurons"], "probe")),
+        "Training": mean_sd(tables["training"], variant, ["validation_accuracy", "best_epoch", "train_seconds"]),
+    }
+    markdown = ["# Results", ""]
+    for title, table in sections.items():
+        markdown += [f"## {title}", "", table.to_markdown(index=False), ""]
+    (out_dir / "summary.md").write_text("\n".join(markdown))
+    plot_bars(tables["generalization"], "evalset", "accuracy", "Accuracy in and out of domain",
+              out_dir / "generalization.png")
+    robustness = tables["robustness"]
+    plot_bars(robustness, "attack", "accuracy_under_attack", "Accuracy under attack", out_dir / "robustness.png")
+    return tables
+
+
+def _numeric(frame: pd.DataFrame, leaf_name: str) -> list[str]:
+    return [c for c in frame.columns if c not in (*MODEL_KEYS, leaf_name) and pd.api.types.is_numeric_dtype(frame[c])]

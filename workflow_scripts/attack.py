@@ -1,0 +1,43 @@
+"""Rule attack: attack one shard of the test sample of one fine-tuned model.
+
+Writes the per-example CSV and, beside it (``attacks.shard_record_path``: same name, ``.json``), what the
+gather step records: the attack's full ``repr``, its parameters, the shard and this job's provenance.
+"""
+import importlib.metadata
+from pathlib import Path
+
+from advlm import attacks, runtime
+from advlm import io as aio
+
+
+def main(smk):
+    params = dict(smk.params.attack)
+    shard, num_shards = int(smk.params.shard), int(smk.params.num_shards)
+    runtime.setup(smk.threads, params["seed"], smk.log[0])
+    test = aio.read_examples(smk.input.test)
+    frame = attacks.run_shard(
+        model_dir=Path(smk.input.model_dir) / "model",
+        test_frame=test,
+        attack_name=smk.wildcards.attack,
+        params=params,
+        shard=shard,
+        num_shards=num_shards,
+        resources_dir=Path(smk.input.nltk_data).parent,
+        device=runtime.device(smk.params.device),
+    )
+    Path(smk.output.csv).parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(smk.output.csv, index=False)
+    aio.write_json({
+        "attack": smk.wildcards.attack,
+        "attack_repr": frame.attrs["attack_repr"],
+        "params": params,
+        "shard": shard,
+        "num_shards": num_shards,
+        "sample_size": len(attacks.attack_sample(test, params["sample_size"], params["seed"])),
+        "textattack_version": importlib.metadata.version("textattack"),
+        "provenance": runtime.provenance(params["seed"], params),
+    }, attacks.shard_record_path(smk.output.csv))
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    main(snakemake)  # noqa: F821  (injected by Snakemake's script directive)

@@ -1,0 +1,19 @@
+"""Rule pretrain_mlm: continued masked-LM pre-training on the clean or the augmented corpus."""
+from pathlib import Path
+
+import pandas as pd
+
+from advlm import io as aio
+from advlm import mlm, runtime
+
+
+def main(smk):
+    params = smk.params.pretrain
+    runtime.setup(smk.threads, params["seed"], smk.log[0])
+    corpus = pd.concat([aio.read_examples(path) for path in smk.input.corpus], ignore_index=True)
+    mlm.pretrain(smk.params.model_source, corpus["text"].tolist(), Path(smk.output.record).parent, params,
+                 params["seed"], runtime.device(smk.params.device))
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    main(snakemake)  # noqa: F821  (injected by Snakemake's script directive)

@@ -1,0 +1,21 @@
+"""Rule probe_neurons: elastic-net probe on word activations, neuron ranking by weight mass, light ablation."""
+import numpy as np
+
+from advlm import io as aio
+from advlm import neurons, runtime
+
+
+def main(smk):
+    params = {**neurons.PROBE_DEFAULTS, **smk.params.neurons}
+    runtime.setup(smk.threads, params["seed"], smk.log[0])
+    labels = aio.read_json(smk.input.labels)
+    activations = np.load(smk.input.activations, mmap_mode="r")
+    report, ranking = neurons.probe(activations, labels[params["tagset"]], labels["sentence"], params)
+    report["aggregation"] = labels["aggregation"]
+    report["provenance"] = runtime.provenance(params["seed"], params)
+    aio.write_json(report, smk.output.probe)
+    ranking.to_csv(smk.output.ranking, index=False)
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    main(snakemake)  # noqa: F821  (injected by Snakemake's script directive)

@@ -1,0 +1,30 @@
+"""Rule tag_probe_corpus: sample sentences and tag them with spaCy for the neuron probes (silver POS tags)."""
+import collections
+import json
+
+from advlm import io as aio
+from advlm import neurons, runtime
+
+
+def main(smk):
+    params = smk.params.neurons
+    runtime.setup(smk.threads, params["seed"], smk.log[0])
+    texts = aio.read_examples(smk.input.texts)["text"].tolist()
+    nlp = neurons.load_tagger()
+    records = neurons.tag_corpus(texts, params["num_sentences"], params["seed"], nlp)
+    with open(smk.output.corpus, "w") as handle:
+        handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    aio.write_json({
+        "num_texts": len(texts),
+        "num_sentences_requested": params["num_sentences"],
+        "num_sentences": len(records),
+        "num_words": sum(len(r["words"]) for r in records),
+        "seed": params["seed"],
+        "tagger": neurons.tagger_info(nlp),
+        "tag_counts": {tagset: dict(collections.Counter(t for r in records for t in r[tagset]).most_common())
+                       for tagset in neurons.TAGSETS},
+    }, smk.output.meta)
+
+
+if __name__ == "__main__" and "snakemake" in globals():
+    main(snakemake)  # noqa: F821  (injected by Snakemake's script directive)
