@@ -78,8 +78,14 @@ def base_model_inputs(config):
     return [source] if source == "results/resources/minilm" or Path(source).exists() else []
 
 
-def pretrained_model(config, pretrain):
-    return base_model(config) if pretrain == "none" else f"results/pretrain/{pretrain}/model"
+def start_model_inputs(config, pretrain):
+    """The model fine-tuning starts from, as a file dependency where it is one (a Hub name is not)."""
+    return base_model_inputs(config) if pretrain == "none" else [f"results/pretrain/{pretrain}/model"]
+
+
+def model_source(config, input):
+    """The start model of a job: its model input where it has one, else the configured Hub name."""
+    return input.start[0] if input.start else base_model(config)
 
 
 def model_dir(wildcards):

@@ -1,8 +1,7 @@
 rule finetune:
     input:
         lib_files("training", "models", "evaluation", "resources"),
-        base_model_inputs(config),
-        pretrained=lambda wc: [] if wc.pretrain == "none" else f"results/pretrain/{wc.pretrain}/model",
+        start=lambda wc: start_model_inputs(config, wc.pretrain),
         train=lambda wc: split_path(wc.dataset, "train"),
         validation=lambda wc: split_path(wc.dataset, "validation"),
     output:
@@ -20,7 +19,7 @@ rule finetune:
         runtime=240,
         gpu=1,
     params:
-        model_source=lambda wc: pretrained_model(config, wc.pretrain),
+        model_source=lambda wc, input: model_source(config, input),
         training=stage_params(config, "finetune", "methods", "seeds", "method_params")
         | {"max_length": config["model"]["max_length"]},
         method_params=lambda wc: config["finetune"]["method_params"].get(wc.method, {}),

@@ -25,7 +25,7 @@ rule augment_corpus:
 rule pretrain_mlm:
     input:
         lib_files("mlm", "models", "resources"),
-        base_model_inputs(config),
+        start=base_model_inputs(config),
         corpus=lambda wc: corpus_paths(config, wc.pretrain),
     output:
         model=directory("results/pretrain/{pretrain}/model"),
@@ -44,7 +44,7 @@ rule pretrain_mlm:
         runtime=120,
         gpu=1,
     params:
-        model_source=base_model(config),
+        model_source=lambda wc, input: model_source(config, input),
         pretrain=stage_params(config, "pretrain", "variants"),
         device=config["device"],
     script:

@@ -1,0 +1,44 @@
+import json
+
+import pytest
+
+from advlm import resources
+
+
+def test_manifests_record_versions_and_checksums(resources_dir):
+    manifest = json.loads((resources_dir / "nltk_data" / "MANIFEST.json").read_text())
+    assert manifest["source"]["wordnet"]["version"] == "0.0.23"
+    stopwords = resources_dir / "nltk_data" / "corpora" / "stopwords" / "english"
+    assert manifest["files"]["corpora/stopwords/english"] == resources.sha256(stopwords)
+    assert len(stopwords.read_text().split()) == 179
+    index = (resources_dir / "nltk_data" / "corpora" / "wordnet" / "index.noun").read_bytes()
+    assert b"\r" not in index  # NLTK reads WordNet by byte offset: CRLF would break it
+    vader = json.loads((resources_dir / "vader" / "MANIFEST.json").read_text())
+    assert set(vader["files"]) == {f"{name}.tsv" for name in resources.VADER_SETS}
+
+
+def test_minilm_and_glove_from_packages(tmp_path):
+    manifest = resources.build("minilm", tmp_path / "minilm", "unused")
+    assert manifest["source"]["version"] == "0.1.0" and "model.safetensors" in manifest["files"]
+    config = json.loads((tmp_path / "minilm" / "config.json").read_text())
+    assert (config["num_hidden_layers"], config["hidden_size"]) == (6, 384)
+    resources.build("glove", tmp_path / "glove", "unused")
+    assert sum(1 for _ in open(tmp_path / "glove" / "vocab.txt")) == 400_000
+
+
+def test_missing_or_corrupt_download_says_how_to_fetch(tmp_path):
+    with pytest.raises(resources.MissingResourceError, match="make setup"):
+        resources.pinned_download("wn", tmp_path)
+    (tmp_path / "vaderSentiment-3.3.2.tar.gz").write_bytes(b"not the archive")
+    with pytest.raises(resources.MissingResourceError, match="sha256"):
+        resources.pinned_download("vaderSentiment", tmp_path)
+
+
+def test_textattack_imports_offline_with_wordnet(resources_dir):
+    from advlm import runtime
+
+    runtime.offline_textattack(resources_dir)
+    from nltk.corpus import wordnet
+
+    assert wordnet.get_version() == "3.0"
+    assert "bad" in {a.name() for s in wordnet.synsets("good") for l in s.lemmas() for a in l.antonyms()}

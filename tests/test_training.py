@@ -1,0 +1,85 @@
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from advlm import mlm, models, training
+
+TEXTS = ["a great and moving film", "dull , boring and far too long", "the best thing this year",
+         "a mess of a movie", "funny and warm", "painfully bad acting"] * 4
+FRAME = pd.DataFrame({"id": [str(i) for i in range(len(TEXTS))], "text": TEXTS, "label": [1, 0, 1, 0, 1, 0] * 4})
+HP = {"lr": 1e-3, "weight_decay": 0.0, "batch_size": 4, "epochs": 2, "warmup_ratio": 0.0, "max_length": 16,
+      "max_grad_norm": 1.0, "eval_batch_size": 8}
+
+
+def _finetune(tiny_bert, out_dir, seed):
+    return training.finetune(str(tiny_bert), FRAME, FRAME, out_dir, HP, "base", {}, seed, 2, torch.device("cpu"))
+
+
+def test_finetune_is_reproducible_and_keeps_the_best_epoch(tiny_bert, tmp_path):
+    first = _finetune(tiny_bert, tmp_path / "a", seed=5)
+    again = _finetune(tiny_bert, tmp_path / "b", seed=5)
+    other = _finetune(tiny_bert, tmp_path / "c", seed=6)
+    assert [h["train_loss"] for h in first["history"]] == [h["train_loss"] for h in again["history"]]
+    assert [h["train_loss"] for h in first["history"]] != [h["train_loss"] for h in other["history"]]
+    accuracies = [h["validation"]["accuracy"] for h in first["history"]]
+    assert first["best_epoch"] == accuracies.index(max(accuracies)) + 1
+    record = json.loads((tmp_path / "a" / "train_log.json").read_text())
+    assert record["provenance"]["seed"] == 5 and record["provenance"]["torch_threads"] == 1
+    assert record["provenance"]["versions"]["transformers"] == "4.57.6"
+    saved = models.load_classifier(str(tmp_path / "a" / "model"), 2)
+    tokenizer = models.load_tokenizer(str(tmp_path / "a" / "model"))
+    probabilities = models.predict_proba(saved, tokenizer, FRAME["text"].tolist(), 8, 16, torch.device("cpu"))
+    assert (probabilities.argmax(1).numpy() == FRAME["label"].to_numpy()).mean() == pytest.approx(
+        first["history"][first["best_epoch"] - 1]["validation"]["accuracy"])
+
+
+def test_unknown_method_and_stray_hyperparameters_are_rejected():
+    with pytest.raises(ValueError, match="unknown training method 'fgsm'"):
+        training.build_method("fgsm", {})
+    with pytest.raises(ValueError, match="takes no hyperparameters"):
+        training.build_method("base", {"epsilon": 0.1})
+
+
+def test_predictions_do_not_depend_on_batching(tiny_bert):
+    model = models.load_classifier(str(tiny_bert), 2)
+    tokenizer = models.load_tokenizer(str(tiny_bert))
+    one = models.predict_proba(model, tokenizer, TEXTS[:6], 1, 16, torch.device("cpu"))
+    many = models.predict_proba(model, tokenizer, TEXTS[:6], 6, 16, torch.device("cpu"))
+    assert torch.allclose(one, many, atol=1e-5)
+
+
+def test_masking_follows_bert_recipe(tiny_bert):
+    tokenizer = models.load_tokenizer(str(tiny_bert))
+    batch = tokenizer(TEXTS * 20, padding=True, return_tensors="pt", return_special_tokens_mask=True)
+    special = batch["special_tokens_mask"].bool()
+    inputs, labels = mlm.mask_tokens(batch["input_ids"], special, tokenizer, 0.15, torch.Generator().manual_seed(0))
+    chosen = labels != -100
+    assert not (chosen & special).any()
+    assert chosen.sum() / (~special).sum() == pytest.approx(0.15, abs=0.02)
+    masked = (inputs == tokenizer.mask_token_id) & chosen
+    assert masked.sum() / chosen.sum() == pytest.approx(0.8, abs=0.05)
+    assert (labels[chosen] == batch["input_ids"][chosen]).all()
+
+
+def test_masked_position_loss_equals_the_full_loss(tiny_bert):
+    model = models.load_masked_lm(str(tiny_bert)).eval()
+    tokenizer = models.load_tokenizer(str(tiny_bert))
+    batch = tokenizer(TEXTS[:4], padding=True, return_tensors="pt", return_special_tokens_mask=True)
+    inputs, labels = mlm.mask_tokens(batch["input_ids"], batch["special_tokens_mask"].bool(), tokenizer, 0.3,
+                                     torch.Generator().manual_seed(1))
+    full = model(input_ids=inputs, attention_mask=batch["attention_mask"], labels=labels).loss
+    fast = mlm.masked_lm_loss(model, inputs, batch["attention_mask"], labels)
+    assert fast.item() == pytest.approx(full.item(), rel=1e-5)
+
+
+def test_pretraining_lowers_heldout_loss_and_keeps_the_head(tiny_bert, tmp_path):
+    hp = {"lr": 3e-3, "weight_decay": 0.0, "batch_size": 8, "steps": 25, "max_length": 16, "mlm_probability": 0.15,
+          "heldout_fraction": 0.25}
+    record = mlm.pretrain(str(tiny_bert), TEXTS * 4, tmp_path, hp, 0, torch.device("cpu"))
+    assert record["heldout_loss_after"] < record["heldout_loss_before"] - 0.5
+    from transformers import AutoModelForMaskedLM
+
+    _, info = AutoModelForMaskedLM.from_pretrained(str(tmp_path / "model"), output_loading_info=True)
+    assert info["missing_keys"] == []  # the trained MLM head is saved (BAE/BERT-Attack need it)
