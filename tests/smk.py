@@ -1,0 +1,39 @@
+"""Running Snakemake from the tests: the real command line, in a temporary working directory."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
+TINY_CONFIG = ROOT / "tests" / "config" / "tiny.yaml"
+
+
+def write_overlay(workdir: Path, **overrides) -> Path:
+    """A config overlay (merged over tests/config/tiny.yaml by Snakemake) in ``workdir``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / f"overlay{len(list(workdir.glob('overlay*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump({"downloads_dir": str(ROOT / "downloads"), **overrides}))
+    return path
+
+
+def run(workdir: Path, *args, configfiles=(), check=True) -> subprocess.CompletedProcess:
+    command = [*SNAKEMAKE, "--directory", str(workdir), "--workflow-profile", str(ROOT / "profiles" / "default"),
+               "--cores", "2", "--max-threads", "1", "--configfile", str(TINY_CONFIG), *map(str, configfiles), *args]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The job-stats table of a (dry) run as {rule: count}."""
+    table = output.split("Job stats:")[1] if "Job stats:" in output else ""
+    return {rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)
+            if rule != "total"}

@@ -1,0 +1,88 @@
+"""The DAG, lint and config checks, all without running a job."""
+import types
+
+import pytest
+import yaml
+from smk import ROOT, job_counts, run, write_overlay
+
+TINY_JOBS = {  # tests/config/tiny.yaml: 1 dataset × 3 pre-training variants × 1 method × 2 seeds = 6 models
+    "prepare_resources": 3, "prepare_dataset": 2, "prepare_ood": 1, "augment_corpus": 1, "pretrain_mlm": 2,
+    "finetune": 6, "evaluate": 18, "attack": 12, "gather_attack": 6, "tag_probe_corpus": 1,
+    "extract_activations": 6, "probe_neurons": 6, "aggregate": 1, "all": 1,
+}
+
+
+def _common():
+    """rules/common.smk as a module (it holds only functions, by design)."""
+    namespace = {"workflow": types.SimpleNamespace(basedir=str(ROOT))}
+    exec(compile((ROOT / "rules" / "common.smk").read_text(), "common.smk", "exec"), namespace)
+    return types.SimpleNamespace(**namespace)
+
+
+def _config(**overrides):
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for key, value in overrides.items():
+        section, _, leaf = key.partition("__")
+        if leaf:
+            config[section][leaf] = value
+        else:
+            config[section] = value
+    return config
+
+
+def test_dry_run_job_list_for_the_tiny_config(tmp_path):
+    # a Hub name: the dry run needs no model files, and the Hub code path is planned like a local one
+    overlay = write_overlay(tmp_path, model={"name": "prajjwal1/bert-tiny", "max_length": 32})
+    assert job_counts(run(tmp_path, "-n", configfiles=[overlay]).stdout) == TINY_JOBS
+
+
+def test_dry_run_grows_with_seeds_and_attacks(tmp_path):
+    overlay = write_overlay(tmp_path, model={"name": "prajjwal1/bert-tiny", "max_length": 32},
+                            finetune={"seeds": [1, 2, 3]},
+                            attack={"recipes": ["deepwordbug", "pwws"], "shards": 3})
+    counts = job_counts(run(tmp_path, "-n", configfiles=[overlay]).stdout)
+    assert counts["finetune"] == 9 and counts["evaluate"] == 27
+    assert counts["attack"] == 9 * 2 * 3 and counts["gather_attack"] == 18
+
+
+def test_default_experiment_plan():
+    common, config = _common(), _config()
+    assert len(common.models(config)) == 6
+    assert common.evalsets(config, "rotten_tomatoes") == ["test", "imdb", "amazon", "tweets", "nyt"]
+    assert common.evalset_path(config, "rotten_tomatoes", "imdb") == "results/data/imdb/test.jsonl"
+    assert common.evalset_path(config, "rotten_tomatoes", "tweets") == "results/data/vader/tweets.jsonl"
+    assert common.corpus_paths(config, "clean") == ["results/data/rotten_tomatoes/train.jsonl"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"datasets": ["sst2"]}, "datasets: 'sst2' is not a key of data.sources"),
+    ({"ood": {"rotten_tomatoes": ["movies"]}}, "ood.rotten_tomatoes: VADER's movie snippets"),
+    ({"ood": {"rotten_tomatoes": ["yelp"]}}, "ood.rotten_tomatoes: 'yelp' is neither"),
+    ({"pretrain__corpus_datasets": ["wiki"]}, "pretrain.corpus_datasets: 'wiki'"),
+])
+def test_cross_key_config_errors_name_the_key(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        _common().check_config(_config(**overrides))
+
+
+@pytest.mark.parametrize("overlay, message", [
+    ({"finetune": {"epochs": "two"}}, "'two' is not of type 'integer'"),
+    ({"finetune": {"epocs": 2}}, "'epocs' was unexpected"),
+    ({"attack": {"recipes": ["hotflip"]}}, "'hotflip' is not one of"),
+    ({"data": {"sources": {"mine": {"kind": "file", "path": "/nowhere.csv"}}}}, "data.sources.mine.path"),
+])
+def test_bad_config_stops_before_any_job(tmp_path, overlay, message):
+    result = run(tmp_path, "-n", configfiles=[write_overlay(tmp_path, **overlay)], check=False)
+    assert result.returncode != 0 and message in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_lint_is_clean(tmp_path):
+    result = run(tmp_path, "--lint", configfiles=[write_overlay(tmp_path)], check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_slurm_profile_dry_runs(tmp_path):
+    overlay = write_overlay(tmp_path, model={"name": "prajjwal1/bert-tiny", "max_length": 32})
+    result = run(tmp_path, "-n", "--workflow-profile", str(ROOT / "profiles" / "slurm"), configfiles=[overlay])
+    assert job_counts(result.stdout)["finetune"] == 6
