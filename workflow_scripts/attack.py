@@ -16,7 +16,7 @@ def main(smk):
     runtime.setup(smk.threads, params["seed"], smk.log[0])
     test = aio.read_examples(smk.input.test)
     frame = attacks.run_shard(
-        model_dir=Path(smk.input.model_dir) / "model",
+        model_dir=smk.input.model,  # the finetune rule's save_pretrained directory
         test_frame=test,
         attack_name=smk.wildcards.attack,
         params=params,
