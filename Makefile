@@ -7,6 +7,9 @@ PIP := $(BIN)/pip --disable-pip-version-check
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
+# One gpu=1 job per visible GPU; no limit on a CPU-only machine.
+GPUS := $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+SNAKEMAKE := $(BIN)/snakemake $(if $(filter-out 0,$(GPUS)),--resources gpu=$(GPUS))
 
 .PHONY: setup run report test lint clean
 
@@ -26,17 +29,17 @@ downloads/.fetched: resources/downloads.tsv
 	touch $@
 
 run: setup
-	$(BIN)/snakemake
-	$(BIN)/snakemake --report results/report.html
+	$(SNAKEMAKE)
+	$(SNAKEMAKE) --report results/report.html
 
 report: setup
-	$(BIN)/snakemake --report results/report.html
+	$(SNAKEMAKE) --report results/report.html
 
 test: setup
 	$(BIN)/python -m pytest tests
 
 lint: setup
-	$(BIN)/snakemake --lint
+	$(SNAKEMAKE) --lint
 
 clean:
 	rm -rf results .snakemake

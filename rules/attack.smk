@@ -6,6 +6,7 @@ rule attack:
         nltk_data="results/resources/nltk_data",
     output:
         csv=f"results/attacks/{MODEL}/{{attack}}/shard{{shard}}.csv",
+        record=f"results/attacks/{MODEL}/{{attack}}/shard{{shard}}.json",
     log:
         f"results/logs/attack/{MODEL}/{{attack}}/shard{{shard}}.log",
     benchmark:
@@ -32,6 +33,7 @@ rule gather_attack:
     input:
         lib_files("attacks"),
         shards=lambda wc: attack_shards(config, wc),
+        records=lambda wc: [Path(path).with_suffix(".json") for path in attack_shards(config, wc)],
     output:
         csv=f"results/attacks/{MODEL}/{{attack}}.csv",
         summary=f"results/attacks/{MODEL}/{{attack}}.json",

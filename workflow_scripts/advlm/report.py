@@ -27,8 +27,10 @@ def model_of(path: str | Path) -> dict:
     return keys
 
 
-def _scalars(record: dict) -> dict:
-    return {key: value for key, value in record.items() if isinstance(value, (int, float, str, bool)) or value is None}
+def _numbers(record: dict) -> dict:
+    """The numeric fields of a record (texts such as an attack's repr stay in the JSON files)."""
+    return {key: value for key, value in record.items()
+            if (isinstance(value, (int, float)) and not isinstance(value, bool)) or value is None}
 
 
 def collect(paths, leaf_name: str) -> pd.DataFrame:
@@ -36,7 +38,7 @@ def collect(paths, leaf_name: str) -> pd.DataFrame:
     rows = []
     for path in paths:
         keys = model_of(path)
-        rows.append({**{k: keys[k] for k in MODEL_KEYS}, leaf_name: keys["leaf"], **_scalars(aio.read_json(path))})
+        rows.append({**{k: keys[k] for k in MODEL_KEYS}, leaf_name: keys["leaf"], **_numbers(aio.read_json(path))})
     return pd.DataFrame(rows)
 
 
