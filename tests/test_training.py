@@ -83,3 +83,19 @@ def test_pretraining_lowers_heldout_loss_and_keeps_the_head(tiny_bert, tmp_path)
 
     _, info = AutoModelForMaskedLM.from_pretrained(str(tmp_path / "model"), output_loading_info=True)
     assert info["missing_keys"] == []  # the trained MLM head is saved (BAE/BERT-Attack need it)
+
+
+def test_pretraining_keeps_the_start_models_pooler(tiny_bert, tmp_path):
+    from transformers import AutoModel
+
+    start_dir = tmp_path / "start"  # a start model with a pooler, as MiniLM and bert-base have
+    AutoModel.from_pretrained(str(tiny_bert)).save_pretrained(start_dir)
+    models.load_tokenizer(str(tiny_bert)).save_pretrained(start_dir)
+    hp = {"lr": 1e-2, "weight_decay": 0.0, "batch_size": 8, "steps": 2, "max_length": 16, "mlm_probability": 0.15,
+          "heldout_fraction": 0.25}
+    mlm.pretrain(str(start_dir), TEXTS, tmp_path / "out", hp, 0, torch.device("cpu"))
+    start, pretrained = (models.load_classifier(str(path), 2) for path in (start_dir, tmp_path / "out" / "model"))
+    # MLM training drops the pooler; without restoring it, pre-trained variants would start from a random one
+    assert torch.equal(pretrained.bert.pooler.dense.weight, start.bert.pooler.dense.weight)
+    assert not torch.equal(pretrained.bert.encoder.layer[0].output.dense.weight,
+                           start.bert.encoder.layer[0].output.dense.weight)

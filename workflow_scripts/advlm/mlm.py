@@ -42,6 +42,21 @@ def masked_lm_loss(model, input_ids, attention_mask, labels) -> torch.Tensor:
     return F.cross_entropy(head(hidden[selected]).float(), labels[selected])
 
 
+def with_pooler(model, model_source: str) -> dict:
+    """The MLM's weights plus the start model's pooler, which MLM training neither uses nor keeps.
+
+    Without it a classifier fine-tuned from the pre-trained MLM would start from a random pooler while one
+    fine-tuned from the start model keeps the pretrained one: a confound between pre-training variants.
+    """
+    from transformers import AutoModel
+
+    state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
+    pooler = getattr(AutoModel.from_pretrained(model_source), "pooler", None)
+    if pooler is not None:
+        state.update({f"{model.base_model_prefix}.pooler.{key}": value for key, value in pooler.state_dict().items()})
+    return state
+
+
 def _tensor_batches(tokenizer, texts, batch_size, max_length, generator):
     while True:  # cycle over the corpus in fresh seeded orders until the step budget is spent
         permutation = torch.randperm(len(texts), generator=generator).tolist()
@@ -102,7 +117,7 @@ def pretrain(model_source: str, corpus: list[str], out_dir: str | Path, hp: dict
             log.info("step %d: MLM loss %.4f", step, curve[-1])
 
     loss_after = heldout_loss(model, tokenizer, heldout, hp, device, seed)
-    model.save_pretrained(out_dir / "model")
+    model.save_pretrained(out_dir / "model", state_dict=with_pooler(model, model_source))
     tokenizer.save_pretrained(out_dir / "model")
     record = {"model_source": str(model_source), "corpus_size": len(corpus), "heldout_size": n_heldout,
               "heldout_loss_before": loss_before, "heldout_loss_after": loss_after, "loss_curve": curve,
