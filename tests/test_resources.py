@@ -34,6 +34,27 @@ def test_missing_or_corrupt_download_says_how_to_fetch(tmp_path):
         resources.pinned_download("vaderSentiment", tmp_path)
 
 
+def test_textattack_import_makes_no_network_call(resources_dir):
+    """In a fresh process, since the import's side effects happen only once per process."""
+    import subprocess
+    import sys
+
+    code = (
+        "import socket\n"
+        "def refuse(*args, **kwargs): raise RuntimeError('network call')\n"
+        "socket.socket.connect = refuse\n"
+        "from advlm import runtime\n"
+        f"runtime.offline_textattack({str(resources_dir)!r})\n"
+        "from textattack.transformations import WordSwapWordNet\n"
+        "print(len(WordSwapWordNet()._get_replacement_words('terrible')))\n"
+    )
+    env = {"PYTHONPATH": str(resources.REPO / "workflow_scripts"), "PATH": "/usr/bin:/bin",
+           "HF_HUB_OFFLINE": "1", "HOME": str(resources_dir)}  # a HOME without any NLTK or textattack cache
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert int(result.stdout.split()[-1]) > 0
+
+
 def test_textattack_imports_offline_with_wordnet(resources_dir):
     from advlm import runtime
 
