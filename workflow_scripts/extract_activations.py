@@ -1,6 +1,4 @@
 """Rule extract_activations: per-word activations of every layer of one model on the tagged probe corpus."""
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
@@ -12,8 +10,9 @@ def main(smk):
     params = smk.params.neurons
     runtime.setup(smk.threads, params["seed"], smk.log[0])
     corpus = pd.read_json(smk.input.corpus, orient="records", lines=True)
+    model_source = str(smk.input.model)  # the finetune rule's save_pretrained directory
     activations, kept = neurons.extract_activations(
-        str(Path(smk.input.model_dir) / "model"), corpus["words"].tolist(), aggregation=params["aggregation"],
+        model_source, corpus["words"].tolist(), aggregation=params["aggregation"],
         batch_size=params["batch_size"], max_length=params["max_length"],
         device=runtime.device(smk.params.device), out_path=smk.output.activations)
     activations.flush()
@@ -21,6 +20,7 @@ def main(smk):
     position = np.concatenate([np.arange(len(words)) for words in corpus["words"]])
     flat = {column: np.concatenate(corpus[column].to_numpy()) for column in ("words", *neurons.TAGSETS)}
     aio.write_json({
+        "model": model_source,
         "aggregation": params["aggregation"],
         "shape": list(activations.shape),
         "num_words_dropped": int((~kept).sum()),

@@ -12,8 +12,7 @@ def main(smk):
     texts = aio.read_examples(smk.input.texts)["text"].tolist()
     nlp = neurons.load_tagger()
     records = neurons.tag_corpus(texts, params["num_sentences"], params["seed"], nlp)
-    with open(smk.output.corpus, "w") as handle:
-        handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    aio.write_lines((json.dumps(record, ensure_ascii=False) for record in records), smk.output.corpus)
     aio.write_json({
         "num_texts": len(texts),
         "num_sentences_requested": params["num_sentences"],

