@@ -59,7 +59,7 @@ rule probe_neurons:
         f"results/benchmarks/probe_neurons/{MODEL}.tsv"
     conda:
         "../envs/workflow.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=60,

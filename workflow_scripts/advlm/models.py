@@ -41,6 +41,13 @@ def load_masked_lm(source: str):
     return _load(AutoModelForMaskedLM, source)
 
 
+def load_encoder(source: str):
+    """The model without a task head (``AutoModel``), e.g. to read hidden states of every layer."""
+    from transformers import AutoModel
+
+    return _load(AutoModel, source)
+
+
 def encode(tokenizer, texts: list[str], max_length: int, device=None) -> dict:
     """Tokenize one batch, padded to its longest sequence (never to the model's maximum)."""
     batch = tokenizer(list(texts), truncation=True, max_length=max_length, padding=True, return_tensors="pt")

@@ -105,11 +105,10 @@ def extract_activations(model_source: str, sentences: list[list[str]], aggregati
     ``.npy`` file written batch by batch, so the activations never need to fit in memory.
     """
     import torch
-    from transformers import AutoModel
 
     tokenizer = models.load_tokenizer(model_source)
     # AutoModel loads the encoder of a classifier or masked-LM checkpoint and drops its head.
-    model = models._load(AutoModel, model_source).to(device).eval()
+    model = models.load_encoder(model_source).to(device).eval()
     kept = kept_words(tokenizer, sentences, max_length)
     first_row = np.concatenate([[0], np.cumsum([k.sum() for k in kept])])
     shape = (int(first_row[-1]), model.config.num_hidden_layers + 1, model.config.hidden_size)

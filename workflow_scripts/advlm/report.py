@@ -27,18 +27,36 @@ def model_of(path: str | Path) -> dict:
     return keys
 
 
-def _numbers(record: dict) -> dict:
-    """The numeric fields of a record (texts such as an attack's repr stay in the JSON files)."""
-    return {key: value for key, value in record.items()
-            if (isinstance(value, (int, float)) and not isinstance(value, bool)) or value is None}
+def attack_metrics(record: dict) -> dict:
+    keys = ("clean_accuracy", "accuracy_under_attack", "attack_success_rate", "mean_perturbed_word_share",
+            "mean_num_queries", "mean_seconds", "n", "query_budget")
+    return {key: record[key] for key in keys}
 
 
-def collect(paths, leaf_name: str) -> pd.DataFrame:
-    """One row per JSON file: its model keys, its file stem under ``leaf_name`` and its scalar fields."""
+def eval_metrics(record: dict) -> dict:
+    return {key: record[key] for key in ("accuracy", "macro_f1", "ece", "n")}
+
+
+def neuron_metrics(record: dict) -> dict:
+    """Probe accuracy, how many neurons carry the tags, and what zeroing the top ones costs."""
+    tags = record["top_neurons"]["per_tag"]
+    return {
+        "probe_accuracy": record["accuracy"]["all_layers"]["test"],
+        "best_layer_accuracy": max(record["accuracy"]["per_layer"]),
+        "top_neurons": record["top_neurons"]["overall"],
+        "mean_neurons_per_tag": sum(tags.values()) / len(tags),
+        "ablation_top": record["ablation"]["top"]["accuracy"],
+        "ablation_random": record["ablation"]["random"]["accuracy"],
+        "ablation_n": record["ablation"]["n"],
+    }
+
+
+def collect(paths, leaf_name: str, metrics) -> pd.DataFrame:
+    """One row per JSON file: its model keys, its file stem under ``leaf_name`` and ``metrics(record)``."""
     rows = []
     for path in paths:
         keys = model_of(path)
-        rows.append({**{k: keys[k] for k in MODEL_KEYS}, leaf_name: keys["leaf"], **_numbers(aio.read_json(path))})
+        rows.append({**{k: keys[k] for k in MODEL_KEYS}, leaf_name: keys["leaf"], **metrics(aio.read_json(path))})
     return pd.DataFrame(rows)
 
 
@@ -60,7 +78,7 @@ def mean_sd(frame: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFr
     cells = mean.copy().astype(object)
     for column in metrics:
         cells[column] = [
-            f"{m:.3f}" if n < 2 or pd.isna(s) else f"{m:.3f} ± {s:.3f}"
+            "n/a" if pd.isna(m) else f"{m:.3f}" if n < 2 or pd.isna(s) else f"{m:.3f} ± {s:.3f}"
             for m, s, n in zip(mean[column], sd[column], count[column])
         ]
     cells["seeds"] = count[metrics[0]]
@@ -94,20 +112,19 @@ def write_report(inputs: dict, out_dir: str | Path) -> dict[str, pd.DataFrame]:
     out_dir.mkdir(parents=True, exist_ok=True)
     tables = {
         "training": training_table(inputs["train_logs"]),
-        "generalization": collect(inputs["eval"], "evalset"),
-        "robustness": collect(inputs["attacks"], "attack"),
-        "neurons": collect(inputs["probes"], "probe"),
+        "generalization": collect(inputs["eval"], "evalset", eval_metrics),
+        "robustness": collect(inputs["attacks"], "attack", attack_metrics),
+        "neurons": collect(inputs["probes"], "probe", neuron_metrics),
     }
     for name, table in tables.items():
         table.sort_values(MODEL_KEYS).to_csv(out_dir / f"{name}.csv", index=False)
     variant = ["dataset", "pretrain", "method"]
     sections = {
         "Generalization (accuracy, macro-F1, ECE; in-domain test and out-of-domain sets)":
-            mean_sd(tables["generalization"], [*variant, "evalset"], ["accuracy", "macro_f1", "ece"]),
-        "Robustness": mean_sd(tables["robustness"], [*variant, "attack"], _numeric(tables["robustness"], "attack")),
-        "Neurons (linguistic correlation analysis)": mean_sd(tables["neurons"], variant,
-                                                             _numeric(tables["neurons"], "probe")),
-        "Training": mean_sd(tables["training"], variant, ["validation_accuracy", "best_epoch", "train_seconds"]),
+            _summary(tables["generalization"], [*variant, "evalset"]),
+        "Robustness (on the seeded attack sample)": _summary(tables["robustness"], [*variant, "attack"]),
+        "Neurons (linguistic correlation analysis, POS probe)": _summary(tables["neurons"], [*variant, "probe"]),
+        "Training": _summary(tables["training"], variant),
     }
     markdown = ["# Results", ""]
     for title, table in sections.items():
@@ -120,5 +137,7 @@ def write_report(inputs: dict, out_dir: str | Path) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def _numeric(frame: pd.DataFrame, leaf_name: str) -> list[str]:
-    return [c for c in frame.columns if c not in (*MODEL_KEYS, leaf_name) and pd.api.types.is_numeric_dtype(frame[c])]
+def _summary(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Mean ± sd over seeds of every metric column; sizes and budgets are settings, not outcomes."""
+    settings = {"seed", "n", "query_budget", "ablation_n", "steps"}
+    return mean_sd(table, by, [c for c in table.columns if c not in {*by, *settings}])

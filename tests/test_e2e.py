@@ -1,0 +1,137 @@
+"""The whole DAG on a tiny random BERT and a few dozen examples: every output's content is checked."""
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from smk import job_counts, run, write_overlay
+from test_workflow import TINY_JOBS
+from tiny_model import build_tiny_bert
+
+from advlm import io as aio
+
+MODELS = [f"rotten_tomatoes/{p}/base/seed{s}" for p in ("none", "clean", "augmented") for s in (1, 2)]
+
+
+@pytest.fixture(scope="module")
+def workflow(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("e2e")
+    tiny = build_tiny_bert(workdir / "tiny_bert")
+    overlay = write_overlay(workdir, model={"name": str(tiny), "max_length": 32})
+    result = run(workdir, configfiles=[overlay])
+    run(workdir, "--report", "results/report.html", configfiles=[overlay])
+    return workdir, overlay, result
+
+
+def test_every_job_ran(workflow):
+    _, _, result = workflow
+    assert job_counts(result.stdout + result.stderr) == TINY_JOBS
+
+
+def test_data_splits(workflow):
+    workdir, _, _ = workflow
+    splits = {s: aio.read_examples(workdir / f"results/data/rotten_tomatoes/{s}.jsonl")
+              for s in ("train", "validation", "test")}
+    assert {s: len(f) for s, f in splits.items()} == {"train": 48, "validation": 16, "test": 16}
+    assert all(set(f["label"]) == {0, 1} and f["text"].str.len().min() > 0 for f in splits.values())
+    assert not set(splits["train"]["id"]) & set(splits["test"]["id"])
+    tweets = aio.read_examples(workdir / "results/data/vader/tweets.jsonl")
+    assert len(tweets) == 16 and ((tweets["rating"] > 0.5) == (tweets["label"] == 1)).all()
+
+
+def test_augmented_corpus_and_pretraining(workflow):
+    workdir, _, _ = workflow
+    corpus = aio.read_examples(workdir / "results/corpus/augmented.jsonl")
+    train = aio.read_examples(workdir / "results/data/rotten_tomatoes/train.jsonl")
+    assert (corpus["copy"] == 0).sum() == len(train) == (corpus["copy"] == 1).sum()
+    originals = corpus[corpus["copy"] == 0].set_index("id")["text"]
+    copies = corpus[corpus["copy"] == 1].set_index("id")["text"]
+    assert (originals != copies.reindex(originals.index)).mean() > 0.8  # almost every text got a swap
+    for variant, size in (("clean", len(train)), ("augmented", len(corpus))):
+        record = json.loads((workdir / f"results/pretrain/{variant}/pretrain_log.json").read_text())
+        assert record["corpus_size"] == size and len(record["loss_curve"]) == 3
+        assert (workdir / f"results/pretrain/{variant}/model/model.safetensors").exists()
+
+
+def test_training_records_and_predictions_agree(workflow):
+    workdir, _, _ = workflow
+    for model in MODELS:
+        record = json.loads((workdir / f"results/models/{model}/train_log.json").read_text())
+        assert record["provenance"]["seed"] == int(model[-1]) and record["provenance"]["torch_threads"] == 1
+        expected_source = "tiny_bert" if "/none/" in model else f"results/pretrain/{model.split('/')[1]}/model"
+        assert record["model_source"].endswith(expected_source)
+        for evalset in ("test", "imdb", "tweets"):
+            metrics = json.loads((workdir / f"results/eval/{model}/{evalset}.json").read_text())
+            predictions = pd.read_csv(workdir / f"results/eval/{model}/{evalset}.predictions.csv")
+            assert metrics["n"] == len(predictions) == 16
+            assert metrics["accuracy"] == pytest.approx((predictions["prediction"] == predictions["label"]).mean())
+            assert 0 <= metrics["ece"] <= 1 and 0 <= metrics["macro_f1"] <= 1
+
+
+def test_attacks_use_one_sample_and_summaries_match_the_examples(workflow):
+    workdir, _, _ = workflow
+    samples = set()
+    for model in MODELS:
+        examples = pd.read_csv(workdir / f"results/attacks/{model}/deepwordbug.csv", keep_default_na=False)
+        summary = json.loads((workdir / f"results/attacks/{model}/deepwordbug.json").read_text())
+        samples.add(tuple(examples["id"]))
+        assert len(examples) == summary["n"] == 6 and set(examples["outcome"]) <= {"success", "failure", "skipped"}
+        assert summary["accuracy_under_attack"] == pytest.approx((examples["outcome"] == "failure").mean())
+        assert summary["clean_accuracy"] == pytest.approx((examples["outcome"] != "skipped").mean())
+        assert (examples["num_queries"] <= summary["query_budget"]).all() and summary["query_budget"] == 200
+        successes = examples[examples["outcome"] == "success"]
+        assert (successes["perturbed_prediction"] != successes["label"]).all()
+        assert "LevenshteinEditDistance" in summary["attack_repr"] and summary["textattack_version"] == "0.3.11"
+    assert len(samples) == 1  # every model is attacked on the same examples
+
+
+def test_neuron_analysis(workflow):
+    workdir, _, _ = workflow
+    corpus = [json.loads(line) for line in open(workdir / "results/neurons/rotten_tomatoes/corpus.jsonl")]
+    words = sum(len(sentence["words"]) for sentence in corpus)
+    assert all(len(s["words"]) == len(s["upos"]) == len(s["ptb"]) for s in corpus)
+    for model in MODELS:
+        activations = np.load(workdir / f"results/neurons/{model}/activations.npy")
+        assert activations.dtype == np.float16 and activations.shape[1:] == (3, 32)  # embeddings + 2 layers
+        assert 0 < activations.shape[0] <= words
+        labels = json.loads((workdir / f"results/neurons/{model}/labels.json").read_text())
+        assert len(labels["upos"]) == activations.shape[0] == words - labels["num_words_dropped"]
+        probe = json.loads((workdir / f"results/neurons/{model}/probe.json").read_text())
+        assert 0 < probe["accuracy"]["all_layers"]["test"] <= 1 and len(probe["accuracy"]["per_layer"]) == 3
+        assert probe["num_neurons"] == 96 and probe["provenance"]["params"]["tagset"] == "upos"
+        ranking = pd.read_csv(workdir / f"results/neurons/{model}/ranking.csv")
+        assert sorted(ranking["neuron"]) == list(range(96)) and ranking["rank"].is_monotonic_increasing
+
+
+def test_report(workflow):
+    workdir, _, _ = workflow
+    report = workdir / "results/report"
+    generalization = pd.read_csv(report / "generalization.csv")
+    assert len(generalization) == len(MODELS) * 3
+    summary = (report / "summary.md").read_text()
+    for pretrain in ("none", "clean", "augmented"):  # one row per variant and evaluation set, over 2 seeds
+        rows = re.findall(rf"^\| rotten_tomatoes \| {pretrain} +\| base +\| (\w+) .*\| +2 \|$", summary, re.M)
+        assert {"test", "imdb", "tweets", "deepwordbug", "probe"} <= set(rows)
+    for plot in ("generalization.png", "robustness.png"):
+        assert (report / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (workdir / "results/report.html").read_text(errors="replace")
+    assert "generalization.png" in html and len(html) > 100_000
+
+
+def test_second_run_has_nothing_to_do(workflow):
+    workdir, overlay, _ = workflow
+    assert "Nothing to be done" in run(workdir, "-n", configfiles=[overlay]).stdout
+
+
+@pytest.mark.parametrize("change, rerun", [
+    ({"evaluate": {"ece_bins": 10}}, {"evaluate": 18, "aggregate": 1, "all": 1}),
+    ({"attack": {"query_budget": 150}}, {"attack": 12, "gather_attack": 6, "aggregate": 1, "all": 1}),
+    ({"pretrain": {"lr": 0.0005}},
+     {"pretrain_mlm": 2, "finetune": 4, "evaluate": 12, "attack": 8, "gather_attack": 4, "extract_activations": 4,
+      "probe_neurons": 4, "aggregate": 1, "all": 1}),
+])
+def test_a_changed_parameter_reruns_only_its_stage_and_what_depends_on_it(workflow, change, rerun):
+    workdir, overlay, _ = workflow
+    changed = write_overlay(workdir, **change)
+    assert job_counts(run(workdir, "-n", configfiles=[overlay, changed]).stdout) == rerun
