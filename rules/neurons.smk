@@ -14,7 +14,8 @@ rule tag_probe_corpus:
         mem_mb=4000,
         runtime=30,
     params:
-        neurons=config["neurons"],
+        # Each rule gets only the neurons keys it reads, so that changing a probe setting reruns only the probes.
+        neurons={key: config["neurons"][key] for key in ("num_sentences", "seed")},
     script:
         "../workflow_scripts/tag_probe_corpus.py"
 
@@ -39,7 +40,10 @@ rule extract_activations:
         runtime=60,
         gpu=1,
     params:
-        neurons=config["neurons"] | {"max_length": config["model"]["max_length"]},
+        neurons=(
+            {key: config["neurons"][key] for key in ("aggregation", "batch_size", "seed")}
+            | {"max_length": config["model"]["max_length"]}
+        ),
         device=config["device"],
     script:
         "../workflow_scripts/extract_activations.py"
@@ -64,6 +68,10 @@ rule probe_neurons:
         mem_mb=8000,
         runtime=60,
     params:
-        neurons=config["neurons"],
+        neurons={
+            key: value
+            for key, value in config["neurons"].items()
+            if key not in ("num_sentences", "aggregation", "batch_size")
+        },
     script:
         "../workflow_scripts/probe_neurons.py"

@@ -100,6 +100,7 @@ def test_neuron_analysis(workflow):
         probe = json.loads((workdir / f"results/neurons/{model}/probe.json").read_text())
         assert 0 < probe["accuracy"]["all_layers"]["test"] <= 1 and len(probe["accuracy"]["per_layer"]) == 3
         assert probe["num_neurons"] == 96 and probe["provenance"]["params"]["tagset"] == "upos"
+        assert 1 <= probe["minimal_subset"]["n"] <= 96 and -1 <= probe["selectivity"]["all_layers"] <= 1
         ranking = pd.read_csv(workdir / f"results/neurons/{model}/ranking.csv")
         assert sorted(ranking["neuron"]) == list(range(96)) and ranking["rank"].is_monotonic_increasing
 

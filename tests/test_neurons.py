@@ -1,8 +1,16 @@
 import numpy as np
 import pytest
 import torch
+import yaml
+from smk import ROOT
 
-from advlm import neurons
+from advlm import neuron_report, neurons
+
+
+def params(**overrides):
+    """The config's neurons block with the schema's defaults (as Snakemake fills it), plus ``overrides``."""
+    schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
+    return {key: spec["default"] for key, spec in schema["properties"]["neurons"]["properties"].items()} | overrides
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +112,26 @@ def planted(num_words=1200, seed=0):
     return activations.astype(np.float16), tags, np.arange(num_words) // 12
 
 
+def test_standardized_splits_read_in_chunks_match_scikit_learn(tmp_path, monkeypatch):
+    from sklearn.preprocessing import StandardScaler
+
+    activations, _, sentences = planted(num_words=300)
+    activations[:, 0, 3] = 2.5  # a constant neuron: sd 1, as scikit-learn, not a division by zero
+    path = tmp_path / "activations.npy"
+    np.save(path, activations)
+    split = neurons.split_by_sentence(sentences, 0, test_share=0.2, validation_share=0.1)
+    monkeypatch.setattr(neurons, "CHUNK_BYTES", 7 * 4 * 32)  # 7 rows per chunk: many chunks, a partial last one
+    features = neurons.standardized_splits(np.load(path, mmap_mode="r"), split)
+    flat = activations.reshape(300, 32).astype(np.float64)
+    scaler = StandardScaler().fit(flat[split["train"]])
+    for name, index in split.items():
+        assert features[name].dtype == np.float32
+        np.testing.assert_allclose(features[name], scaler.transform(flat[index]), atol=1e-5)
+    before = features["test"].copy()
+    neurons._reorder_columns(features["test"], np.arange(32)[::-1])
+    np.testing.assert_array_equal(features["test"], before[:, ::-1])
+
+
 def test_planted_neuron_ranked_first_and_ablation_hurts_its_tag():
     activations, tags, sentences = planted()
     split = neurons.split_by_sentence(sentences, 0, test_share=0.25, validation_share=0.0)
@@ -124,10 +152,75 @@ def test_planted_neuron_ranked_first_and_ablation_hurts_its_tag():
     assert without_17 < 0.3 and without_random > 0.9
 
 
+def test_jaccard_of_identical_sets_is_one_and_of_disjoint_sets_zero():
+    sets = [np.array([1, 2, 3]), np.array([3, 2, 1]), np.array([4, 5]), np.array([3, 4])]
+    matrix = neurons.jaccard_matrix(sets)
+    assert matrix[0, 1] == 1 and matrix[0, 2] == 0 and np.all(np.diag(matrix) == 1)
+    assert matrix[0, 3] == pytest.approx(1 / 4) and matrix[2, 3] == pytest.approx(1 / 3)
+    np.testing.assert_array_equal(matrix, matrix.T)
+
+
+@pytest.mark.parametrize("threshold, expected", [(1, 1), (5, 5), (6, 6), (13, 13), (64, 64), (100, 100)])
+def test_smallest_passing_finds_the_threshold_and_scores_each_n_once(threshold, expected):
+    calls = []
+
+    def score(n):
+        calls.append(n)
+        return float(n >= threshold)
+
+    assert neurons.smallest_passing(score, limit=100, target=1.0) == expected
+    assert len(calls) == len(set(calls)) and 100 not in calls  # the limit is the full probe: never refit
+    assert len(calls) <= 2 * np.ceil(np.log2(100))
+
+
+def test_control_labels_one_random_tag_per_word_type():
+    words = np.array(["The", "the", "cat", "runs", "cat", "a", "dog", "runs"] * 50)
+    tags = np.array(["DET", "DET", "NOUN", "VERB", "NOUN", "DET", "NOUN", "VERB"] * 50)
+    train = np.arange(200)
+    labels = neurons.control_labels(words, tags, train, [7, 0])
+    for word in ("the", "cat", "runs", "a", "dog"):  # every token of a (lowercased) type gets the same tag
+        assert len(set(labels[np.char.lower(words) == word])) == 1
+    assert set(labels) <= set(tags)
+    np.testing.assert_array_equal(labels, neurons.control_labels(words, tags, train, [7, 0]))  # seeded
+    draws = [neurons.control_labels(words, tags, train, [7, k])[[0, 2, 3, 5, 6]] for k in range(200)]
+    # Types draw from the train tag distribution: DET 3/8, NOUN 3/8, VERB 2/8.
+    assert np.mean(np.concatenate(draws) == "VERB") == pytest.approx(0.25, abs=0.04)
+
+
+def typed_corpus(features: str, num_words=2000, num_types=150, seed=0):
+    """Words whose type fixes the tag; activations = the tag (+ noise), pure noise, or the word type one-hot."""
+    rng = np.random.default_rng(seed)
+    type_tags = rng.choice(["NOUN", "VERB", "DET"], num_types)
+    types = rng.integers(num_types, size=num_words)
+    words, tags = np.array([f"w{t}" for t in types]), type_tags[types]
+    if features == "type_identity":
+        activations = np.eye(num_types)[types][:, None, :]
+    else:
+        activations = rng.normal(size=(num_words, 2, 8))
+        if features == "tag":
+            activations[:, 1, :3] += 3 * (tags[:, None] == np.array(["NOUN", "VERB", "DET"]))
+    return activations.astype(np.float16), words, tags, np.arange(num_words) // 10
+
+
+@pytest.mark.parametrize("features, selectivity, control", [
+    ("tag", (0.4, 1.0), (0.0, 0.6)),  # the features know the tag, not the word: only the real task is solvable
+    ("noise", (-0.1, 0.1), (0.0, 0.6)),  # nothing to learn: both at the majority rate
+    ("type_identity", (-0.1, 0.25), (0.7, 1.0)),  # a probe that memorises words solves the control task too
+])
+def test_selectivity_high_for_a_planted_tag_and_low_for_noise_or_memorised_words(features, selectivity, control):
+    activations, words, tags, sentences = typed_corpus(features)
+    report, _ = neurons.probe(activations, words, tags, sentences, params(C_grid=[0.1, 1.0, 10.0], ablation_n=2))
+    assert selectivity[0] < report["selectivity"]["all_layers"] < selectivity[1]
+    assert control[0] < report["control_task"]["accuracy"]["all_layers"] <= control[1]
+    assert report["control_task"]["rng_seeds"] == [[7, 0], [7, 1]]
+    assert len(report["control_task"]["runs"]["all_layers"]) == 2
+
+
 def test_probe_report_and_ranking_table():
     activations, tags, sentences = planted()
-    report, ranking = neurons.probe(activations, tags, sentences,
-                                    {"C_grid": [0.05, 0.5], "ablation_n": 2, "ablation_draws": 3})
+    words = [f"w{i}" for i in range(len(tags))]
+    report, ranking = neurons.probe(activations, words, tags, sentences,
+                                    params(C_grid=[0.05, 0.5], ablation_n=2, ablation_draws=3))
     assert report["num_neurons"] == 32 and report["num_layers"] == 2 and report["classes"] == ["DET", "NOUN", "VERB"]
     assert sum(report["num_words"].values()) == len(tags)
     overall = report["accuracy"]["all_layers"]["test"]
@@ -136,6 +229,8 @@ def test_probe_report_and_ranking_table():
     assert len(report["grid"]) == 2 and report["hyperparameters"]["C"] in (0.05, 0.5)
     top = report["top_neurons"]
     assert top["per_tag"]["NOUN"] >= 1 and sum(top["layer_distribution"]) == top["overall"]
+    assert top["per_tag_layer"]["NOUN"][1] >= 1 and sum(top["per_tag_layer"]["VERB"]) == top["per_tag"]["VERB"]
+    assert np.shape(top["jaccard"]["matrix"]) == (3, 3) and 0 <= top["jaccard"]["mean_off_diagonal"] < 1
     ablation = report["ablation"]
     assert ablation["top"]["accuracy"] < ablation["random"]["accuracy"] - 0.2  # top 2 are 5 and 17
     assert list(ranking.columns[:5]) == ["neuron", "layer", "unit", "rank", "top_tags"]
@@ -144,3 +239,26 @@ def test_probe_report_and_ranking_table():
     row = ranking.set_index("neuron").loc[17]
     assert (row["layer"], row["unit"]) == (1, 1) and "NOUN" in row["top_tags"].split()
     assert ranking["mass_NOUN"].idxmax() == ranking.index[ranking["neuron"] == 17][0]
+    assert row["rank_NOUN"] == 1 and ranking.set_index("neuron").loc[5, "rank_VERB"] == 1
+    assert sorted(ranking["rank_DET"]) == list(range(1, 33))
+
+    # The two planted neurons keep the probe's accuracy on their own; one of them does not.
+    minimal = report["minimal_subset"]
+    assert minimal["n"] == 2 and minimal["share"] == 2 / 32 and minimal["layer_distribution"] == [1, 1]
+    full_validation = report["accuracy"]["all_layers"]["validation"]
+    assert minimal["validation"] >= minimal["target"] == pytest.approx(0.97 * full_validation)
+    curve = {point["n"]: point for point in minimal["curve"]}
+    assert curve[1]["validation"] < minimal["target"] and 32 in curve
+    assert neuron_report.neuron_metrics(report)["minimal_neurons"] == 2
+
+
+def test_neuron_plots(tmp_path):
+    activations, tags, sentences = planted(num_words=600)
+    words = [f"w{i}" for i in range(len(tags))]
+    records = {variant: {seed: neurons.probe(activations, words, tags, sentences, params(seed=seed, C_grid=[0.5]))[0]
+                         for seed in (1, 2)} for variant in ("rt / none / base", "rt / clean / base")}
+    shares = neuron_report.tag_layer_shares(records["rt / none / base"][1])
+    np.testing.assert_allclose(shares.sum(axis=1), 1)
+    for plot in (neuron_report.plot_tag_layer_heatmap, neuron_report.plot_neurons_per_tag):
+        plot(records, tmp_path / "plot.png")
+        assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

