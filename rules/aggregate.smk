@@ -1,6 +1,6 @@
 rule aggregate:
     input:
-        lib_files("report"),
+        lib_files("report", "neuron_report"),
         train_logs=[f"results/models/{model}/train_log.json" for model in model_ids(config)],
         eval=eval_targets(config),
         attacks=attack_targets(config),
@@ -13,6 +13,12 @@ rule aggregate:
         ),
         robustness_plot=report(
             "results/report/robustness.png", category="Robustness", caption="../report/robustness.rst"
+        ),
+        neurons_tag_layer_plot=report(
+            "results/report/neurons_tag_layer.png", category="Neurons", caption="../report/neurons.rst"
+        ),
+        neurons_per_tag_plot=report(
+            "results/report/neurons_per_tag.png", category="Neurons", caption="../report/neurons.rst"
         ),
     log:
         "results/logs/aggregate/aggregate.log",

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import io as aio  # noqa: E402
+from .neuron_report import neuron_metrics, plot_neurons_per_tag, plot_tag_layer_heatmap  # noqa: E402
 
 MODEL_KEYS = ["dataset", "pretrain", "method", "seed"]
 _MODEL_PATH = re.compile(r"(?P<dataset>[^/]+)/(?P<pretrain>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/(?P<leaf>[^/]+)$")
@@ -35,20 +36,6 @@ def attack_metrics(record: dict) -> dict:
 
 def eval_metrics(record: dict) -> dict:
     return {key: record[key] for key in ("accuracy", "macro_f1", "ece", "n")}
-
-
-def neuron_metrics(record: dict) -> dict:
-    """Probe accuracy, how many neurons carry the tags, and what zeroing the top ones costs."""
-    tags = record["top_neurons"]["per_tag"]
-    return {
-        "probe_accuracy": record["accuracy"]["all_layers"]["test"],
-        "best_layer_accuracy": max(record["accuracy"]["per_layer"]),
-        "top_neurons": record["top_neurons"]["overall"],
-        "mean_neurons_per_tag": sum(tags.values()) / len(tags),
-        "ablation_top": record["ablation"]["top"]["accuracy"],
-        "ablation_random": record["ablation"]["random"]["accuracy"],
-        "ablation_n": record["ablation"]["n"],
-    }
 
 
 def collect(paths, leaf_name: str, metrics) -> pd.DataFrame:
@@ -134,6 +121,12 @@ def write_report(inputs: dict, out_dir: str | Path) -> dict[str, pd.DataFrame]:
               out_dir / "generalization.png")
     robustness = tables["robustness"]
     plot_bars(robustness, "attack", "accuracy_under_attack", "Accuracy under attack", out_dir / "robustness.png")
+    probes = {}  # {variant: {seed: probe record}}
+    for path in inputs["probes"]:
+        keys = model_of(path)
+        probes.setdefault(" / ".join(keys[k] for k in variant), {})[keys["seed"]] = aio.read_json(path)
+    plot_tag_layer_heatmap(probes, out_dir / "neurons_tag_layer.png")
+    plot_neurons_per_tag(probes, out_dir / "neurons_per_tag.png")
     return tables
 
 
