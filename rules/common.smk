@@ -36,9 +36,13 @@ def check_config(config):
                 raise ConfigError(f"ood.{dataset}: {evalset!r} is neither a data source nor a VADER set {VADER_SETS}")
             if evalset == "movies" and sources[dataset].get("name") == "rotten_tomatoes":
                 raise ConfigError(f"ood.{dataset}: VADER's movie snippets come from Rotten Tomatoes' source; not out-of-domain")
+    import yaml  # method_params may hold parameters of methods not run (config.yaml lists them all)
+
+    schema = yaml.safe_load((Path(workflow.basedir) / "schemas" / "config.schema.yaml").read_text())
+    known = schema["properties"]["finetune"]["properties"]["methods"]["items"]["enum"]
     for method in config["finetune"]["method_params"]:
-        if method not in config["finetune"]["methods"]:
-            raise ConfigError(f"finetune.method_params.{method}: method is not in finetune.methods")
+        if method not in known:
+            raise ConfigError(f"finetune.method_params.{method}: not a known training method {known}")
 
 
 def wildcard_patterns(config):

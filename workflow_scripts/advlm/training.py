@@ -4,10 +4,22 @@ A method implements ``backward(model, batch)``: it computes its loss for one bat
 ``backward()`` itself (so that methods that accumulate gradients over several passes, such as FreeLB,
 fit the same loop) and returns the loss value for logging. ``epoch_examples`` lets a method change
 the training data of an epoch (input-space methods regenerate adversarial examples there).
+
+A method is built from its hyperparameters (the keyword arguments of its class; their defaults equal
+those of ``finetune.method_params`` in schemas/config.schema.yaml, which tests/test_methods.py checks)
+plus the run objects of the training loop it names in ``needs`` (``tokenizer``, ``max_length``,
+``device``, ``seed``), e.g. an input-space method that attacks the model through the tokenizer.
+
+Embedding-space methods (pgd, freelb, lds) perturb the word embeddings
+``E = model.get_input_embeddings()(input_ids)``, before the position/type embeddings, LayerNorm and
+dropout that the model adds to ``inputs_embeds``. Padding positions are never perturbed, and the norm
+of a perturbation is taken per example over its whole [T, d] slice (FreeLB, TextDefender, Miyato et
+al.). Reference code and defaults: shared/research/methods.md, sections 3-5.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -30,6 +42,7 @@ class BaseMethod:
     """Plain fine-tuning: cross-entropy on the clean batch."""
 
     name = "base"
+    needs: tuple[str, ...] = ()  # run objects the constructor takes besides hyperparameters (see build_method)
 
     def __init__(self, **hyperparameters):
         if hyperparameters:
@@ -44,13 +57,230 @@ class BaseMethod:
         return float(loss.detach())
 
 
-METHODS = {method.name: method for method in (BaseMethod,)}
+def _require(method, **conditions: bool) -> None:
+    bad = [key for key, ok in conditions.items() if not ok]
+    if bad:
+        raise ValueError(f"method {method.name!r}: invalid " + ", ".join(f"{k}={getattr(method, k)!r}" for k in bad))
 
 
-def build_method(name: str, hyperparameters: dict):
+# --- embedding-space methods ---------------------------------------------------------------------------
+
+
+def _word_embeddings(model, inputs: dict) -> torch.Tensor:
+    return model.get_input_embeddings()(inputs["input_ids"])
+
+
+def _logits(model, inputs: dict, embeds: torch.Tensor) -> torch.Tensor:
+    """Float32 logits of the model fed word embeddings ``embeds`` in place of ``inputs['input_ids']``."""
+    rest = {key: value for key, value in inputs.items() if key != "input_ids"}
+    return model(inputs_embeds=embeds, **rest).logits.float()
+
+
+def _token_mask(inputs: dict, embeds: torch.Tensor) -> torch.Tensor:
+    """[B, T, 1]: 1 on tokens, 0 on padding."""
+    return inputs["attention_mask"].to(embeds.dtype).unsqueeze(-1)
+
+
+def _norm(x: torch.Tensor, norm: str) -> torch.Tensor:
+    """Per-example L2 or L-infinity norm over all but the batch dimension, shaped to broadcast against ``x``."""
+    flat = x.flatten(1).float()
+    value = flat.norm(dim=1) if norm == "l2" else flat.abs().amax(dim=1)
+    return value.view(-1, *[1] * (x.dim() - 1))
+
+
+def _unit(x: torch.Tensor, norm: str = "l2") -> torch.Tensor:
+    """``x / ||x||`` per example (0 where x is 0); x is first divided by max|x| so that tiny gradients do not
+    underflow when squared (Miyato et al.'s ``_scale_l2``)."""
+    x = x / _norm(x, "linf").clamp_min(1e-30)
+    return x / _norm(x, norm).clamp_min(1e-12)
+
+
+def kl_divergence(clean_logits: torch.Tensor, perturbed_logits: torch.Tensor) -> torch.Tensor:
+    """Batch mean of KL(p_clean || p_perturbed), clean distribution first and a constant (stop-gradient), as in
+    Miyato et al.'s ``_kl_divergence_with_logits``: no gradient flows into ``clean_logits``."""
+    clean = F.log_softmax(clean_logits.detach().float(), dim=-1)
+    perturbed = F.log_softmax(perturbed_logits.float(), dim=-1)
+    return (clean.exp() * (clean - perturbed)).sum(-1).mean()
+
+
+@dataclasses.dataclass(frozen=True)
+class Perturbation:
+    """The perturbation set and ascent step of PGD and FreeLB: TextDefender's ``delta_initial`` and
+    ``delta_update`` (= zhuchen03/FreeLB). ``epsilon`` 0 means unbounded."""
+
+    norm: str
+    step_size: float
+    init_mag: float
+    epsilon: float
+
+    def init(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Random start: L2 U(-1,1)*init_mag/sqrt(tokens*d) per example, L-inf U(-init_mag, init_mag); 0 on padding."""
+        if self.init_mag <= 0:
+            return torch.zeros_like(embeds)
+        noise = torch.empty_like(embeds).uniform_(-1, 1) * mask
+        if self.norm == "l2":
+            dims = mask.sum(dim=(1, 2), keepdim=True).clamp_min(1) * embeds.size(-1)
+            return self.project(noise * (self.init_mag / dims.sqrt()))
+        return self.project(noise * self.init_mag)
+
+    def step(self, delta: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """delta + step_size * grad / ||grad|| (norm of the configured kind), projected onto the epsilon-ball."""
+        return self.project(delta + self.step_size * _unit(grad * mask, self.norm)) * mask
+
+    def project(self, delta: torch.Tensor) -> torch.Tensor:
+        if self.epsilon <= 0:
+            return delta
+        if self.norm == "l2":
+            return delta * (self.epsilon / _norm(delta, "l2").clamp_min(1e-12)).clamp(max=1.0)
+        return delta.clamp(-self.epsilon, self.epsilon)
+
+
+def _check_perturbation(method) -> Perturbation:
+    _require(method, steps=method.steps >= 1, step_size=method.step_size > 0, init_mag=method.init_mag >= 0,
+             epsilon=method.epsilon >= 0, norm=method.norm in ("l2", "linf"))
+    return Perturbation(method.norm, method.step_size, method.init_mag, method.epsilon)
+
+
+@dataclasses.dataclass
+class PGD(BaseMethod):
+    """PGD-AT on word embeddings (Madry et al. 2018): ``steps`` projected, normalized gradient-ascent steps on
+    delta (FreeLB/TextDefender), whose parameter gradients are never computed, then one backward of
+    ``clean_weight * CE(E) + CE(E + delta_K)`` (A3T: clean + adversarial; TextDefender: clean_weight 0)."""
+
+    name = "pgd"
+    steps: int = 3
+    step_size: float = 0.03
+    init_mag: float = 0.05
+    epsilon: float = 0.5
+    norm: str = "l2"
+    clean_weight: float = 1.0
+
+    def __post_init__(self):
+        self.perturbation = _check_perturbation(self)
+        _require(self, clean_weight=self.clean_weight >= 0)
+
+    def attack(self, model, inputs: dict, labels: torch.Tensor, embeds: torch.Tensor) -> torch.Tensor:
+        """delta_K for detached word embeddings ``embeds``."""
+        mask = _token_mask(inputs, embeds)
+        delta = self.perturbation.init(embeds, mask)
+        for _ in range(self.steps):
+            delta.requires_grad_()
+            loss = F.cross_entropy(_logits(model, inputs, embeds + delta), labels)
+            (grad,) = torch.autograd.grad(loss, delta)  # gradient w.r.t. delta only: parameter grads stay untouched
+            delta = self.perturbation.step(delta.detach(), grad, mask)
+        return delta
+
+    def backward(self, model, batch: dict) -> float:
+        inputs, labels = batch["inputs"], batch["labels"]
+        embeds = _word_embeddings(model, inputs)
+        delta = self.attack(model, inputs, labels, embeds.detach())
+        loss = F.cross_entropy(_logits(model, inputs, embeds + delta), labels)
+        if self.clean_weight:
+            loss = loss + self.clean_weight * F.cross_entropy(_logits(model, inputs, embeds), labels)
+        loss.backward()
+        return float(loss.detach())
+
+
+@dataclasses.dataclass
+class FreeLB(BaseMethod):
+    """FreeLB (Zhu et al. 2020): ``steps`` passes on E + delta_t, each backpropagating CE/steps into the parameters
+    (gradients accumulate over all passes, delta_0 included) and into delta, which then takes the PGD step."""
+
+    name = "freelb"
+    steps: int = 3
+    step_size: float = 0.03
+    init_mag: float = 0.05
+    epsilon: float = 0.0
+    norm: str = "l2"
+
+    def __post_init__(self):
+        self.perturbation = _check_perturbation(self)
+
+    def backward(self, model, batch: dict) -> float:
+        inputs, labels = batch["inputs"], batch["labels"]
+        embeds = _word_embeddings(model, inputs)
+        mask = _token_mask(inputs, embeds)
+        delta = self.perturbation.init(embeds.detach(), mask)
+        total = 0.0
+        for step in range(self.steps):
+            delta.requires_grad_()
+            loss = F.cross_entropy(_logits(model, inputs, embeds + delta), labels) / self.steps
+            loss.backward()
+            total += float(loss.detach())
+            if step == self.steps - 1:
+                break
+            delta = self.perturbation.step(delta.detach(), delta.grad, mask)
+            embeds = _word_embeddings(model, inputs)  # the backward freed the previous graph
+        return total
+
+
+@dataclasses.dataclass
+class LDS(BaseMethod):
+    """LDS / virtual adversarial training (Miyato et al. 2016, 2017): CE(E) + weight * KL(p(E) || p(E + r)) with
+    p(E) a constant and r = epsilon * g/||g||, g from ``power_iterations`` finite-difference power iterations
+    (step xi) on KL(p(E) || p(E + d)) from a random d (tensorflow/models adversarial_text)."""
+
+    name = "lds"
+    epsilon: float = 0.35
+    xi: float = 0.007
+    power_iterations: int = 1
+    weight: float = 1.0
+
+    def __post_init__(self):
+        _require(self, epsilon=self.epsilon > 0, xi=self.xi > 0, power_iterations=self.power_iterations >= 1,
+                 weight=self.weight >= 0)
+
+    def direction(self, model, inputs: dict, embeds: torch.Tensor, clean_logits: torch.Tensor) -> torch.Tensor:
+        """The virtual adversarial perturbation r (L2 norm epsilon per example) for detached ``embeds``."""
+        mask = _token_mask(inputs, embeds)
+        d = torch.randn_like(embeds) * mask
+        for _ in range(self.power_iterations):
+            d = (self.xi * _unit(d)).requires_grad_()
+            kl = kl_divergence(clean_logits, _logits(model, inputs, embeds + d))
+            (d,) = torch.autograd.grad(kl, d)
+            d = d * mask
+        return self.epsilon * _unit(d)
+
+    def backward(self, model, batch: dict) -> float:
+        inputs, labels = batch["inputs"], batch["labels"]
+        embeds = _word_embeddings(model, inputs)
+        logits = _logits(model, inputs, embeds)
+        r = self.direction(model, inputs, embeds.detach(), logits.detach())
+        loss = F.cross_entropy(logits, labels) + self.weight * kl_divergence(logits, _logits(model, inputs, embeds + r))
+        loss.backward()
+        return float(loss.detach())
+
+
+METHODS = {method.name: method for method in (BaseMethod, PGD, FreeLB, LDS)}
+
+
+def method_defaults(name: str) -> dict:
+    """The hyperparameters of method ``name`` with their defaults."""
+    method = METHODS[name]
+    if not dataclasses.is_dataclass(method):
+        return {}
+    return {field.name: field.default for field in dataclasses.fields(method) if field.name not in method.needs}
+
+
+def method_hyperparameters(method) -> dict:
+    """The effective hyperparameters of a built method (defaults filled in)."""
+    return {key: getattr(method, key) for key in method_defaults(method.name)}
+
+
+def build_method(name: str, hyperparameters: dict, **context):
+    """Method ``name`` with ``hyperparameters`` (absent ones take their defaults) and the run objects it
+    names in ``needs``, taken from ``context`` (the training loop passes tokenizer, max_length, device, seed)."""
     if name not in METHODS:
         raise ValueError(f"unknown training method {name!r}; known: {sorted(METHODS)}")
-    return METHODS[name](**hyperparameters)
+    method = METHODS[name]
+    known = method_defaults(name)
+    unknown = sorted(set(hyperparameters) - set(known))
+    if known and unknown:
+        raise ValueError(f"method {name!r} has no hyperparameter {unknown}; known: {sorted(known)}")
+    missing = [key for key in method.needs if key not in context]
+    if missing:
+        raise ValueError(f"method {name!r} needs {missing} to be built")
+    return method(**hyperparameters, **{key: context[key] for key in method.needs})
 
 
 def _batches(examples: pd.DataFrame, tokenizer, batch_size: int, max_length: int, device, generator):
@@ -74,7 +304,9 @@ def finetune(model_source: str, train: pd.DataFrame, validation: pd.DataFrame, o
     out_dir = Path(out_dir)
     tokenizer = load_tokenizer(model_source)
     model = load_classifier(model_source, num_labels).to(device)
-    method = build_method(method_name, method_params)
+    method = build_method(method_name, method_params, tokenizer=tokenizer, max_length=hp["max_length"],
+                          device=device, seed=seed)
+    method_params = method_hyperparameters(method)  # recorded with the defaults filled in
     optimizer = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     steps_per_epoch = -(-len(train) // hp["batch_size"])
     total_steps = steps_per_epoch * hp["epochs"]
