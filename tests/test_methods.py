@@ -1,0 +1,306 @@
+"""Embedding-space adversarial training methods (advlm.training): PGD-AT, FreeLB and LDS/VAT."""
+import math
+import types
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+
+from advlm import models, training
+
+ROOT = Path(__file__).resolve().parents[1]
+EMBEDDING_METHODS = ("pgd", "freelb", "lds")
+TEXTS = ["a great and moving film , with a cast that never lets you down", "dull", "the best thing this year",
+         "a mess of a movie", "funny and warm , if a bit long", "painfully bad acting"]
+LABELS = [1, 0, 1, 0, 1, 0]
+
+
+@pytest.fixture()
+def setup(tiny_bert):
+    """The tiny model in eval mode (no dropout: every pass is deterministic) and one padded batch."""
+    model = models.load_classifier(str(tiny_bert), 2).eval()
+    tokenizer = models.load_tokenizer(str(tiny_bert))
+    inputs = models.encode(tokenizer, TEXTS, 24)
+    assert (inputs["attention_mask"] == 0).any()  # the batch has padding
+    return types.SimpleNamespace(model=model, inputs=inputs, labels=torch.tensor(LABELS),
+                                 batch={"inputs": inputs, "labels": torch.tensor(LABELS)})
+
+
+def _record(monkeypatch, owner, attribute):
+    """Record (a detached copy of) what ``owner.attribute`` returns on each call."""
+    seen, original = [], getattr(owner, attribute)
+
+    def recording(*args, **kwargs):
+        result = original(*args, **kwargs)
+        seen.append(result.detach().clone())
+        return result
+
+    monkeypatch.setattr(owner, attribute, recording)
+    return seen
+
+
+def _grads(model):
+    return {name: p.grad.detach().clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+def _same(first, second, **tolerance):
+    return first.keys() == second.keys() and all(torch.allclose(first[k], second[k], **tolerance) for k in first)
+
+
+def _loss(model, inputs, labels, embeds):
+    return F.cross_entropy(training._logits(model, inputs, embeds), labels)
+
+
+def _norms(delta, norm):
+    flat = delta.flatten(1)
+    return flat.norm(dim=1) if norm == "l2" else flat.abs().amax(dim=1)
+
+
+# --- the perturbation set ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["pgd", "freelb"])
+@pytest.mark.parametrize("norm, epsilon", [("l2", 0.08), ("linf", 0.01)])
+def test_every_ascent_step_stays_in_the_ball_and_off_padding(setup, monkeypatch, name, norm, epsilon):
+    torch.manual_seed(0)
+    starts = _record(monkeypatch, training.Perturbation, "init")
+    steps = _record(monkeypatch, training.Perturbation, "step")
+    method = training.build_method(name, {"steps": 6, "step_size": 0.03, "init_mag": 0.05, "epsilon": epsilon,
+                                          "norm": norm})
+    method.backward(setup.model, setup.batch)
+    assert len(starts) == 1 and len(steps) == (6 if name == "pgd" else 5)
+    padding = setup.inputs["attention_mask"] == 0
+    for delta in starts + steps:
+        assert (_norms(delta, norm) <= epsilon * (1 + 1e-5)).all()
+        assert torch.count_nonzero(delta[padding]) == 0
+    assert _norms(steps[-1], norm).min() > 0.99 * epsilon  # the steps reach the boundary: the projection acts
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_epsilon_zero_is_unbounded_and_steps_are_normalized(setup, monkeypatch, norm):
+    torch.manual_seed(0)
+    steps = _record(monkeypatch, training.Perturbation, "step")
+    training.build_method("pgd", {"steps": 4, "step_size": 0.5, "init_mag": 0.0, "epsilon": 0.0, "norm": norm}).backward(
+        setup.model, setup.batch)
+    # from delta = 0, each step moves delta by exactly step_size in the configured norm (grad / ||grad||), unprojected
+    for before, after in zip([torch.zeros_like(steps[0])] + steps[:-1], steps):
+        assert torch.allclose(_norms(after - before, norm), torch.full((len(TEXTS),), 0.5), rtol=1e-5)
+
+
+def test_random_start_follows_textdefender():
+    torch.manual_seed(0)
+    embeds = torch.zeros(3, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 1, 1, 0, 0]], dtype=torch.float).unsqueeze(-1)
+    l2 = training.Perturbation("l2", 0.03, 0.05, 0.0).init(embeds, mask)
+    tokens = mask.sum(dim=(1, 2))
+    # U(-1,1) * 0.05/sqrt(n*d): every entry within 0.05/sqrt(n*d), the norm about 0.05/sqrt(3)
+    assert (l2.abs().amax(dim=(1, 2)) <= 0.05 / torch.sqrt(tokens * 8)).all()
+    assert torch.count_nonzero(l2[mask.squeeze(-1) == 0]) == 0
+    linf = training.Perturbation("linf", 0.03, 0.05, 0.02).init(embeds, mask)
+    assert linf.abs().max() <= 0.02 and torch.count_nonzero(linf[mask.squeeze(-1) == 0]) == 0
+
+
+# --- ascent raises the loss --------------------------------------------------------------------------
+
+
+def test_pgd_with_bounded_epsilon_raises_the_loss(setup):
+    torch.manual_seed(0)
+    method = training.build_method("pgd", {"steps": 5, "step_size": 0.05, "epsilon": 0.1})
+    embeds = training._word_embeddings(setup.model, setup.inputs).detach()
+    delta = method.attack(setup.model, setup.inputs, setup.labels, embeds)
+    assert (_norms(delta, "l2") <= 0.1 * (1 + 1e-5)).all()
+    clean = _loss(setup.model, setup.inputs, setup.labels, embeds)
+    adversarial = _loss(setup.model, setup.inputs, setup.labels, embeds + delta)
+    noise = torch.randn_like(delta) * setup.inputs["attention_mask"].unsqueeze(-1)
+    random = _loss(setup.model, setup.inputs, setup.labels, embeds + 0.1 * noise / _norms(noise, "l2")[:, None, None])
+    assert adversarial > clean and adversarial > random
+
+
+def test_freelb_passes_climb_the_loss(setup, monkeypatch):
+    torch.manual_seed(0)
+    starts = _record(monkeypatch, training.Perturbation, "init")
+    steps = _record(monkeypatch, training.Perturbation, "step")
+    training.build_method("freelb", {"steps": 4, "step_size": 0.05, "epsilon": 0.1}).backward(setup.model, setup.batch)
+    embeds = training._word_embeddings(setup.model, setup.inputs).detach()
+    with torch.no_grad():
+        losses = [float(_loss(setup.model, setup.inputs, setup.labels, embeds + delta)) for delta in starts + steps]
+        clean = float(_loss(setup.model, setup.inputs, setup.labels, embeds))
+    assert losses[-1] >= clean and losses[-1] > losses[0]
+
+
+# --- which passes reach the parameter gradients ------------------------------------------------------
+
+
+def test_pgd_keeps_only_the_final_loss_gradients(setup, monkeypatch):
+    torch.manual_seed(0)
+    steps = _record(monkeypatch, training.Perturbation, "step")
+    method = training.build_method("pgd", {"steps": 3, "clean_weight": 0.7})
+    loss = method.backward(setup.model, setup.batch)
+    got = _grads(setup.model)
+    assert len(steps) == 3
+    setup.model.zero_grad(set_to_none=True)
+    embeds = training._word_embeddings(setup.model, setup.inputs)
+    expected = (_loss(setup.model, setup.inputs, setup.labels, embeds + steps[-1])
+                + 0.7 * _loss(setup.model, setup.inputs, setup.labels, embeds))
+    expected.backward()
+    assert loss == pytest.approx(float(expected.detach()), rel=1e-6)
+    assert _same(got, _grads(setup.model), rtol=1e-5, atol=1e-7)
+
+
+def test_freelb_accumulates_gradients_over_all_passes(setup, monkeypatch):
+    torch.manual_seed(0)
+    starts = _record(monkeypatch, training.Perturbation, "init")
+    steps = _record(monkeypatch, training.Perturbation, "step")
+    loss = training.build_method("freelb", {"steps": 3}).backward(setup.model, setup.batch)
+    got = _grads(setup.model)
+    deltas = starts + steps
+    assert len(deltas) == 3
+    setup.model.zero_grad(set_to_none=True)
+    total = 0.0
+    for delta in deltas:  # manual accumulation: (1/K) CE at delta_0, delta_1, delta_2
+        embeds = training._word_embeddings(setup.model, setup.inputs)
+        pass_loss = _loss(setup.model, setup.inputs, setup.labels, embeds + delta) / 3
+        pass_loss.backward()
+        total += float(pass_loss.detach())
+    assert loss == pytest.approx(total, rel=1e-6)
+    assert _same(got, _grads(setup.model), rtol=1e-5, atol=1e-7)
+    setup.model.zero_grad(set_to_none=True)  # and this differs from the last pass alone
+    _loss(setup.model, setup.inputs, setup.labels, training._word_embeddings(setup.model, setup.inputs)
+          + deltas[-1]).backward()
+    assert not _same(got, _grads(setup.model), rtol=1e-3)
+
+
+# --- LDS ---------------------------------------------------------------------------------------------
+
+
+def test_kl_has_the_clean_distribution_first_and_constant():
+    torch.manual_seed(0)
+    clean, perturbed = torch.randn(5, 3, requires_grad=True), torch.randn(5, 3, requires_grad=True)
+    kl = training.kl_divergence(clean, perturbed)
+    p, q = clean.detach().softmax(-1), perturbed.detach().softmax(-1)
+    assert kl.item() == pytest.approx(float((p * (p.log() - q.log())).sum(-1).mean()), rel=1e-5)
+    assert kl.item() != pytest.approx(float((q * (q.log() - p.log())).sum(-1).mean()), rel=1e-3)
+    grad_clean, grad_perturbed = torch.autograd.grad(kl, [clean, perturbed], allow_unused=True)
+    assert grad_clean is None and grad_perturbed.abs().sum() > 0
+
+
+def test_lds_loss_and_gradients_match_a_manual_computation(setup, monkeypatch):
+    torch.manual_seed(0)
+    directions = _record(monkeypatch, training.LDS, "direction")
+    loss = training.build_method("lds", {"epsilon": 0.3, "weight": 2.0}).backward(setup.model, setup.batch)
+    got = _grads(setup.model)
+    (r,) = directions
+    assert torch.allclose(_norms(r, "l2"), torch.full((len(TEXTS),), 0.3), rtol=1e-5)
+    assert torch.count_nonzero(r[setup.inputs["attention_mask"] == 0]) == 0
+
+    def manual(detached):
+        setup.model.zero_grad(set_to_none=True)
+        embeds = training._word_embeddings(setup.model, setup.inputs)
+        clean = training._logits(setup.model, setup.inputs, embeds)
+        target = clean.detach() if detached else clean
+        kl = F.kl_div(F.log_softmax(training._logits(setup.model, setup.inputs, embeds + r), -1),
+                      F.log_softmax(target, -1), log_target=True, reduction="batchmean")
+        total = F.cross_entropy(clean, setup.labels) + 2.0 * kl
+        total.backward()
+        return float(total.detach()), _grads(setup.model)
+
+    expected_loss, expected = manual(detached=True)
+    assert loss == pytest.approx(expected_loss, rel=1e-6)
+    assert _same(got, expected, rtol=1e-5, atol=1e-7)
+    assert not _same(got, manual(detached=False)[1], rtol=1e-4, atol=1e-7)  # a gradient through p_clean differs
+
+
+def test_lds_direction_is_the_power_iteration_of_the_kl(setup):
+    """With one power iteration from d, r points along the gradient of KL(p || p(E + xi d/|d|)) w.r.t. d."""
+    method = training.build_method("lds", {"epsilon": 0.5, "xi": 0.01})
+    embeds = training._word_embeddings(setup.model, setup.inputs).detach()
+    clean = training._logits(setup.model, setup.inputs, embeds).detach()
+    mask = setup.inputs["attention_mask"].unsqueeze(-1).float()
+    torch.manual_seed(3)
+    r = method.direction(setup.model, setup.inputs, embeds, clean)
+    torch.manual_seed(3)
+    d = torch.randn_like(embeds) * mask
+    d = (0.01 * d / _norms(d, "l2")[:, None, None]).requires_grad_()
+    kl = training.kl_divergence(clean, training._logits(setup.model, setup.inputs, embeds + d))
+    (g,) = torch.autograd.grad(kl, d)
+    assert torch.allclose(r, 0.5 * g / _norms(g, "l2")[:, None, None], atol=1e-6)
+    # and it is a worse direction for the model than a random one of the same norm
+    adversarial = training.kl_divergence(clean, training._logits(setup.model, setup.inputs, embeds + r))
+    noise = torch.randn_like(embeds) * mask
+    random = training.kl_divergence(clean, training._logits(
+        setup.model, setup.inputs, embeds + 0.5 * noise / _norms(noise, "l2")[:, None, None]))
+    assert adversarial > random
+
+
+# --- construction, defaults, config ------------------------------------------------------------------
+
+
+def test_defaults_agree_with_the_schema_and_config():
+    schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())["properties"]["finetune"]
+    assert set(EMBEDDING_METHODS) <= set(schema["properties"]["methods"]["items"]["enum"])
+    params = schema["properties"]["method_params"]["properties"]
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())["finetune"]["method_params"]
+    for name in EMBEDDING_METHODS:
+        entry = params[name]
+        assert entry["additionalProperties"] is False and entry["default"] == {}
+        assert all(prop["description"] for prop in entry["properties"].values())
+        schema_defaults = {key: prop["default"] for key, prop in entry["properties"].items()}
+        assert schema_defaults == training.method_defaults(name), name
+        assert config.get(name, schema_defaults) == schema_defaults, name  # config.yaml holds the defaults
+
+
+def test_bad_hyperparameters_are_rejected():
+    with pytest.raises(ValueError, match=r"method 'pgd' has no hyperparameter \['eps'\]"):
+        training.build_method("pgd", {"eps": 0.1})
+    with pytest.raises(ValueError, match="invalid norm='l1'"):
+        training.build_method("freelb", {"norm": "l1"})
+    with pytest.raises(ValueError, match="invalid epsilon=0"):
+        training.build_method("lds", {"epsilon": 0})
+    assert training.method_hyperparameters(training.build_method("pgd", {"steps": 5}))["steps"] == 5
+
+
+def test_methods_get_the_run_objects_they_declare(monkeypatch):
+    class NeedsTokenizer(training.BaseMethod):
+        name, needs = "needs_tokenizer", ("tokenizer",)
+
+        def __init__(self, tokenizer):
+            self.tokenizer = tokenizer
+
+    monkeypatch.setitem(training.METHODS, NeedsTokenizer.name, NeedsTokenizer)
+    assert training.build_method("needs_tokenizer", {}, tokenizer="tok", device="cpu").tokenizer == "tok"
+    with pytest.raises(ValueError, match=r"needs \['tokenizer'\]"):
+        training.build_method("needs_tokenizer", {})
+
+
+def _common():
+    namespace = {"workflow": types.SimpleNamespace(basedir=str(ROOT))}
+    exec(compile((ROOT / "rules" / "common.smk").read_text(), "common.smk", "exec"), namespace)
+    return types.SimpleNamespace(**namespace)
+
+
+def test_method_params_may_name_any_known_method():
+    common = _common()
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["finetune"]["methods"] = ["base"]
+    config["finetune"]["method_params"] = {"base": {}, "pgd": {"steps": 2}, "lds": {}}
+    common.check_config(config)  # parameters of methods not run are fine
+    config["finetune"]["method_params"]["fgsm"] = {}
+    with pytest.raises(ValueError, match="finetune.method_params.fgsm"):
+        common.check_config(config)
+
+
+# --- end to end --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", EMBEDDING_METHODS)
+def test_finetune_runs_with_each_method(tiny_bert, tmp_path, name):
+    frame = pd.DataFrame({"id": [str(i) for i in range(12)], "text": TEXTS * 2, "label": LABELS * 2})
+    hp = {"lr": 1e-3, "weight_decay": 0.0, "batch_size": 4, "epochs": 1, "warmup_ratio": 0.0, "max_length": 16,
+          "max_grad_norm": 1.0, "eval_batch_size": 8}
+    record = training.finetune(str(tiny_bert), frame, frame, tmp_path, hp, name, {}, 3, 2, torch.device("cpu"))
+    assert record["method"] == name and record["method_params"] == training.method_defaults(name)
+    assert math.isfinite(record["history"][0]["train_loss"]) and record["history"][0]["train_loss"] > 0
+    assert (tmp_path / "model" / "config.json").exists()
