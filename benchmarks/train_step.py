@@ -1,0 +1,142 @@
+"""Seconds per fine-tuning step of each training method, relative to ``base`` (not a test).
+
+Every method trains the same model on the same batches (MiniLM, Rotten Tomatoes train texts), one full
+step of the training loop each (zero_grad, ``method.backward`` under ``models.autocast``, gradient
+clipping, AdamW step), with the methods interleaved round by round (rotating their order) so that drift
+of the machine affects all alike. Hyperparameters are each method's defaults (= the config schema's).
+
+    .venv/bin/python benchmarks/train_step.py                       # CPU, 1 thread
+    .venv/bin/python benchmarks/train_step.py --threads 2 --steps 20
+
+Goal (issue 3): a method with K perturbed passes costs at most 1.15 * (K + 1) base steps.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow_scripts"))
+os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+
+
+def steps_k(method) -> int:
+    """K of the cost goal: ascent steps (pgd, freelb); power iterations + the adversarial pass (lds)."""
+    if method.name in ("pgd", "freelb"):
+        return method.steps
+    if method.name == "lds":
+        return method.power_iterations + 1
+    return 0
+
+
+def embedding_scale(model, tokenizer, texts: list[str], max_length: int) -> dict:
+    """Scale of the word embeddings the methods perturb, over the non-padding tokens of ``texts``: RMS L2 norm
+    per token, median tokens per text and median L2 norm of a text's [T, d] slice (the unit of epsilon)."""
+    import torch
+
+    from advlm.models import encode
+
+    squares, text_norms, lengths = [], [], []
+    with torch.no_grad():
+        for start in range(0, len(texts), 256):
+            inputs = encode(tokenizer, texts[start:start + 256], max_length)
+            mask = inputs["attention_mask"]
+            per_token = model.get_input_embeddings()(inputs["input_ids"]).pow(2).sum(-1) * mask
+            squares.append(per_token[mask.bool()])
+            text_norms.append(per_token.sum(-1).sqrt())
+            lengths.append(mask.sum(-1).float())
+    return {"rms_token_norm": float(torch.cat(squares).mean().sqrt()),
+            "median_tokens": float(torch.cat(lengths).median()),
+            "median_text_norm": float(torch.cat(text_norms).median())}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="results/resources/minilm")
+    parser.add_argument("--data", default="results/data/rotten_tomatoes/train.jsonl")
+    parser.add_argument("--methods", nargs="+", default=["base", "pgd", "freelb", "lds"])
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per method first")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per method")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--scale-only", action="store_true", help="print the word-embedding scale and stop")
+    args = parser.parse_args(argv)
+
+    from advlm import io as aio
+    from advlm import runtime
+    from advlm.models import autocast, encode, load_classifier, load_tokenizer
+    from advlm.training import build_method, method_hyperparameters
+
+    runtime.setup(args.threads, args.seed)
+    import torch
+
+    device = runtime.device(args.device)
+    tokenizer = load_tokenizer(str(ROOT / args.model))
+    model = load_classifier(str(ROOT / args.model), 2).to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
+    methods = [build_method(name, {}) for name in args.methods]
+
+    frame = aio.read_examples(ROOT / args.data)
+    scale = embedding_scale(model, tokenizer, frame["text"].tolist(), args.max_length)
+    print(f"word embeddings over the {len(frame)} texts of {args.data}: RMS norm per token "
+          f"{scale['rms_token_norm']:.3f}, median {scale['median_tokens']:.0f} tokens and L2 norm "
+          f"{scale['median_text_norm']:.2f} per text (lds epsilon 5.0*RMS/16 = {5 * scale['rms_token_norm'] / 16:.3f}, "
+          f"xi 0.1*RMS/16 = {0.1 * scale['rms_token_norm'] / 16:.4f})", flush=True)
+    if args.scale_only:
+        return
+    rounds = args.warmup + args.steps
+    frame = frame.iloc[: rounds * args.batch_size]
+    batches = []
+    for start in range(0, len(frame), args.batch_size):
+        part = frame.iloc[start:start + args.batch_size]
+        batches.append({"inputs": encode(tokenizer, part["text"].tolist(), args.max_length, device),
+                        "labels": torch.tensor(part["label"].tolist(), device=device)})
+    if len(batches) < rounds:
+        raise SystemExit(f"{args.data} holds {len(frame)} texts; {rounds} batches of {args.batch_size} needed")
+
+    def one_step(method, batch) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(device):
+            method.backward(model, batch)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - started
+
+    seconds = {method.name: [] for method in methods}
+    for round_ in range(rounds):
+        shift = round_ % len(methods)
+        for method in methods[shift:] + methods[:shift]:
+            elapsed = one_step(method, batches[round_])
+            if round_ >= args.warmup:
+                seconds[method.name].append(elapsed)
+
+    tokens = sum(int(batch["inputs"]["attention_mask"].sum()) for batch in batches[args.warmup:]) / args.steps
+    print(f"device {device}, threads {torch.get_num_threads()}, batch {args.batch_size}, max_length "
+          f"{args.max_length}, {tokens:.0f} tokens per batch on average, {args.warmup} warm-up + {args.steps} timed "
+          f"steps per method, torch {torch.__version__}")
+    base = statistics.median(seconds["base"]) if "base" in seconds else None
+    print("| method | hyperparameters | K | s/step (median) | s/step (mean) | ratio to base | goal 1.15(K+1) |")
+    print("|---|---|---|---|---|---|---|")
+    for method in methods:
+        median, mean = statistics.median(seconds[method.name]), statistics.mean(seconds[method.name])
+        k = steps_k(method)
+        ratio = f"{median / base:.2f}" if base else "-"
+        goal = "-" if not k else f"{1.15 * (k + 1):.2f} ({'met' if base and median / base <= 1.15 * (k + 1) else 'missed'})"
+        params = ", ".join(f"{key}={value}" for key, value in method_hyperparameters(method).items()) or "-"
+        print(f"| {method.name} | {params} | {k or '-'} | {median:.3f} | {mean:.3f} | {ratio} | {goal} |")
+
+
+if __name__ == "__main__":
+    main()
