@@ -1,6 +1,35 @@
+rule build_embeddings:
+    input:
+        lib_files("embeddings", "attacks", "models", "resources"),
+        glove="results/resources/glove",
+        nltk_data="results/resources/nltk_data",
+        minilm="results/resources/minilm",
+        # the calibration texts: the training split of attack.calibration.dataset, else of the first dataset
+        texts=split_path(config["attack"]["calibration"].get("dataset") or config["datasets"][0], "train"),
+    output:
+        embedding=directory("results/resources/counterfitted"),
+    log:
+        "results/logs/build_embeddings/build_embeddings.log",
+    benchmark:
+        "results/benchmarks/build_embeddings/build_embeddings.tsv"
+    conda:
+        "../envs/workflow.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        embedding=config["attack"]["embedding"],
+        calibration=config["attack"]["calibration"]
+        | {"dataset": config["attack"]["calibration"].get("dataset") or config["datasets"][0]},
+    script:
+        "../workflow_scripts/build_embeddings.py"
+
+
 rule attack:
     input:
-        lib_files("attacks", "models", "resources"),
+        unpack(lambda wc: attack_inputs(config, wc.attack)),
+        lib_files("attacks", "embeddings", "models", "resources"),
         model=model_dir,
         test=lambda wc: split_path(wc.dataset, "test"),
         nltk_data="results/resources/nltk_data",
@@ -19,8 +48,12 @@ rule attack:
         runtime=240,
         gpu=1,
     params:
-        attack=lambda wc: stage_params(config, "attack", "recipes", "shards")
-        | {"name": wc.attack, "max_length": config["model"]["max_length"]},
+        # what this attack's jobs depend on: the shared settings, its own options and (bae, bert-attack) its
+        # masked LM; other attacks' options and the embedding build parameters are left out
+        attack=lambda wc: stage_params(config, "attack", "recipes", "shards", "masked_lm", "options", "embedding", "calibration")
+        | {"name": wc.attack, "max_length": config["model"]["max_length"],
+           "options": config["attack"]["options"].get(wc.attack, {})}
+        | ({"masked_lm": config["attack"]["masked_lm"]} if wc.attack in ("bae", "bert-attack") else {}),
         shard=lambda wc: int(wc.shard),
         num_shards=config["attack"]["shards"],
         seed=config["attack"]["seed"],
@@ -46,7 +79,10 @@ rule gather_attack:
         mem_mb=2000,
         runtime=10,
     params:
-        attack=lambda wc: stage_params(config, "attack", "recipes") | {"name": wc.attack},
+        attack=lambda wc: stage_params(config, "attack", "recipes", "shards", "masked_lm", "options", "embedding", "calibration")
+        | {"name": wc.attack, "max_length": config["model"]["max_length"],
+           "options": config["attack"]["options"].get(wc.attack, {})}
+        | ({"masked_lm": config["attack"]["masked_lm"]} if wc.attack in ("bae", "bert-attack") else {}),
         seed=config["attack"]["seed"],
     script:
         "../workflow_scripts/gather_attack.py"

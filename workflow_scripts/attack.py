@@ -1,7 +1,8 @@
 """Rule attack: attack one shard of the test sample of one fine-tuned model.
 
 Writes the per-example CSV and, beside it (``attacks.shard_record_path``: same name, ``.json``), what the
-gather step records: the attack's full ``repr``, its parameters, the shard and this job's provenance.
+gather step records: the attack's full ``repr``, its parameters, the checksums of the resources it used,
+the shard and this job's provenance.
 """
 import importlib.metadata
 from pathlib import Path
@@ -15,6 +16,13 @@ def main(smk):
     shard, num_shards = int(smk.params.shard), int(smk.params.num_shards)
     runtime.setup(smk.threads, params["seed"], smk.log[0])
     test = aio.read_examples(smk.input.test)
+    # The resources this attack needs (rules/common.smk: attack_inputs); a Hub masked LM comes from params.
+    resources = attacks.AttackResources(
+        root=Path(smk.input.nltk_data).parent,
+        counterfitted=getattr(smk.input, "counterfitted", None),
+        sentence_encoder=getattr(smk.input, "sentence_encoder", None),
+        masked_lm=getattr(smk.input, "masked_lm", None) or params.get("masked_lm"),
+    )
     frame = attacks.run_shard(
         model_dir=smk.input.model,  # the finetune rule's save_pretrained directory
         test_frame=test,
@@ -22,7 +30,7 @@ def main(smk):
         params=params,
         shard=shard,
         num_shards=num_shards,
-        resources_dir=Path(smk.input.nltk_data).parent,
+        resources=resources,
         device=runtime.device(smk.params.device),
     )
     Path(smk.output.csv).parent.mkdir(parents=True, exist_ok=True)
@@ -30,6 +38,7 @@ def main(smk):
     aio.write_json({
         "attack": smk.wildcards.attack,
         "attack_repr": frame.attrs["attack_repr"],
+        "resources": frame.attrs["resources"],
         "params": params,
         "shard": shard,
         "num_shards": num_shards,

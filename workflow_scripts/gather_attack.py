@@ -5,7 +5,7 @@ from advlm import attacks, runtime
 from advlm import io as aio
 
 # What every shard of one attack must share; a mismatch means a stale shard from an earlier configuration.
-SHARED_KEYS = ("attack", "attack_repr", "params", "num_shards", "sample_size", "textattack_version")
+SHARED_KEYS = ("attack", "attack_repr", "params", "resources", "num_shards", "sample_size", "textattack_version")
 
 
 def main(smk):
@@ -15,7 +15,7 @@ def main(smk):
     first = records[0]
     for path, record in zip(shards, records):
         for key in SHARED_KEYS:
-            if record[key] != first[key]:
+            if record.get(key) != first.get(key):
                 raise ValueError(f"{path}: {key} differs from {shards[0]}; rerun the stale shards")
     if sorted(record["shard"] for record in records) != list(range(first["num_shards"])):
         raise ValueError(f"expected shards 0..{first['num_shards'] - 1}, got {[r['shard'] for r in records]}")
@@ -26,7 +26,7 @@ def main(smk):
     frame.to_csv(smk.output.csv, index=False)
     aio.write_json({
         **attacks.summarize(frame, first["params"]),
-        **{key: first[key] for key in SHARED_KEYS},
+        **{key: first.get(key) for key in SHARED_KEYS},
         "provenance": runtime.provenance(first["params"]["seed"], first["params"]),
         "shard_provenance": [record["provenance"] for record in records],
     }, smk.output.summary)
