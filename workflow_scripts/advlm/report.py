@@ -47,6 +47,32 @@ def collect(paths, leaf_name: str, metrics) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+ALL_CORRECT_METRICS = ("accuracy_under_attack", "attack_success_rate", "mean_perturbed_word_share",
+                       "mean_num_queries", "mean_seconds")
+
+
+def all_correct_table(attack_paths) -> pd.DataFrame:
+    """Attack metrics of every model on the examples that every model of its dataset classifies correctly
+    (``attacks.all_correct_summary``), one row per attack summary in ``attack_paths``; the per-example CSV
+    lies beside each summary JSON."""
+    from .attacks import all_correct_summary
+
+    groups: dict[tuple, list] = {}
+    for path in attack_paths:
+        keys = model_of(path)
+        groups.setdefault((keys["dataset"], keys["leaf"]), []).append((keys, path))
+    rows = []
+    for (_, attack), members in sorted(groups.items()):
+        frames = {index: pd.read_csv(Path(path).with_suffix(".csv"), dtype={"id": str}, keep_default_na=False)
+                  for index, (_, path) in enumerate(members)}
+        summaries = all_correct_summary(frames, {"query_budget": aio.read_json(members[0][1]).get("query_budget")})
+        for index, (keys, _) in enumerate(members):
+            summary = summaries[index]
+            rows.append({**{k: keys[k] for k in MODEL_KEYS}, "attack": attack, "n": summary["all_correct_n"],
+                         **{metric: summary[metric] for metric in ALL_CORRECT_METRICS}})
+    return pd.DataFrame(rows, columns=[*MODEL_KEYS, "attack", "n", *ALL_CORRECT_METRICS])
+
+
 def training_table(paths) -> pd.DataFrame:
     rows = []
     for path in paths:
@@ -101,6 +127,7 @@ def write_report(inputs: dict, out_dir: str | Path) -> dict[str, pd.DataFrame]:
         "training": training_table(inputs["train_logs"]),
         "generalization": collect(inputs["eval"], "evalset", eval_metrics),
         "robustness": collect(inputs["attacks"], "attack", attack_metrics),
+        "robustness_all_correct": all_correct_table(inputs["attacks"]),
         "neurons": collect(inputs["probes"], "probe", neuron_metrics),
     }
     for name, table in tables.items():
@@ -110,6 +137,8 @@ def write_report(inputs: dict, out_dir: str | Path) -> dict[str, pd.DataFrame]:
         "Generalization (accuracy, macro-F1, ECE; in-domain test and out-of-domain sets)":
             _summary(tables["generalization"], [*variant, "evalset"]),
         "Robustness (on the seeded attack sample)": _summary(tables["robustness"], [*variant, "attack"]),
+        "Robustness on the examples every model of the dataset classifies correctly (A2T protocol)":
+            _summary(tables["robustness_all_correct"], [*variant, "attack"]),
         "Neurons (linguistic correlation analysis, POS probe)": _summary(tables["neurons"], [*variant, "probe"]),
         "Training": _summary(tables["training"], variant),
     }
