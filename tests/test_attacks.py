@@ -482,3 +482,27 @@ def test_rule_scripts_write_shards_and_summary(victim_dir, test_frame, resources
     with pytest.raises(ValueError, match="params differs"):
         gather_attack.main(SimpleNamespace(threads=1, log=[str(tmp_path / "gather.log")],
                                            input=SimpleNamespace(shards=[str(p) for p in shards]), output=output))
+
+
+def test_report_all_correct_table(tmp_path):
+    """report.all_correct_table reads each summary's per-example CSV and compares the models of one dataset."""
+    from advlm import report
+
+    rows = {  # model -> (label, original prediction, outcome) for the examples 1, 2, 3
+        "none": [(1, 1, "success"), (0, 0, "failure"), (1, 0, "skipped")],
+        "clean": [(1, 1, "failure"), (0, 0, "failure"), (1, 1, "success")],
+    }
+    paths = []
+    for pretrain, examples in rows.items():
+        path = tmp_path / f"results/attacks/rt/{pretrain}/base/seed1/pwws.json"
+        path.parent.mkdir(parents=True)
+        pd.DataFrame({"id": ["1", "2", "3"], "label": [e[0] for e in examples],
+                      "original_prediction": [e[1] for e in examples], "outcome": [e[2] for e in examples],
+                      "perturbed_word_share": [0.1, 0.0, 0.2], "num_queries": [10, 20, 30],
+                      "seconds": [1.0, 1.0, 1.0]}).to_csv(path.with_suffix(".csv"), index=False)
+        aio.write_json({"query_budget": 100}, path)
+        paths.append(path)
+    table = report.all_correct_table(paths).set_index("pretrain")
+    assert (table["n"] == 2).all()  # examples 1 and 2: example 3 is misclassified by the model without pre-training
+    assert table.loc["none", "attack_success_rate"] == 0.5 and table.loc["clean", "attack_success_rate"] == 0.0
+    assert table.loc["none", "accuracy_under_attack"] == 0.5 and table.loc["clean", "mean_num_queries"] == 15.0
