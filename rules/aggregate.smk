@@ -7,7 +7,14 @@ rule aggregate:
         probes=probe_targets(config),
     output:
         summary=report("results/report/summary.md", category="Summary", caption="../report/summary.rst"),
-        tables=multiext("results/report/", "training.csv", "generalization.csv", "robustness.csv", "neurons.csv"),
+        tables=multiext(
+            "results/report/",
+            "training.csv",
+            "generalization.csv",
+            "robustness.csv",
+            "robustness_all_correct.csv",
+            "neurons.csv",
+        ),
         generalization_plot=report(
             "results/report/generalization.png", category="Generalization", caption="../report/generalization.rst"
         ),

@@ -38,12 +38,14 @@ def eval_metrics(record: dict) -> dict:
     return {key: record[key] for key in ("accuracy", "macro_f1", "ece", "n")}
 
 
-def collect(paths, leaf_name: str, metrics) -> pd.DataFrame:
-    """One row per JSON file: its model keys, its file stem under ``leaf_name`` and ``metrics(record)``."""
+def collect(paths, leaf_name: str, metrics, records=None) -> pd.DataFrame:
+    """One row per JSON file: its model keys, its file stem under ``leaf_name`` and ``metrics(record)``
+    (``records``: the files' contents when the caller has read them already)."""
+    records = records if records is not None else [aio.read_json(path) for path in paths]
     rows = []
-    for path in paths:
+    for path, record in zip(paths, records):
         keys = model_of(path)
-        rows.append({**{k: keys[k] for k in MODEL_KEYS}, leaf_name: keys["leaf"], **metrics(aio.read_json(path))})
+        rows.append({**{k: keys[k] for k in MODEL_KEYS}, leaf_name: keys["leaf"], **metrics(record)})
     return pd.DataFrame(rows)
 
 
@@ -123,12 +125,13 @@ def write_report(inputs: dict, out_dir: str | Path) -> dict[str, pd.DataFrame]:
     """Write the tables (CSV), ``summary.md`` and the plots from the per-run records in ``inputs``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    neuron_records = [aio.read_json(path) for path in inputs["probes"]]
     tables = {
         "training": training_table(inputs["train_logs"]),
         "generalization": collect(inputs["eval"], "evalset", eval_metrics),
         "robustness": collect(inputs["attacks"], "attack", attack_metrics),
         "robustness_all_correct": all_correct_table(inputs["attacks"]),
-        "neurons": collect(inputs["probes"], "probe", neuron_metrics),
+        "neurons": collect(inputs["probes"], "probe", neuron_metrics, neuron_records),
     }
     for name, table in tables.items():
         table.sort_values(MODEL_KEYS).to_csv(out_dir / f"{name}.csv", index=False)
@@ -148,12 +151,12 @@ def write_report(inputs: dict, out_dir: str | Path) -> dict[str, pd.DataFrame]:
     (out_dir / "summary.md").write_text("\n".join(markdown))
     plot_bars(tables["generalization"], "evalset", "accuracy", "Accuracy in and out of domain",
               out_dir / "generalization.png")
-    robustness = tables["robustness"]
-    plot_bars(robustness, "attack", "accuracy_under_attack", "Accuracy under attack", out_dir / "robustness.png")
-    probes = {}  # {variant: {seed: probe record}}
-    for path in inputs["probes"]:
+    plot_bars(tables["robustness"], "attack", "accuracy_under_attack", "Accuracy under attack",
+              out_dir / "robustness.png")
+    probes = {}  # {variant: {seed: probe record}}, from the records the neuron table already read
+    for path, record in zip(inputs["probes"], neuron_records):
         keys = model_of(path)
-        probes.setdefault(" / ".join(keys[k] for k in variant), {})[keys["seed"]] = aio.read_json(path)
+        probes.setdefault(" / ".join(keys[k] for k in variant), {})[keys["seed"]] = record
     plot_tag_layer_heatmap(probes, out_dir / "neurons_tag_layer.png")
     plot_neurons_per_tag(probes, out_dir / "neurons_per_tag.png")
     return tables
