@@ -36,13 +36,29 @@ def check_config(config):
                 raise ConfigError(f"ood.{dataset}: {evalset!r} is neither a data source nor a VADER set {VADER_SETS}")
             if evalset == "movies" and sources[dataset].get("name") == "rotten_tomatoes":
                 raise ConfigError(f"ood.{dataset}: VADER's movie snippets come from Rotten Tomatoes' source; not out-of-domain")
-    import yaml  # method_params may hold parameters of methods not run (config.yaml lists them all)
-
-    schema = yaml.safe_load((Path(workflow.basedir) / "schemas" / "config.schema.yaml").read_text())
-    known = schema["properties"]["finetune"]["properties"]["methods"]["items"]["enum"]
-    for method in config["finetune"]["method_params"]:
+    finetune = config["finetune"]
+    # method_params may hold parameters of methods not run (config.yaml lists them all)
+    known = _schema()["properties"]["finetune"]["properties"]["methods"]["items"]["enum"]
+    for method in finetune["method_params"]:
         if method not in known:
             raise ConfigError(f"finetune.method_params.{method}: not a known training method {known}")
+    if finetune["grid"] == "base" and set(finetune["methods"]) - {"base"} \
+            and finetune["grid_variant"] not in config["pretrain"]["variants"]:
+        raise ConfigError(f"finetune.grid_variant: {finetune['grid_variant']!r} is not one of pretrain.variants "
+                          f"{config['pretrain']['variants']}")
+
+
+def _schema():
+    import yaml
+
+    return yaml.safe_load((Path(workflow.basedir) / "schemas" / "config.schema.yaml").read_text())
+
+
+def method_params(config, method):
+    """A method's hyperparameters: the schema's defaults updated with finetune.method_params.<method>."""
+    schema = _schema()["properties"]["finetune"]["properties"]["method_params"]["properties"][method]
+    defaults = {key: spec["default"] for key, spec in schema.get("properties", {}).items()}
+    return defaults | config["finetune"]["method_params"].get(method, {})
 
 
 def wildcard_patterns(config):
@@ -52,7 +68,7 @@ def wildcard_patterns(config):
     return {
         "dataset": choice(config["data"]["sources"]),
         "pretrain": "none|clean|augmented",
-        "method": choice(config["finetune"]["methods"]),
+        "method": choice({"base", *config["finetune"]["methods"]}),  # advaug attacks the base model
         "seed": r"\d+",
         "attack": choice(config["attack"]["recipes"]),
         "shard": r"\d+",
@@ -90,6 +106,20 @@ def start_model_inputs(config, pretrain):
 def model_source(config, input):
     """The start model of a job: its model input where it has one, else the configured Hub name."""
     return input.start[0] if input.start else base_model(config)
+
+
+def method_inputs(config, wildcards):
+    """What a method's fine-tuning reads besides the start model and the splits, by input name: a2t attacks
+    the model it trains (the A2T attack's resources); advaug reads the attack_train rule's examples."""
+    if wildcards.method == "a2t":
+        return attack_inputs(config, "a2t") | {"nltk_data": "results/resources/nltk_data"}
+    if wildcards.method == "advaug":
+        return {"adversarial_examples": advaug_examples_path(wildcards)}
+    return {}
+
+
+def advaug_examples_path(wildcards):
+    return "results/advaug/{dataset}/{pretrain}/seed{seed}/adversarial.csv".format(**dict(wildcards.items()))
 
 
 def model_dir(wildcards):
@@ -135,10 +165,16 @@ def data_settings(config):
 
 
 def models(config):
-    """Every (dataset, pretrain, method, seed) combination of the experiment, as wildcard dicts."""
-    grid = itertools.product(config["datasets"], config["pretrain"]["variants"], config["finetune"]["methods"],
-                             config["finetune"]["seeds"])
-    return [dict(dataset=d, pretrain=p, method=m, seed=s) for d, p, m, s in grid]
+    """Every (dataset, pretrain, method, seed) combination of the experiment, as wildcard dicts.
+
+    finetune.grid ``every``: each method from each pre-training variant; ``base``: base from each variant, the
+    other methods from finetune.grid_variant only.
+    """
+    finetune = config["finetune"]
+    grid = itertools.product(config["datasets"], config["pretrain"]["variants"], finetune["methods"],
+                             finetune["seeds"])
+    return [dict(dataset=d, pretrain=p, method=m, seed=s) for d, p, m, s in grid
+            if finetune["grid"] == "every" or m == "base" or p == finetune["grid_variant"]]
 
 
 def model_ids(config):

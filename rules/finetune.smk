@@ -1,6 +1,7 @@
 rule finetune:
     input:
-        lib_files("training", "models", "evaluation", "resources"),
+        unpack(lambda wc: method_inputs(config, wc)),
+        lib_files("training", "models", "evaluation", "resources", "attacks", "embeddings"),
         start=lambda wc: start_model_inputs(config, wc.pretrain),
         train=lambda wc: split_path(wc.dataset, "train"),
         validation=lambda wc: split_path(wc.dataset, "validation"),
@@ -20,11 +21,51 @@ rule finetune:
         gpu=1,
     params:
         model_source=lambda wc, input: model_source(config, input),
-        training=stage_params(config, "finetune", "methods", "seeds", "method_params")
+        training=stage_params(config, "finetune", "methods", "seeds", "method_params", "grid", "grid_variant")
         | {"max_length": config["model"]["max_length"]},
         method_params=lambda wc: config["finetune"]["method_params"].get(wc.method, {}),
+        # a2t attacks with the A2T attack's options and query batch size
+        attack=lambda wc: {"options": config["attack"]["options"]["a2t"], "batch_size": config["attack"]["batch_size"]}
+        if wc.method == "a2t" else {},
         seed=lambda wc: int(wc.seed),
         num_labels=len(config["data"]["labels"]),
         device=config["device"],
     script:
         "../workflow_scripts/finetune.py"
+
+
+rule attack_train:
+    """advaug's adversarial examples: attack a seeded share of the training set once with the trained base model
+    of the same pre-training variant and seed (finetune.method_params.advaug: attack, share, query_budget)."""
+    input:
+        unpack(lambda wc: attack_inputs(config, method_params(config, "advaug")["attack"])),
+        lib_files("attacks", "embeddings", "models", "resources"),
+        model="results/models/{dataset}/{pretrain}/base/seed{seed}/model",
+        train=lambda wc: split_path(wc.dataset, "train"),
+        nltk_data="results/resources/nltk_data",
+    output:
+        csv="results/advaug/{dataset}/{pretrain}/seed{seed}/adversarial.csv",
+        record="results/advaug/{dataset}/{pretrain}/seed{seed}/adversarial.json",
+    log:
+        "results/logs/attack_train/{dataset}/{pretrain}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/attack_train/{dataset}/{pretrain}/seed{seed}.tsv"
+    conda:
+        "../envs/workflow.yaml"
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=480,
+        gpu=1,
+    params:
+        advaug={key: value for key, value in method_params(config, "advaug").items() if key != "weight"},
+        attack=lambda wc: {
+            "batch_size": config["attack"]["batch_size"],
+            "max_length": config["model"]["max_length"],
+            "options": config["attack"]["options"].get(method_params(config, "advaug")["attack"], {}),
+        } | ({"masked_lm": config["attack"]["masked_lm"]}
+             if method_params(config, "advaug")["attack"] in ("bae", "bert-attack") else {}),
+        seed=lambda wc: int(wc.seed),
+        device=config["device"],
+    script:
+        "../workflow_scripts/attack_train.py"

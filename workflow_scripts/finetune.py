@@ -5,6 +5,20 @@ from advlm import io as aio
 from advlm import runtime, training
 
 
+def method_context(smk) -> dict:
+    """The run objects an input-space method needs (rules/common.smk: method_inputs)."""
+    if smk.wildcards.method == "a2t":
+        from advlm import attacks
+
+        resources = attacks.AttackResources(root=Path(smk.input.nltk_data).parent,
+                                            counterfitted=smk.input.counterfitted,
+                                            sentence_encoder=smk.input.sentence_encoder)
+        return {"attack_context": {"resources": resources, **smk.params.attack}}
+    if smk.wildcards.method == "advaug":
+        return {"adversarial_examples": smk.input.adversarial_examples}
+    return {}
+
+
 def main(smk):
     runtime.setup(smk.threads, smk.params.seed, smk.log[0])
     training.finetune(
@@ -18,6 +32,7 @@ def main(smk):
         seed=smk.params.seed,
         num_labels=smk.params.num_labels,
         device=runtime.device(smk.params.device),
+        method_context=method_context(smk),
     )
 
 

@@ -816,17 +816,31 @@ def attack_examples(attack, sample: pd.DataFrame, indices, seed: int) -> pd.Data
     Every example starts from the same seed and empty caches, so its result does not depend on which other
     examples were attacked before it (by this process, shard or wrapper).
     """
-    rows = []
-    for index in indices:
-        example = sample.iloc[index]
-        runtime.seed_everything(seed)
-        # TextAttack clears its caches after attacked examples only, not after skipped ones: start every
-        # example from the same empty state, whatever the shard ran before.
-        attack.clear_cache()
-        start = time.perf_counter()
-        result = attack.attack(example.text, int(example.label))
-        rows.append(_row(result, int(index), example, time.perf_counter() - start))
+    rows = [_attack_one(attack, sample.iloc[index], int(index), seed) for index in indices]
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def attack_until(attack, examples: pd.DataFrame, successes: int, seed: int) -> pd.DataFrame:
+    """Attack ``examples`` in a seeded random order until ``successes`` attacks have succeeded or every example
+    was tried (TextAttack's ``Trainer._generate_adversarial_examples``); one row per attacked example."""
+    order = np.random.default_rng(seed).permutation(len(examples))
+    rows, found = [], 0
+    for index in order:
+        if found >= successes:
+            break
+        rows.append(_attack_one(attack, examples.iloc[index], int(index), seed))
+        found += rows[-1]["outcome"] == "success"
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+def _attack_one(attack, example, index: int, seed: int) -> dict:
+    runtime.seed_everything(seed)
+    # TextAttack clears its caches after attacked examples only, not after skipped ones: start every
+    # example from the same empty state, whatever was attacked before.
+    attack.clear_cache()
+    start = time.perf_counter()
+    result = attack.attack(example.text, int(example.label))
+    return _row(result, index, example, time.perf_counter() - start)
 
 
 def run_shard(model_dir: str | Path, test_frame: pd.DataFrame, attack_name: str, params: dict, shard: int,

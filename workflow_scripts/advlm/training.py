@@ -10,7 +10,8 @@ those of ``finetune.method_params`` in schemas/config.schema.yaml, which tests/t
 plus the run objects of the training loop it names in ``needs`` (``tokenizer``, ``max_length``,
 ``device``, ``seed``), e.g. an input-space method that attacks the model through the tokenizer.
 
-Embedding-space methods (pgd, freelb, lds) perturb the word embeddings
+Input-space methods (a2t, advaug) add adversarial examples to an epoch's data in ``epoch_examples``, with a
+per-example loss weight. Embedding-space methods (pgd, freelb, lds) perturb the word embeddings
 ``E = model.get_input_embeddings()(input_ids)``, before the position/type embeddings, LayerNorm and
 dropout that the model adds to ``inputs_embeds``. Padding positions are never perturbed, and the norm
 of a perturbation is taken per example over its whole [T, d] slice (FreeLB, TextDefender, Miyato et
@@ -51,10 +52,23 @@ class BaseMethod:
     def epoch_examples(self, epoch: int, model, examples: pd.DataFrame) -> pd.DataFrame:
         return examples
 
+    def epoch_size(self, epoch: int, num_examples: int) -> int:
+        """How many examples ``epoch_examples`` will give (at most), for the learning-rate schedule."""
+        return num_examples
+
     def backward(self, model, batch: dict) -> float:
-        loss = F.cross_entropy(model(**batch["inputs"]).logits.float(), batch["labels"])
+        loss = _cross_entropy(model(**batch["inputs"]).logits.float(), batch)
         loss.backward()
         return float(loss.detach())
+
+
+def _cross_entropy(logits: torch.Tensor, batch: dict) -> torch.Tensor:
+    """Batch mean of the cross-entropy, each example's term times its ``weight`` where the batch has weights
+    (TextAttack's Trainer: adversarial examples weighted by alpha, then the mean over the batch)."""
+    losses = F.cross_entropy(logits, batch["labels"], reduction="none")
+    if "weights" in batch:
+        losses = losses * batch["weights"]
+    return losses.mean()
 
 
 def _require(method, **conditions: bool) -> None:
@@ -251,7 +265,109 @@ class LDS(BaseMethod):
         return float(loss.detach())
 
 
-METHODS = {method.name: method for method in (BaseMethod, PGD, FreeLB, LDS)}
+# --- input-space methods ---------------------------------------------------------------------------------
+
+
+def _with_adversarial(examples: pd.DataFrame, adversarial: pd.DataFrame, weight: float) -> pd.DataFrame:
+    """The clean examples (weight 1) followed by the perturbed texts of successful attacks (weight ``weight``)."""
+    successes = adversarial[adversarial["outcome"] == "success"]
+    added = pd.DataFrame({"id": successes["id"].astype(str) + "-adv", "text": successes["perturbed_text"],
+                          "label": successes["label"].astype(int), "weight": float(weight)})
+    frame = pd.concat([examples.assign(weight=1.0), added], ignore_index=True)
+    frame.attrs["adversarial"] = {"attacked": len(adversarial), "added": len(added)}
+    return frame
+
+
+@dataclasses.dataclass
+class A2T(BaseMethod):
+    """A2T (Yoo & Qi 2021; TextAttack's Trainer): ``clean_epochs`` epochs on the clean set, then at the start of
+    every later epoch the current model (in eval mode) is attacked with the A2T attack (attack.options.a2t),
+    each attack capped at ``query_budget`` queries, on shuffled training examples until ``share`` of the training
+    set has a successful adversarial example; that epoch trains on the clean set plus those examples, whose
+    cross-entropy is weighted by ``weight``."""
+
+    name = "a2t"
+    needs = ("tokenizer", "max_length", "seed", "attack_context")
+    clean_epochs: int = 1
+    share: float = 0.2
+    query_budget: int = 200
+    weight: float = 1.0
+    tokenizer: object = None
+    max_length: int = 0
+    seed: int = 0
+    attack_context: dict | None = None  # resources (AttackResources), options (of the a2t attack), batch_size
+
+    def __post_init__(self):
+        _require(self, clean_epochs=self.clean_epochs >= 0, share=0 < self.share <= 1,
+                 query_budget=self.query_budget >= 1, weight=self.weight >= 0)
+
+    def epoch_examples(self, epoch: int, model, examples: pd.DataFrame) -> pd.DataFrame:
+        if epoch < self.clean_epochs:
+            return examples
+        adversarial = self.attack(model, examples, seed=self.seed * 1000 + epoch)
+        return _with_adversarial(examples, adversarial, self.weight)
+
+    def epoch_size(self, epoch: int, num_examples: int) -> int:
+        return num_examples + (round(self.share * num_examples) if epoch >= self.clean_epochs else 0)
+
+    def attack(self, model, examples: pd.DataFrame, seed: int) -> pd.DataFrame:
+        """Per-example attack results (``attacks.RESULT_COLUMNS``) against ``model`` as it is now: a new wrapper
+        and attack each time, so no query result is cached from earlier weights."""
+        from . import attacks
+
+        context = self.attack_context
+        wrapper = attacks.make_wrapper(model, self.tokenizer, self.max_length, context["batch_size"],
+                                       context["resources"].root)  # puts the model in eval mode
+        params = {"query_budget": self.query_budget, "batch_size": context["batch_size"],
+                  "options": context["options"]}
+        attack = attacks.build_attack("a2t", wrapper, params, context["resources"])
+        with _kept_random_state():  # the attack reseeds per example; training's dropout stream goes on unchanged
+            return attacks.attack_until(attack, examples, round(self.share * len(examples)), seed)
+
+
+@dataclasses.dataclass
+class AdvAug(BaseMethod):
+    """Offline adversarial augmentation: the rule ``attack_train`` attacked ``share`` of the training set (a
+    seeded sample) once with ``attack`` against the trained ``base`` model of the same pre-training variant
+    and seed; fine-tuning starts afresh on the clean set plus the successful adversarial examples, weighted
+    by ``weight``. ``attack``, ``share`` and ``query_budget`` are read by that rule."""
+
+    name = "advaug"
+    needs = ("adversarial_examples",)
+    attack: str = "a2t"
+    share: float = 1.0
+    query_budget: int = 200
+    weight: float = 1.0
+    adversarial_examples: str | None = None  # the attack_train rule's per-example CSV
+
+    def __post_init__(self):
+        _require(self, share=0 < self.share <= 1, query_budget=self.query_budget >= 1, weight=self.weight >= 0)
+        self.adversarial = pd.read_csv(self.adversarial_examples, keep_default_na=False)
+
+    def epoch_examples(self, epoch: int, model, examples: pd.DataFrame) -> pd.DataFrame:
+        return _with_adversarial(examples, self.adversarial, self.weight)
+
+    def epoch_size(self, epoch: int, num_examples: int) -> int:
+        return num_examples + int((self.adversarial["outcome"] == "success").sum())
+
+
+class _kept_random_state:
+    """Restores Python's, NumPy's and torch's global random state on exit."""
+
+    def __enter__(self):
+        import random
+
+        self.states = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+
+    def __exit__(self, *exc):
+        import random
+
+        random.setstate(self.states[0])
+        np.random.set_state(self.states[1])
+        torch.random.set_rng_state(self.states[2])
+
+
+METHODS = {method.name: method for method in (BaseMethod, AdvAug, A2T, PGD, FreeLB, LDS)}
 
 
 def method_defaults(name: str) -> dict:
@@ -286,17 +402,25 @@ def build_method(name: str, hyperparameters: dict, **context):
 def _batches(examples: pd.DataFrame, tokenizer, batch_size: int, max_length: int, device, generator):
     order = torch.randperm(len(examples), generator=generator).tolist()
     texts, labels = examples["text"].tolist(), examples["label"].to_numpy()
+    weights = examples["weight"].to_numpy(np.float32) if "weight" in examples else None
     for start in range(0, len(order), batch_size):
         indices = order[start:start + batch_size]
-        yield {
+        batch = {
             "inputs": encode(tokenizer, [texts[i] for i in indices], max_length, device),
             "labels": torch.as_tensor(labels[indices], device=device),
         }
+        if weights is not None:
+            batch["weights"] = torch.as_tensor(weights[indices], device=device)
+        yield batch
 
 
 def finetune(model_source: str, train: pd.DataFrame, validation: pd.DataFrame, out_dir: str | Path,
-             hp: dict, method_name: str, method_params: dict, seed: int, num_labels: int, device) -> dict:
+             hp: dict, method_name: str, method_params: dict, seed: int, num_labels: int, device,
+             method_context: dict | None = None) -> dict:
     """Fine-tune ``model_source`` with one method; keep the checkpoint with the best validation accuracy.
+
+    ``method_context``: the run objects input-space methods need beyond the loop's own (``attack_context`` of
+    a2t, ``adversarial_examples`` of advaug; see their ``needs``).
 
     Writes ``out_dir/model`` (``save_pretrained`` with the tokenizer) and ``out_dir/train_log.json``.
     """
@@ -305,11 +429,10 @@ def finetune(model_source: str, train: pd.DataFrame, validation: pd.DataFrame, o
     tokenizer = load_tokenizer(model_source)
     model = load_classifier(model_source, num_labels).to(device)
     method = build_method(method_name, method_params, tokenizer=tokenizer, max_length=hp["max_length"],
-                          device=device, seed=seed)
+                          device=device, seed=seed, **(method_context or {}))
     method_params = method_hyperparameters(method)  # recorded with the defaults filled in
     optimizer = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
-    steps_per_epoch = -(-len(train) // hp["batch_size"])
-    total_steps = steps_per_epoch * hp["epochs"]
+    total_steps = sum(-(-method.epoch_size(epoch, len(train)) // hp["batch_size"]) for epoch in range(hp["epochs"]))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(hp["warmup_ratio"] * total_steps), total_steps)
     generator = torch.Generator().manual_seed(seed)
 
@@ -330,7 +453,8 @@ def finetune(model_source: str, train: pd.DataFrame, validation: pd.DataFrame, o
                                       hp["max_length"], device).numpy()
         metrics = classification_metrics(probabilities, validation["label"].to_numpy())
         history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_examples": len(examples),
-                        "validation": metrics, "seconds": time.perf_counter() - started})
+                        "adversarial": examples.attrs.get("adversarial"), "validation": metrics,
+                        "seconds": time.perf_counter() - started})
         log.info("epoch %d: loss %.4f, validation accuracy %.4f", epoch + 1, history[-1]["train_loss"],
                  metrics["accuracy"])
         if best is None or metrics["accuracy"] > best["validation"]["accuracy"]:
