@@ -146,6 +146,15 @@ def evalsets(config, dataset):
     return ["test", *config["ood"].get(dataset, [])]
 
 
+def augmenter_inputs(config):
+    """The embedding augmenter swaps with build_embeddings' counter-fitted vectors, loaded by the attack code;
+    the wordnet augmenter needs neither."""
+    if config["augment"]["augmenter"] != "embedding":
+        return {}
+    return {"counterfitted": "results/resources/counterfitted",
+            "embedding_lib": lib_files("attacks", "embeddings", "models", "resources")}
+
+
 def corpus_paths(config, pretrain):
     clean = [split_path(name, "train") for name in config["pretrain"]["corpus_datasets"]]
     return clean if pretrain == "clean" else ["results/corpus/augmented.jsonl"]

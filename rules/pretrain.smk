@@ -1,6 +1,7 @@
 rule augment_corpus:
     input:
         lib_files("augment"),
+        unpack(lambda wc: augmenter_inputs(config)),
         corpus=[split_path(name, "train") for name in config["pretrain"]["corpus_datasets"]],
         nltk_data="results/resources/nltk_data",
     output:
@@ -17,7 +18,12 @@ rule augment_corpus:
         mem_mb=4000,
         runtime=60,
     params:
-        augment=config["augment"],
+        # max_candidates and min_cos_sim are the embedding augmenter's only: leave them out of the others' params
+        augment={
+            key: value
+            for key, value in config["augment"].items()
+            if config["augment"]["augmenter"] == "embedding" or key not in ("max_candidates", "min_cos_sim")
+        },
     script:
         "../workflow_scripts/augment_corpus.py"
 

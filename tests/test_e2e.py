@@ -11,7 +11,8 @@ from tiny_model import build_tiny_bert
 
 from advlm import io as aio
 
-MODELS = [f"rotten_tomatoes/{p}/base/seed{s}" for p in ("none", "clean", "augmented") for s in (1, 2)]
+MODELS = [f"rotten_tomatoes/{p}/{m}/seed{s}" for p, m in (("none", "base"), ("clean", "base"), ("augmented", "base"),
+                                                           ("none", "advaug"), ("none", "a2t")) for s in (1, 2)]
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +68,22 @@ def test_training_records_and_predictions_agree(workflow):
             assert metrics["n"] == len(predictions) == 16
             assert metrics["accuracy"] == pytest.approx((predictions["prediction"] == predictions["label"]).mean())
             assert 0 <= metrics["ece"] <= 1 and 0 <= metrics["macro_f1"] <= 1
+
+
+def test_input_space_methods_trained_on_adversarial_examples(workflow):
+    workdir, _, _ = workflow
+    for seed in (1, 2):
+        attacked = pd.read_csv(workdir / f"results/advaug/rotten_tomatoes/none/seed{seed}/adversarial.csv",
+                               keep_default_na=False)
+        assert len(attacked) == 24 and set(attacked["outcome"]) <= {"success", "failure", "skipped"}
+        advaug = json.loads((workdir / f"results/models/rotten_tomatoes/none/advaug/seed{seed}/train_log.json").read_text())
+        successes = int((attacked["outcome"] == "success").sum())
+        assert advaug["history"][0]["adversarial"] == {"attacked": 24, "added": successes}
+        assert advaug["history"][0]["train_examples"] == 48 + successes
+        a2t = json.loads((workdir / f"results/models/rotten_tomatoes/none/a2t/seed{seed}/train_log.json").read_text())
+        (epoch,) = a2t["history"]
+        assert epoch["train_examples"] == 48 + epoch["adversarial"]["added"] and epoch["adversarial"]["attacked"] > 0
+        assert a2t["method_params"]["query_budget"] == 50
 
 
 def test_attacks_use_one_sample_and_summaries_match_the_examples(workflow):
@@ -126,8 +143,11 @@ def test_second_run_has_nothing_to_do(workflow):
 
 
 @pytest.mark.parametrize("change, rerun", [
-    ({"evaluate": {"ece_bins": 10}}, {"evaluate": 18, "aggregate": 1, "all": 1}),
-    ({"attack": {"query_budget": 150}}, {"attack": 12, "gather_attack": 6, "aggregate": 1, "all": 1}),
+    ({"evaluate": {"ece_bins": 10}}, {"evaluate": 30, "aggregate": 1, "all": 1}),
+    ({"attack": {"query_budget": 150}}, {"attack": 20, "gather_attack": 10, "aggregate": 1, "all": 1}),
+    ({"finetune": {"method_params": {"advaug": {"share": 0.25}}}},
+     {"attack_train": 2, "finetune": 2, "evaluate": 6, "attack": 4, "gather_attack": 2, "extract_activations": 2,
+      "probe_neurons": 2, "aggregate": 1, "all": 1}),
     ({"pretrain": {"lr": 0.0005}},
      {"pretrain_mlm": 2, "finetune": 4, "evaluate": 12, "attack": 8, "gather_attack": 4, "extract_activations": 4,
       "probe_neurons": 4, "aggregate": 1, "all": 1}),

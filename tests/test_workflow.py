@@ -5,10 +5,10 @@ import pytest
 import yaml
 from smk import ROOT, job_counts, run, write_overlay
 
-TINY_JOBS = {  # tests/config/tiny.yaml: 1 dataset × 3 pre-training variants × 1 method × 2 seeds = 6 models
-    "prepare_resources": 3, "prepare_dataset": 2, "prepare_ood": 1, "augment_corpus": 1, "pretrain_mlm": 2,
-    "finetune": 6, "evaluate": 18, "attack": 12, "gather_attack": 6, "tag_probe_corpus": 1,
-    "extract_activations": 6, "probe_neurons": 6, "aggregate": 1, "all": 1,
+TINY_JOBS = {  # tests/config/tiny.yaml: (base on 3 pre-training variants + advaug, a2t on none) × 2 seeds = 10 models
+    "prepare_resources": 4, "prepare_dataset": 2, "prepare_ood": 1, "augment_corpus": 1, "pretrain_mlm": 2,
+    "build_embeddings": 1, "finetune": 10, "attack_train": 2, "evaluate": 30, "attack": 20, "gather_attack": 10,
+    "tag_probe_corpus": 1, "extract_activations": 10, "probe_neurons": 10, "aggregate": 1, "all": 1,
 }
 
 
@@ -41,13 +41,19 @@ def test_dry_run_grows_with_seeds_and_attacks(tmp_path):
                             finetune={"seeds": [1, 2, 3]},
                             attack={"recipes": ["deepwordbug", "pwws"], "shards": 3})
     counts = job_counts(run(tmp_path, "-n", configfiles=[overlay]).stdout)
-    assert counts["finetune"] == 9 and counts["evaluate"] == 27
-    assert counts["attack"] == 9 * 2 * 3 and counts["gather_attack"] == 18
+    assert counts["finetune"] == 15 and counts["evaluate"] == 45  # (3 base + 2 on none) × 3 seeds
+    assert counts["attack"] == 15 * 2 * 3 and counts["gather_attack"] == 30 and counts["attack_train"] == 3
 
 
 def test_default_experiment_plan():
     common, config = _common(), _config()
-    assert len(common.models(config)) == 6
+    plan = {(m["pretrain"], m["method"]) for m in common.models(config)}
+    assert plan == {("none", "base"), ("clean", "base"), ("augmented", "base"), ("none", "advaug"),
+                    ("none", "a2t"), ("none", "pgd"), ("none", "freelb"), ("none", "lds")}
+    every = common.models(_config(finetune__grid="every"))
+    assert len(every) == 3 * 6 * len(config["finetune"]["seeds"])
+    partial = _config(finetune__method_params={"advaug": {"share": 0.5}})  # the schema fills in the rest
+    assert common.method_params(partial, "advaug") == {"attack": "a2t", "share": 0.5, "query_budget": 200, "weight": 1.0}
     assert common.evalsets(config, "rotten_tomatoes") == ["test", "imdb", "amazon", "tweets", "nyt"]
     assert common.evalset_path(config, "rotten_tomatoes", "imdb") == "results/data/imdb/test.jsonl"
     assert common.evalset_path(config, "rotten_tomatoes", "tweets") == "results/data/vader/tweets.jsonl"
@@ -59,6 +65,8 @@ def test_default_experiment_plan():
     ({"ood": {"rotten_tomatoes": ["movies"]}}, "ood.rotten_tomatoes: VADER's movie snippets"),
     ({"ood": {"rotten_tomatoes": ["yelp"]}}, "ood.rotten_tomatoes: 'yelp' is neither"),
     ({"pretrain__corpus_datasets": ["wiki"]}, "pretrain.corpus_datasets: 'wiki'"),
+    ({"pretrain__variants": ["none", "clean"], "finetune__grid_variant": "augmented"},
+     "finetune.grid_variant: 'augmented' is not one of pretrain.variants"),
 ])
 def test_cross_key_config_errors_name_the_key(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -85,4 +93,4 @@ def test_lint_is_clean(tmp_path):
 def test_slurm_profile_dry_runs(tmp_path):
     overlay = write_overlay(tmp_path, model={"name": "prajjwal1/bert-tiny", "max_length": 32})
     result = run(tmp_path, "-n", "--workflow-profile", str(ROOT / "profiles" / "slurm"), configfiles=[overlay])
-    assert job_counts(result.stdout)["finetune"] == 6
+    assert job_counts(result.stdout)["finetune"] == 10
