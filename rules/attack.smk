@@ -14,7 +14,8 @@ rule build_embeddings:
         "results/benchmarks/build_embeddings/build_embeddings.tsv"
     conda:
         "../envs/workflow.yaml"
-    threads: 2
+    threads: threads_up_to(2)
+    priority: 1  # textfooler, a2t and the a2t method wait for it
     resources:
         mem_mb=4000,
         runtime=30,

@@ -78,6 +78,17 @@ def wildcard_patterns(config):
     }
 
 
+def threads_up_to(n):
+    """n threads, but at most half the local cores (at least 1): on a small machine a multi-threaded job then runs
+    beside a single-threaded one instead of waiting for every core to be free (two 1-thread jobs also make more
+    progress on 2 cores than one 2-thread job). Cluster runs, where --cores does not apply, get n."""
+    try:
+        cores = workflow.cores
+    except Exception:  # no --cores: a cluster executor gives each job its own cores
+        return n
+    return max(1, min(n, cores // 2))
+
+
 def lib_files(*modules):
     """Library modules a rule's script imports: inputs, so that a change to them reruns the rule."""
     return [f"{workflow.basedir}/workflow_scripts/advlm/{name}.py" for name in ("__init__", "runtime", "io", *modules)]

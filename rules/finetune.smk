@@ -14,7 +14,8 @@ rule finetune:
         f"results/benchmarks/finetune/{MODEL}.tsv"
     conda:
         "../envs/workflow.yaml"
-    threads: 4
+    threads: threads_up_to(4)
+    priority: 1  # training first (advaug waits for base and attack_train); the many 1-thread leaves fill in
     resources:
         mem_mb=8000,
         runtime=240,
@@ -53,6 +54,7 @@ rule attack_train:
     conda:
         "../envs/workflow.yaml"
     threads: 1
+    priority: 2  # on advaug's critical path: base -> attack_train -> advaug
     resources:
         mem_mb=6000,
         runtime=480,

@@ -34,7 +34,7 @@ rule extract_activations:
         f"results/benchmarks/extract_activations/{MODEL}.tsv"
     conda:
         "../envs/workflow.yaml"
-    threads: 2
+    threads: threads_up_to(2)
     resources:
         mem_mb=8000,
         runtime=60,

@@ -44,7 +44,8 @@ rule pretrain_mlm:
         pretrain="clean|augmented",
     conda:
         "../envs/workflow.yaml"
-    threads: 4
+    threads: threads_up_to(4)
+    priority: 1
     resources:
         mem_mb=8000,
         runtime=120,
