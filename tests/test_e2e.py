@@ -84,6 +84,10 @@ def test_input_space_methods_trained_on_adversarial_examples(workflow):
         (epoch,) = a2t["history"]
         assert epoch["train_examples"] == 48 + epoch["adversarial"]["added"] and epoch["adversarial"]["attacked"] > 0
         assert a2t["method_params"]["query_budget"] == 50
+        training = pd.read_csv(workdir / "results/report/training.csv").set_index(["method", "seed"])
+        assert training.loc[("advaug", seed), "adversarial_examples"] == successes
+        assert training.loc[("a2t", seed), "adversarial_examples"] == epoch["adversarial"]["added"]
+        assert training.loc[("base", seed), "adversarial_examples"].tolist() == [0, 0, 0]  # three variants
 
 
 def test_attacks_use_one_sample_and_summaries_match_the_examples(workflow):

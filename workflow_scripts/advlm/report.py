@@ -75,6 +75,11 @@ def all_correct_table(attack_paths) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*MODEL_KEYS, "attack", "n", *ALL_CORRECT_METRICS])
 
 
+def adversarial_examples(record: dict) -> int:
+    """Adversarial examples an input-space method trained on, summed over epochs (0 for the other methods)."""
+    return sum((epoch.get("adversarial") or {}).get("added", 0) for epoch in record["history"])
+
+
 def training_table(paths) -> pd.DataFrame:
     rows = []
     for path in paths:
@@ -82,7 +87,7 @@ def training_table(paths) -> pd.DataFrame:
         best = record["history"][record["best_epoch"] - 1]
         rows.append({**{k: model_of(path)[k] for k in MODEL_KEYS}, "best_epoch": record["best_epoch"],
                      "validation_accuracy": best["validation"]["accuracy"], "train_seconds": record["train_seconds"],
-                     "steps": record["steps"]})
+                     "steps": record["steps"], "adversarial_examples": adversarial_examples(record)})
     return pd.DataFrame(rows)
 
 
