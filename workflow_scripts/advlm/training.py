@@ -19,9 +19,11 @@ al.). Reference code and defaults: shared/research/methods.md, sections 3-5.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import logging
+import random
 import time
 from pathlib import Path
 
@@ -351,20 +353,16 @@ class AdvAug(BaseMethod):
         return num_examples + int((self.adversarial["outcome"] == "success").sum())
 
 
-class _kept_random_state:
+@contextlib.contextmanager
+def _kept_random_state():
     """Restores Python's, NumPy's and torch's global random state on exit."""
-
-    def __enter__(self):
-        import random
-
-        self.states = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
-
-    def __exit__(self, *exc):
-        import random
-
-        random.setstate(self.states[0])
-        np.random.set_state(self.states[1])
-        torch.random.set_rng_state(self.states[2])
+    states = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.random.set_rng_state(states[2])
 
 
 METHODS = {method.name: method for method in (BaseMethod, AdvAug, A2T, PGD, FreeLB, LDS)}
