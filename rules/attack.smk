@@ -52,9 +52,7 @@ rule attack:
         # what this attack's jobs depend on: the shared settings, its own options and (bae, bert-attack) its
         # masked LM; other attacks' options and the embedding build parameters are left out
         attack=lambda wc: stage_params(config, "attack", "recipes", "shards", "masked_lm", "options", "embedding", "calibration")
-        | {"name": wc.attack, "max_length": config["model"]["max_length"],
-           "options": config["attack"]["options"].get(wc.attack, {})}
-        | ({"masked_lm": config["attack"]["masked_lm"]} if wc.attack in ("bae", "bert-attack") else {}),
+        | attack_recipe_params(config, wc.attack),
         shard=lambda wc: int(wc.shard),
         num_shards=config["attack"]["shards"],
         seed=config["attack"]["seed"],
@@ -81,9 +79,7 @@ rule gather_attack:
         runtime=10,
     params:
         attack=lambda wc: stage_params(config, "attack", "recipes", "shards", "masked_lm", "options", "embedding", "calibration")
-        | {"name": wc.attack, "max_length": config["model"]["max_length"],
-           "options": config["attack"]["options"].get(wc.attack, {})}
-        | ({"masked_lm": config["attack"]["masked_lm"]} if wc.attack in ("bae", "bert-attack") else {}),
+        | attack_recipe_params(config, wc.attack),
         seed=config["attack"]["seed"],
     script:
         "../workflow_scripts/gather_attack.py"

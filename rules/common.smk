@@ -1,11 +1,13 @@
 # Pure Python helpers shared by the rules: config checks, paths, parameter look-ups and target lists.
 # No rules here, so tests can load this file on its own (tests/test_dag.py).
+import functools
 import itertools
 from pathlib import Path
 
 VADER_SETS = ("amazon", "tweets", "nyt", "movies")
 RESOURCES = ("minilm", "nltk_data", "glove", "vader")
 MODEL = "{dataset}/{pretrain}/{method}/seed{seed}"
+ADVAUG_EXAMPLES = "results/advaug/{dataset}/{pretrain}/seed{seed}/adversarial.csv"  # rule attack_train
 
 
 class ConfigError(ValueError):
@@ -48,6 +50,7 @@ def check_config(config):
                           f"{config['pretrain']['variants']}")
 
 
+@functools.cache
 def _schema():
     import yaml
 
@@ -130,7 +133,7 @@ def method_inputs(config, wildcards):
 
 
 def advaug_examples_path(wildcards):
-    return "results/advaug/{dataset}/{pretrain}/seed{seed}/adversarial.csv".format(**dict(wildcards.items()))
+    return ADVAUG_EXAMPLES.format(**dict(wildcards.items()))
 
 
 def model_dir(wildcards):
@@ -155,6 +158,14 @@ def evalset_path(config, dataset, evalset):
 
 def evalsets(config, dataset):
     return ["test", *config["ood"].get(dataset, [])]
+
+
+def augment_params(config):
+    """augment's settings; max_candidates and min_cos_sim only for the embedding augmenter, which alone reads
+    them (so that their schema defaults do not rerun the wordnet augmentation)."""
+    augment = config["augment"]
+    embedding_only = () if augment["augmenter"] == "embedding" else ("max_candidates", "min_cos_sim")
+    return {key: value for key, value in augment.items() if key not in embedding_only}
 
 
 def augmenter_inputs(config):
@@ -218,6 +229,15 @@ def probe_targets(config):
 def attack_shards(config, wildcards):
     pattern = f"results/attacks/{MODEL}/{{attack}}/shard{{shard}}.csv"
     return [pattern.format(**dict(wildcards.items()), shard=shard) for shard in range(config["attack"]["shards"])]
+
+
+def attack_recipe_params(config, attack):
+    """What the jobs of one attack recipe depend on besides the sample: its name and options, the query batch
+    size, the token limit and (bae, bert-attack) the masked LM; other recipes' options are left out."""
+    settings = config["attack"]
+    return ({"name": attack, "batch_size": settings["batch_size"], "max_length": config["model"]["max_length"],
+             "options": settings["options"].get(attack, {})}
+            | ({"masked_lm": settings["masked_lm"]} if attack in ("bae", "bert-attack") else {}))
 
 
 def attack_inputs(config, attack):

@@ -25,9 +25,7 @@ rule finetune:
         training=stage_params(config, "finetune", "methods", "seeds", "method_params", "grid", "grid_variant")
         | {"max_length": config["model"]["max_length"]},
         method_params=lambda wc: config["finetune"]["method_params"].get(wc.method, {}),
-        # a2t attacks with the A2T attack's options and query batch size
-        attack=lambda wc: {"options": config["attack"]["options"]["a2t"], "batch_size": config["attack"]["batch_size"]}
-        if wc.method == "a2t" else {},
+        attack=lambda wc: attack_recipe_params(config, "a2t") if wc.method == "a2t" else {},  # a2t attacks as it trains
         seed=lambda wc: int(wc.seed),
         num_labels=len(config["data"]["labels"]),
         device=config["device"],
@@ -35,18 +33,21 @@ rule finetune:
         "../workflow_scripts/finetune.py"
 
 
+ADVAUG = method_params(config, "advaug")
+
+
 rule attack_train:
     """advaug's adversarial examples: attack a seeded share of the training set once with the trained base model
     of the same pre-training variant and seed (finetune.method_params.advaug: attack, share, query_budget)."""
     input:
-        unpack(lambda wc: attack_inputs(config, method_params(config, "advaug")["attack"])),
+        unpack(lambda wc: attack_inputs(config, ADVAUG["attack"])),
         lib_files("attacks", "embeddings", "models", "resources"),
         model="results/models/{dataset}/{pretrain}/base/seed{seed}/model",
         train=lambda wc: split_path(wc.dataset, "train"),
         nltk_data="results/resources/nltk_data",
     output:
-        csv="results/advaug/{dataset}/{pretrain}/seed{seed}/adversarial.csv",
-        record="results/advaug/{dataset}/{pretrain}/seed{seed}/adversarial.json",
+        csv=ADVAUG_EXAMPLES,
+        record=ADVAUG_EXAMPLES.removesuffix(".csv") + ".json",
     log:
         "results/logs/attack_train/{dataset}/{pretrain}/seed{seed}.log",
     benchmark:
@@ -60,13 +61,8 @@ rule attack_train:
         runtime=480,
         gpu=1,
     params:
-        advaug={key: value for key, value in method_params(config, "advaug").items() if key != "weight"},
-        attack=lambda wc: {
-            "batch_size": config["attack"]["batch_size"],
-            "max_length": config["model"]["max_length"],
-            "options": config["attack"]["options"].get(method_params(config, "advaug")["attack"], {}),
-        } | ({"masked_lm": config["attack"]["masked_lm"]}
-             if method_params(config, "advaug")["attack"] in ("bae", "bert-attack") else {}),
+        advaug={key: value for key, value in ADVAUG.items() if key != "weight"},  # weight: the finetune rule's
+        attack=attack_recipe_params(config, ADVAUG["attack"]),
         seed=lambda wc: int(wc.seed),
         device=config["device"],
     script:

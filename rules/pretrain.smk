@@ -18,12 +18,7 @@ rule augment_corpus:
         mem_mb=4000,
         runtime=60,
     params:
-        # max_candidates and min_cos_sim are the embedding augmenter's only: leave them out of the others' params
-        augment={
-            key: value
-            for key, value in config["augment"].items()
-            if config["augment"]["augmenter"] == "embedding" or key not in ("max_candidates", "min_cos_sim")
-        },
+        augment=augment_params(config),
     script:
         "../workflow_scripts/augment_corpus.py"
 

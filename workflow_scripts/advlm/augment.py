@@ -75,9 +75,6 @@ class WordSwapAugmenter:
         return copies
 
 
-EMBEDDING_DEFAULTS = {"max_candidates": 50, "min_cos_sim": 0.8}  # TextAttack's EmbeddingAugmenter
-
-
 def _wordnet(params: dict, embedding_dir):
     """WordNet synonyms (TextAttack's ``WordSwapWordNet``, the PWWS substitution set); no constraint."""
     from textattack.transformations import WordSwapWordNet
@@ -98,7 +95,6 @@ def _embedding(params: dict, embedding_dir):
         raise FileNotFoundError(
             f"the embedding augmenter needs the counter-fitted embedding, but {where}: run the build_embeddings "
             "rule (snakemake results/resources/counterfitted) and pass its directory as embedding_dir")
-    params = {**EMBEDDING_DEFAULTS, **params}
     embedding = load_embedding(str(embedding_dir))
     available = embedding.nn_matrix.shape[1] - 1
     if params["max_candidates"] > available and available < embedding.vocab_size - 1:
@@ -115,7 +111,7 @@ TRANSFORMATIONS = {"wordnet": _wordnet, "embedding": _embedding}
 def build_augmenter(name: str, params: dict, resources_dir: str | Path,
                     embedding_dir: str | Path | None = None) -> WordSwapAugmenter:
     """The augmenter ``name`` (see the module docstring) with ``params`` (``pct_words_to_swap``, ``copies``;
-    ``embedding`` also reads ``max_candidates`` and ``min_cos_sim``, defaulting to TextAttack's 50 and 0.8).
+    ``embedding`` also reads ``max_candidates`` and ``min_cos_sim``; defaults in the config schema).
 
     ``resources_dir`` holds ``nltk_data``; ``embedding_dir`` is the counter-fitted embedding (the
     build_embeddings output), needed by ``embedding`` only and ignored by ``wordnet``.

@@ -310,7 +310,11 @@ class A2T(BaseMethod):
         return _with_adversarial(examples, adversarial, self.weight)
 
     def epoch_size(self, epoch: int, num_examples: int) -> int:
-        return num_examples + (round(self.share * num_examples) if epoch >= self.clean_epochs else 0)
+        return num_examples + (self.wanted(num_examples) if epoch >= self.clean_epochs else 0)
+
+    def wanted(self, num_examples: int) -> int:
+        """Successful adversarial examples sought per adversarial epoch."""
+        return round(self.share * num_examples)
 
     def attack(self, model, examples: pd.DataFrame, seed: int) -> pd.DataFrame:
         """Per-example attack results (``attacks.RESULT_COLUMNS``) against ``model`` as it is now: a new wrapper
@@ -324,7 +328,7 @@ class A2T(BaseMethod):
                   "options": context["options"]}
         attack = attacks.build_attack("a2t", wrapper, params, context["resources"])
         with _kept_random_state():  # the attack reseeds per example; training's dropout stream goes on unchanged
-            return attacks.attack_until(attack, examples, round(self.share * len(examples)), seed)
+            return attacks.attack_until(attack, examples, self.wanted(len(examples)), seed)
 
 
 @dataclasses.dataclass
