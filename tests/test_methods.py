@@ -220,7 +220,7 @@ def test_lds_direction_is_the_power_iteration_of_the_kl(setup):
     clean = training._logits(setup.model, setup.inputs, embeds).detach()
     mask = setup.inputs["attention_mask"].unsqueeze(-1).float()
     torch.manual_seed(3)
-    r = method.direction(setup.model, setup.inputs, embeds, clean)
+    r = method.direction(setup.model, setup.inputs, embeds)
     torch.manual_seed(3)
     d = torch.randn_like(embeds) * mask
     d = (0.01 * d / _norms(d, "l2")[:, None, None]).requires_grad_()
@@ -233,6 +233,33 @@ def test_lds_direction_is_the_power_iteration_of_the_kl(setup):
     random = training.kl_divergence(clean, training._logits(
         setup.model, setup.inputs, embeds + 0.5 * noise / _norms(noise, "l2")[:, None, None]))
     assert adversarial > random
+
+
+def test_lds_direction_is_the_dominant_curvature_of_the_kl_even_with_dropout_on(setup):
+    """On one unpadded text, the Hessian of d -> KL(p(E) || p(E + d)) at 0 (central differences of autograd
+    gradients, in float64) has a known top eigenvector; many power iterations must find it with the model in
+    train mode (dropout on), as in training."""
+    model = setup.model.double()
+    inputs = {key: value[1:2, :3] for key, value in setup.inputs.items()}  # "dull": [CLS] dull [SEP]
+    assert inputs["attention_mask"].all()
+    embeds = training._word_embeddings(model, inputs).detach()
+    clean = training._logits(model, inputs, embeds).detach()
+
+    def gradient(flat):
+        d = flat.view_as(embeds).clone().requires_grad_()
+        (g,) = torch.autograd.grad(training.kl_divergence(clean, training._logits(model, inputs, embeds + d)), d)
+        return g.flatten()
+
+    h, basis = 1e-4, torch.eye(embeds.numel(), dtype=torch.float64)
+    hessian = torch.stack([(gradient(h * e) - gradient(-h * e)) / (2 * h) for e in basis], dim=1)
+    values, vectors = torch.linalg.eigh((hessian + hessian.T) / 2)
+    assert values[-1] > 3 * values[-2].abs()  # a dominant direction exists
+    method = training.build_method("lds", {"epsilon": 1.0, "xi": 1e-4, "power_iterations": 30})
+    model.train()
+    torch.manual_seed(0)
+    r = method.direction(model, inputs, embeds).flatten()
+    assert model.training  # the mode is restored
+    assert abs(float(r @ vectors[:, -1])) > 0.99  # r has unit norm (epsilon 1)
 
 
 # --- construction, defaults, config ------------------------------------------------------------------

@@ -246,22 +246,31 @@ class LDS(BaseMethod):
         _require(self, epsilon=self.epsilon > 0, xi=self.xi > 0, power_iterations=self.power_iterations >= 1,
                  weight=self.weight >= 0)
 
-    def direction(self, model, inputs: dict, embeds: torch.Tensor, clean_logits: torch.Tensor) -> torch.Tensor:
-        """The virtual adversarial perturbation r (L2 norm epsilon per example) for detached ``embeds``."""
+    def direction(self, model, inputs: dict, embeds: torch.Tensor) -> torch.Tensor:
+        """The virtual adversarial perturbation r (L2 norm epsilon per example) for detached ``embeds``.
+
+        Found with dropout off: the clean prediction and every power iteration are passes of one deterministic
+        network, so d follows the dominant curvature of KL(p(E) || p(E + d)). With dropout on, each pass draws
+        its own masks and the finite difference at xi = 0.007 measures mostly the gap between two draws (the
+        direction had cosine 0.04 with the dropout-free one).
+        """
         mask = _token_mask(inputs, embeds)
         d = torch.randn_like(embeds) * mask
-        for _ in range(self.power_iterations):
-            d = (self.xi * _unit(d)).requires_grad_()
-            kl = kl_divergence(clean_logits, _logits(model, inputs, embeds + d))
-            (d,) = torch.autograd.grad(kl, d)
-            d = d * mask
+        with _dropout_off(model):
+            with torch.no_grad():
+                clean_logits = _logits(model, inputs, embeds)
+            for _ in range(self.power_iterations):
+                d = (self.xi * _unit(d)).requires_grad_()
+                kl = kl_divergence(clean_logits, _logits(model, inputs, embeds + d))
+                (d,) = torch.autograd.grad(kl, d)
+                d = d * mask
         return self.epsilon * _unit(d)
 
     def backward(self, model, batch: dict) -> float:
         inputs, labels = batch["inputs"], batch["labels"]
         embeds = _word_embeddings(model, inputs)
         logits = _logits(model, inputs, embeds)
-        r = self.direction(model, inputs, embeds.detach(), logits.detach())
+        r = self.direction(model, inputs, embeds.detach())
         loss = F.cross_entropy(logits, labels) + self.weight * kl_divergence(logits, _logits(model, inputs, embeds + r))
         loss.backward()
         return float(loss.detach())
@@ -355,6 +364,17 @@ class AdvAug(BaseMethod):
 
     def epoch_size(self, epoch: int, num_examples: int) -> int:
         return num_examples + int((self.adversarial["outcome"] == "success").sum())
+
+
+@contextlib.contextmanager
+def _dropout_off(model):
+    """The model in eval mode (no dropout) inside, in its former mode after."""
+    training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(training)
 
 
 @contextlib.contextmanager
