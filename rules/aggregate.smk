@@ -1,14 +1,18 @@
 rule aggregate:
     input:
-        lib_files("report", "neuron_report", "attacks"),
+        lib_files("report", "neuron_report", "attacks", "claims"),
         train_logs=[f"results/models/{model}/train_log.json" for model in model_ids(config)],
         eval=eval_targets(config),
+        predictions=[path.removesuffix(".json") + ".predictions.csv" for path in eval_targets(config)],
         attacks=attack_targets(config),
+        attack_examples=[path.removesuffix(".json") + ".csv" for path in attack_targets(config)],
         probes=probe_targets(config),
     output:
-        summary=report("results/report/summary.md", category="Summary", caption="../report/summary.rst"),
+        summary=report("results/report/summary.md", category="1. Claims", caption="../report/summary.rst"),
+        claims_plot=report("results/report/claims.png", category="1. Claims", caption="../report/claims.rst"),
         tables=multiext(
             "results/report/",
+            "claims.csv",
             "training.csv",
             "generalization.csv",
             "robustness.csv",
@@ -16,16 +20,16 @@ rule aggregate:
             "neurons.csv",
         ),
         generalization_plot=report(
-            "results/report/generalization.png", category="Generalization", caption="../report/generalization.rst"
+            "results/report/generalization.png", category="2. Generalization", caption="../report/generalization.rst"
         ),
         robustness_plot=report(
-            "results/report/robustness.png", category="Robustness", caption="../report/robustness.rst"
+            "results/report/robustness.png", category="3. Robustness", caption="../report/robustness.rst"
         ),
         neurons_tag_layer_plot=report(
-            "results/report/neurons_tag_layer.png", category="Neurons", caption="../report/neurons.rst"
+            "results/report/neurons_tag_layer.png", category="4. Neurons", caption="../report/neurons.rst"
         ),
         neurons_per_tag_plot=report(
-            "results/report/neurons_per_tag.png", category="Neurons", caption="../report/neurons.rst"
+            "results/report/neurons_per_tag.png", category="4. Neurons", caption="../report/neurons.rst"
         ),
     log:
         "results/logs/aggregate/aggregate.log",
@@ -36,5 +40,8 @@ rule aggregate:
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        claims=config["claims"],
+        experiment=claims_experiment(config),
     script:
         "../workflow_scripts/aggregate.py"

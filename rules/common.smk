@@ -48,6 +48,22 @@ def check_config(config):
             and finetune["grid_variant"] not in config["pretrain"]["variants"]:
         raise ConfigError(f"finetune.grid_variant: {finetune['grid_variant']!r} is not one of pretrain.variants "
                           f"{config['pretrain']['variants']}")
+    check_claims(config)
+
+
+def check_claims(config):
+    """Every cell of a claim is 'pretrain/method' with a known variant and method (untrained ones are 'not run')."""
+    properties = _schema()["properties"]
+    variants = properties["pretrain"]["properties"]["variants"]["items"]["enum"]
+    methods = properties["finetune"]["properties"]["methods"]["items"]["enum"]
+    for name, statement in config["claims"]["statements"].items():
+        for index, contrast in enumerate(statement["contrasts"]):
+            for side in ("treatment", "control"):
+                for cell in contrast[side]:
+                    pretrain, _, method = cell.partition("/")
+                    if pretrain not in variants or method not in methods:
+                        raise ConfigError(f"claims.statements.{name}.contrasts[{index}].{side}: {cell!r} is not "
+                                          f"'pretrain/method' with pretrain in {variants} and method in {methods}")
 
 
 @functools.cache
@@ -259,6 +275,15 @@ def attack_inputs(config, attack):
         elif Path(source).exists():
             inputs["masked_lm"] = source
     return inputs
+
+
+def claims_experiment(config):
+    """What the claims stage needs to know of the experiment: the trained models, the datasets, evaluation sets
+    and attacks, the augmenter and the attack each input-space method trains on."""
+    return {"datasets": config["datasets"], "ood": {d: config["ood"].get(d, []) for d in config["datasets"]},
+            "attacks": config["attack"]["recipes"], "augmenter": config["augment"]["augmenter"],
+            "method_attacks": {"a2t": "a2t", "advaug": method_params(config, "advaug")["attack"]},
+            "models": [{key: model[key] for key in ("dataset", "pretrain", "method")} for model in models(config)]}
 
 
 def final_targets(config):

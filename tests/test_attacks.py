@@ -242,6 +242,23 @@ def test_attack_sample_is_seeded_and_sorted(test_frame):
     assert len(attacks.attack_sample(test_frame, 1000, seed=0)) == len(test_frame)
 
 
+def test_correct_prefix_cuts_the_seeded_order_after_the_size_th_correct_example(test_frame):
+    def predict(texts):  # "right" on texts of even length
+        labels = dict(zip(test_frame["text"], test_frame["label"]))
+        return [labels[t] if len(t) % 2 == 0 else 1 - labels[t] for t in texts]
+
+    order = test_frame.sample(frac=1.0, random_state=5)
+    right = (order["text"].str.len() % 2 == 0).to_numpy()
+    for size, chunk in ((1, 256), (7, 3), (7, 256)):
+        sample = attacks.correct_prefix(test_frame, size, 5, predict, chunk=chunk)
+        end = int(np.flatnonzero(right)[size - 1]) + 1  # the size-th right example closes the prefix
+        assert set(sample["id"]) == set(order["id"].iloc[:end]) and sample["id"].is_monotonic_increasing
+    # the fixed sample of attack_train is a prefix of the same order (pandas draws both from one permutation)
+    assert set(attacks.attack_sample(test_frame, 10, 5)["id"]) == set(order["id"].iloc[:10])
+    # more right examples asked for than there are: the whole split
+    assert len(attacks.correct_prefix(test_frame, 1000, 5, predict)) == len(test_frame)
+
+
 @pytest.mark.parametrize("name", sorted(attacks.ATTACKS))
 def test_attack_rows_are_consistent(name, victim_dir, test_frame, attack_resources, wrapper, no_network):
     from textattack.shared import AttackedText
@@ -347,8 +364,9 @@ def test_all_correct_summary_hand_computed():
     assert summary["b"]["n"] == 2 and summary["b"]["attack_success_rate"] == 1.0
     assert summary["b"]["accuracy_under_attack"] == 0.0 and summary["b"]["mean_perturbed_word_share"] == pytest.approx(0.3)
     assert summary["b"]["mean_num_queries"] == 6.0
-    with pytest.raises(ValueError, match="not the same sample"):
-        attacks.all_correct_summary({"a": a, "c": a.iloc[:3]}, {})
+    # Samples of different lengths (each model's own prefix): the subset is what both were attacked on and got right.
+    shorter = attacks.all_correct_summary({"a": a, "c": a.iloc[:2]}, {})
+    assert shorter["a"]["all_correct_n"] == 2 and shorter["a"]["n"] == 2 and shorter["c"]["sample_n"] == 2
     assert attacks.all_correct_summary({}, {}) == {}
 
 
@@ -443,8 +461,10 @@ def test_rule_scripts_write_shards_and_summary(victim_dir, test_frame, resources
                                        input=SimpleNamespace(shards=[str(path) for path in shards]), output=output))
     frame = pd.read_csv(output.csv, dtype={"id": str})
     summary = aio.read_json(output.summary)
-    assert frame["id"].tolist() == attacks.attack_sample(test_frame, 8, 0)["id"].tolist()
-    assert summary["n"] == 8 and summary["params"]["query_budget"] == 200 and summary["attack"] == "deepwordbug"
+    # The rule attacks the model's own prefix of the seeded order: 8 examples it gets right, and the others before.
+    assert (frame["outcome"] != "skipped").sum() == 8 and summary["n"] == len(frame) > 8
+    assert summary["clean_accuracy"] == pytest.approx(8 / len(frame))
+    assert summary["n"] == len(frame) and summary["params"]["query_budget"] == 200 and summary["attack"] == "deepwordbug"
     assert summary["attack_success_rate"] == attacks.summarize(frame, PARAMS)["attack_success_rate"]
     assert "LevenshteinEditDistance" in summary["attack_repr"] and summary["textattack_version"] == "0.3.11"
     assert len(summary["shard_provenance"]) == 2 and summary["provenance"]["seed"] == 0

@@ -6,8 +6,9 @@ from advlm import report, runtime
 
 def main(smk):
     runtime.setup(smk.threads, None, smk.log[0])
-    inputs = {name: list(smk.input[name]) for name in ("train_logs", "eval", "attacks", "probes")}
-    report.write_report(inputs, Path(smk.output.summary).parent)
+    names = ("train_logs", "eval", "predictions", "attacks", "attack_examples", "probes")
+    inputs = {name: list(smk.input[name]) for name in names}
+    report.write_report(inputs, Path(smk.output.summary).parent, smk.params.claims, smk.params.experiment)
 
 
 if __name__ == "__main__" and "snakemake" in globals():

@@ -32,6 +32,7 @@ def main(smk):
         num_shards=num_shards,
         resources=resources,
         device=runtime.device(smk.params.device),
+        until_correct=True,  # attacks.correct_prefix: each model attacks sample_size examples it gets right
     )
     Path(smk.output.csv).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(smk.output.csv, index=False)
@@ -42,7 +43,7 @@ def main(smk):
         "params": params,
         "shard": shard,
         "num_shards": num_shards,
-        "sample_size": len(attacks.attack_sample(test, params["sample_size"], params["seed"])),
+        "sample_size": frame.attrs["sample_size"],
         "textattack_version": importlib.metadata.version("textattack"),
         "provenance": runtime.provenance(params["seed"], params),
     }, attacks.shard_record_path(smk.output.csv))

@@ -791,6 +791,28 @@ def attack_sample(test: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     return sample.sort_values("id", kind="stable").reset_index(drop=True)
 
 
+def correct_prefix(test: pd.DataFrame, size: int, seed: int, predict, chunk: int = 256) -> pd.DataFrame:
+    """The attack sample of one model: the test split in a seeded order (the order :func:`attack_sample` draws
+    from), cut after the ``size``-th example that ``predict`` (texts -> labels) gets right; sorted by id.
+
+    A2T's protocol compares models on the examples that all of them classify correctly. Cutting each model's
+    sample at its own ``size`` correct examples grows that common subset at the cost of ``size`` attacks per
+    model, and a model's sample depends on that model alone, so adding a model reruns no other's attacks.
+    The misclassified examples of the prefix stay in the sample (skipped by the attack: one query each), so
+    accuracy under attack keeps its meaning.
+    """
+    order = test.sample(frac=1.0, random_state=seed)
+    found, end = 0, len(order)
+    for start in range(0, len(order), chunk):
+        batch = order.iloc[start:start + chunk]
+        correct = np.cumsum(np.asarray(predict(batch["text"].tolist())) == batch["label"].to_numpy())
+        if found + correct[-1] >= size:
+            end = start + int(np.searchsorted(correct, size - found)) + 1
+            break
+        found += int(correct[-1])
+    return order.iloc[:end].sort_values("id", kind="stable").reset_index(drop=True)
+
+
 def shard_indices(n: int, shard: int, num_shards: int) -> np.ndarray:
     """Positions in the sample of shard ``shard``: contiguous ranges, so shards concatenate in sample order."""
     if not 0 <= shard < num_shards:
@@ -857,12 +879,15 @@ def _attack_one(attack, example, index: int, seed: int) -> dict:
 
 
 def run_shard(model_dir: str | Path, test_frame: pd.DataFrame, attack_name: str, params: dict, shard: int,
-              num_shards: int, resources: AttackResources | str | Path, device) -> pd.DataFrame:
+              num_shards: int, resources: AttackResources | str | Path, device, until_correct: bool = False) -> pd.DataFrame:
     """Attack the examples of one shard of the sample; one row per example (columns ``RESULT_COLUMNS``).
 
+    The sample: ``params["sample_size"]`` seeded examples (:func:`attack_sample`), or with ``until_correct``
+    the seeded order cut after that many examples the model gets right (:func:`correct_prefix`).
     ``resources``: an :class:`AttackResources`, or the directory holding ``nltk_data/`` (and, for the
     attacks that need them, ``counterfitted/`` and ``minilm/``). ``frame.attrs["attack_repr"]`` records every
-    parameter of the attack, ``frame.attrs["resources"]`` the checksums of the resources it used.
+    parameter of the attack, ``frame.attrs["resources"]`` the checksums of the resources it used,
+    ``frame.attrs["sample_size"]`` the size of the whole sample.
     """
     from transformers import AutoConfig
 
@@ -873,10 +898,15 @@ def run_shard(model_dir: str | Path, test_frame: pd.DataFrame, attack_name: str,
     wrapper = make_wrapper(model, models.load_tokenizer(model_dir), params["max_length"], params["batch_size"],
                            resources.root)
     attack = build_attack(attack_name, wrapper, params, resources)
-    sample = attack_sample(test_frame, params["sample_size"], params["seed"])
+    if until_correct:
+        sample = correct_prefix(test_frame, params["sample_size"], params["seed"],
+                                lambda texts: wrapper(texts).argmax(1).cpu().numpy())
+    else:
+        sample = attack_sample(test_frame, params["sample_size"], params["seed"])
     frame = attack_examples(attack, sample, shard_indices(len(sample), shard, num_shards), params["seed"])
     frame.attrs["attack_repr"] = repr(attack)
     frame.attrs["resources"] = resources.describe(attack_name)
+    frame.attrs["sample_size"] = len(sample)
     return frame
 
 
@@ -922,20 +952,16 @@ def all_correct_summary(per_model_frames: dict[str, pd.DataFrame], params: dict)
 
     ``per_model_frames`` maps a model name to its per-example results of one attack (``RESULT_COLUMNS``; at
     least ``id``, ``label``, ``original_prediction``, ``outcome``, ``perturbed_word_share``,
-    ``num_queries``, ``seconds``) on the same sample. On that subset no example is skipped, so
-    ``clean_accuracy`` is 1 and ``accuracy_under_attack`` is ``1 - attack_success_rate``. Each summary also
-    has ``all_correct_n`` (size of the subset) and ``sample_n`` (size of the sample).
+    ``num_queries``, ``seconds``). Each model's sample is its own prefix of one seeded order
+    (:func:`correct_prefix`), so the common subset is the examples that every model was attacked on and got
+    right. On it no example is skipped, so ``clean_accuracy`` is 1 and ``accuracy_under_attack`` is
+    ``1 - attack_success_rate``. Each summary also has ``all_correct_n`` (size of the subset) and
+    ``sample_n`` (size of the model's sample).
     """
-    if not per_model_frames:
-        return {}
-    samples = {name: sorted(frame["id"].astype(str)) for name, frame in per_model_frames.items()}
-    first_name, first = next(iter(samples.items()))
-    for name, ids in samples.items():
-        if ids != first:
-            raise ValueError(f"{name} was attacked on other examples than {first_name}: not the same sample")
-    correct = set(first)
+    correct = None
     for frame in per_model_frames.values():
-        correct &= set(frame.loc[frame["original_prediction"] == frame["label"], "id"].astype(str))
+        ids = set(frame.loc[frame["original_prediction"] == frame["label"], "id"].astype(str))
+        correct = ids if correct is None else correct & ids
     out = {}
     for name, frame in per_model_frames.items():
         subset = frame[frame["id"].astype(str).isin(correct)]

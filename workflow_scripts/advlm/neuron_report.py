@@ -15,6 +15,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
+# Specialization metrics of the neuron table and which way means "more specialized" (the claims read these).
+SPECIALIZATION = {"minimal_share": "lower", "selectivity": "higher", "mean_jaccard": "lower"}
+
+
 def neuron_metrics(record: dict) -> dict:
     """Probe and control accuracy, how many neurons carry the tags, how much tags share them, what zeroing costs."""
     per_tag = record["top_neurons"]["per_tag"]

@@ -10,6 +10,7 @@ matplotlib.use("Agg")  # no display on clusters and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from . import claims  # noqa: E402
 from . import io as aio  # noqa: E402
 from .neuron_report import neuron_metrics, plot_neurons_per_tag, plot_tag_layer_heatmap  # noqa: E402
 
@@ -76,8 +77,10 @@ def all_correct_table(attack_paths) -> pd.DataFrame:
 
 
 def adversarial_examples(record: dict) -> int:
-    """Adversarial examples an input-space method trained on, summed over epochs (0 for the other methods)."""
-    return sum((epoch.get("adversarial") or {}).get("added", 0) for epoch in record["history"])
+    """Adversarial examples the kept model trained on: summed over the epochs up to the kept (best-validation)
+    one, since later epochs did not shape the kept weights (0 for methods without adversarial examples)."""
+    kept = record["history"][:record["best_epoch"]]
+    return sum((epoch.get("adversarial") or {}).get("added", 0) for epoch in kept)
 
 
 def training_table(paths) -> pd.DataFrame:
@@ -85,16 +88,19 @@ def training_table(paths) -> pd.DataFrame:
     for path in paths:
         record = aio.read_json(path)
         best = record["history"][record["best_epoch"] - 1]
+        examples = adversarial_examples(record)
         rows.append({**{k: model_of(path)[k] for k in MODEL_KEYS}, "best_epoch": record["best_epoch"],
                      "validation_accuracy": best["validation"]["accuracy"], "train_seconds": record["train_seconds"],
-                     "steps": record["steps"], "adversarial_examples": adversarial_examples(record)})
+                     "steps": record["steps"], "adversarial_examples": examples,
+                     "kept_saw_adversarial": examples > 0})
     return pd.DataFrame(rows)
 
 
 def mean_sd(frame: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
-    """Mean ± standard deviation over seeds, formatted for Markdown (sd omitted with a single seed)."""
-    grouped = frame.groupby(by, sort=True)[metrics]
-    mean, sd, count = grouped.mean(), grouped.std(ddof=1), grouped.count()
+    """Mean ± standard deviation over seeds, formatted for Markdown (sd omitted with a single seed); the
+    seeds, and the examples per seed (``n``, a range where seeds differ) where the table has them."""
+    grouped = frame.groupby(by, sort=True)
+    mean, sd, count = grouped[metrics].mean(), grouped[metrics].std(ddof=1), grouped[metrics].count()
     cells = mean.copy().astype(object)
     for column in metrics:
         cells[column] = [
@@ -102,6 +108,9 @@ def mean_sd(frame: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFr
             for m, s, n in zip(mean[column], sd[column], count[column])
         ]
     cells["seeds"] = count[metrics[0]]
+    if "n" in frame.columns:
+        low, high = grouped["n"].min(), grouped["n"].max()
+        cells["n"] = [f"{a}" if a == b else f"{a}–{b}" for a, b in zip(low, high)]
     return cells.reset_index()
 
 
@@ -126,11 +135,16 @@ def plot_bars(frame: pd.DataFrame, x: str, value: str, title: str, path: str | P
     plt.close(figure)
 
 
-def write_report(inputs: dict, out_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Write the tables (CSV), ``summary.md`` and the plots from the per-run records in ``inputs``."""
+def write_report(inputs: dict, out_dir: str | Path, claims_settings: dict, experiment: dict) -> dict[str, pd.DataFrame]:
+    """Write the tables (CSV), ``summary.md`` and the plots from the per-run records in ``inputs``; the claims
+    (``claims_settings``: the config's ``claims``; ``experiment``: what was run) lead."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     neuron_records = [aio.read_json(path) for path in inputs["probes"]]
+    outcomes = claims.load_outcomes(inputs["predictions"], inputs["eval"], inputs["attack_examples"], inputs["probes"])
+    claims_table = claims.claims_table(outcomes, claims_settings, experiment)
+    claims_table.to_csv(out_dir / "claims.csv", index=False)
+    claims.plot_forest(claims_table, out_dir / "claims.png")
     tables = {
         "training": training_table(inputs["train_logs"]),
         "generalization": collect(inputs["eval"], "evalset", eval_metrics),
@@ -150,7 +164,8 @@ def write_report(inputs: dict, out_dir: str | Path) -> dict[str, pd.DataFrame]:
         "Neurons (linguistic correlation analysis, POS probe)": _summary(tables["neurons"], [*variant, "probe"]),
         "Training": _summary(tables["training"], variant),
     }
-    markdown = ["# Results", ""]
+    markdown = ["# Results", "", "## Claims (seed-paired contrasts, Holm-corrected within each claim)", "",
+                claims.markdown(claims_table, claims_settings), ""]
     for title, table in sections.items():
         markdown += [f"## {title}", "", table.to_markdown(index=False), ""]
     (out_dir / "summary.md").write_text("\n".join(markdown))

@@ -1,0 +1,209 @@
+"""The claims stage on synthetic per-seed, per-example records with known effects."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from smk import ROOT
+from test_workflow import _common
+
+from advlm import claims
+
+SETTINGS = {"alpha": 0.05, "power": 0.8, "seed": 0}
+CELLS = ("none/base", "none/a2t", "none/pgd")
+ROBUSTNESS = {"family": "robustness", "direction": "better",
+              "contrasts": [{"treatment": ["none/a2t"], "control": ["none/base"]}]}
+
+
+def experiment(cells=CELLS, attacks=("pwws",), ood=()):
+    return {"datasets": ["rt"], "ood": {"rt": list(ood)}, "attacks": list(attacks), "augmenter": "wordnet",
+            "method_attacks": {"a2t": "a2t", "advaug": "a2t"},
+            "models": [{"dataset": "rt", **claims.parse_cell(cell)} for cell in cells]}
+
+
+def simulate(effect, seeds=3, examples=400, seed_sd=0.02, rng=None, metric="accuracy_under_attack", key="pwws"):
+    """Per-example robustness outcomes of none/base and none/a2t: a2t's chance to stay robust is base's plus
+    ``effect`` plus a per-seed shift (training noise, sd ``seed_sd``); the expected difference is ``effect``."""
+    rng = rng or np.random.default_rng(0)
+    outcomes = claims.Outcomes()
+    ids = [str(i) for i in range(examples)]
+    difficulty = rng.uniform(0.3, 0.7, examples)  # the same examples for every model: pairing matters
+    for seed in range(1, seeds + 1):
+        for cell, shift in (("none/base", 0.0), ("none/a2t", effect + rng.normal(0, seed_sd))):
+            robust = (rng.random(examples) < np.clip(difficulty + shift, 0, 1)).astype(float)
+            outcomes.add({"dataset": "rt", **claims.parse_cell(cell), "seed": seed}, metric, key,
+                         pd.Series(robust, ids))
+    return outcomes
+
+
+def table(outcomes, statement=ROBUSTNESS, exp=None):
+    return claims.claims_table(outcomes, {**SETTINGS, "statements": {"claim": statement}}, exp or experiment())
+
+
+def row(frame, metric="accuracy_under_attack"):
+    return frame[frame["metric"] == metric].iloc[0]
+
+
+@pytest.mark.parametrize("effect, expected", [(0.15, "supported"), (-0.15, "contradicted"), (0.0, "inconclusive")])
+def test_planted_effect_gives_its_verdict(effect, expected):
+    result = row(table(simulate(effect)))
+    assert result["verdict"] == expected and result["n_seeds"] == 3 and result["n_examples"] == 400
+    assert result["effect"] == pytest.approx(effect, abs=0.05)
+    assert result["ci_low"] <= result["effect"] <= result["ci_high"]
+    # The corrected interval excludes 0 exactly when there is a verdict.
+    excludes_zero = result["corrected_low"] > 0 or result["corrected_high"] < 0
+    assert excludes_zero == (expected != "inconclusive")
+
+
+def test_claimed_direction_worse_and_metric_orientation():
+    """Attack success rate: lower is better, so a planted rise of the success rate contradicts 'better'."""
+    outcomes = simulate(0.15, metric="attack_success_rate")
+    result = row(table(outcomes), "attack_success_rate")
+    assert result["better"] == "lower" and result["verdict"] == "contradicted"
+    worse = row(table(outcomes, {**ROBUSTNESS, "direction": "worse"}), "attack_success_rate")
+    assert worse["verdict"] == "supported"
+
+
+@pytest.mark.parametrize("seed_sd", [0.0, 0.06])  # example noise dominates; seed noise dominates
+def test_interval_covers_the_true_effect_about_95_percent_of_the_time(seed_sd):
+    """The interval of claims_table (the t interval over the seeds' paired example means), without the power
+    figures of the full table (slow and beside the point here)."""
+    rng = np.random.default_rng(1)
+    runs, effect = 300, 0.05
+    metric = claims.FAMILIES["robustness"][0]
+    treatment, control = [claims.parse_cell("none/a2t")], [claims.parse_cell("none/base")]
+    covered = 0
+    for _ in range(runs):
+        outcomes = simulate(effect, examples=200, seed_sd=seed_sd, rng=rng)
+        differences = [claims.seed_difference(outcomes, "rt", treatment, control, seed, metric, "pwws")
+                       for seed in (1, 2, 3)]
+        _, low, high = claims.t_interval(np.array([d.value for d in differences]), 0.95)
+        covered += low <= effect <= high
+    assert 0.90 <= covered / runs <= 0.99
+
+
+def test_holm_matches_a_worked_example():
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> monotone 0.02, 0.03, 0.06, 0.06
+    assert claims.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+
+
+def test_one_seed_is_inconclusive_with_the_runs_own_interval():
+    result = row(table(simulate(0.3, seeds=1)))
+    assert result["verdict"] == "inconclusive" and result["n_seeds"] == 1 and "needs ≥ 2 seeds" in result["note"]
+    assert np.isnan(result["p"]) and result["ci_low"] > 0  # the one run's examples: a clear effect of that run
+
+
+def test_untrained_cells_are_not_run_and_inconclusive_rows_say_what_they_need():
+    statement = {**ROBUSTNESS, "contrasts": [*ROBUSTNESS["contrasts"],
+                                             {"treatment": ["augmented/base"], "control": ["none/base"]}]}
+    frame = table(simulate(0.02, examples=100), statement)
+    not_run = frame[frame["contrast"] == "augmented/base vs none/base"]
+    assert set(not_run["verdict"]) == {"not run"} and "augmented/base" in not_run["note"].iloc[0]
+    tested = row(frame[frame["contrast"] == "none/a2t vs none/base"])
+    assert tested["verdict"] == "inconclusive" and tested["seeds_needed"] >= 2
+    assert tested["detectable_effect"] > abs(tested["effect"]) and "seeds at 80 % power" in tested["note"]
+
+
+def test_holm_family_is_the_claim():
+    """Two attacks double the family: the same effect needs a smaller raw p to be supported."""
+    one = table(simulate(0.1))
+    outcomes = simulate(0.1)
+    for key, value in list(outcomes.values.items()):
+        outcomes.values[(*key[:5], "deepwordbug")] = value
+    two = table(outcomes, exp=experiment(attacks=("pwws", "deepwordbug")))
+    assert row(two)["p_holm"] >= row(one)["p_holm"]
+    assert len(two[two["metric"] == "accuracy_under_attack"]) == 2
+
+
+def test_scalar_metrics_pair_by_seed():
+    outcomes = claims.Outcomes()
+    for seed, (base, pgd) in enumerate([(0.30, 0.20), (0.32, 0.21), (0.29, 0.20), (0.31, 0.19)], start=1):
+        for cell, value in (("none/base", base), ("none/pgd", pgd)):
+            outcomes.add({"dataset": "rt", **claims.parse_cell(cell), "seed": seed}, "minimal_share", "all", value)
+    statement = {"family": "neurons", "direction": "better",
+                 "contrasts": [{"treatment": ["none/pgd"], "control": ["none/base"]}]}
+    result = row(table(outcomes, statement), "minimal_share")  # lower minimal share = more specialized
+    assert result["effect"] == pytest.approx(-0.105) and result["verdict"] == "supported"
+    assert result["n_examples"] is None or np.isnan(result["n_examples"])
+
+
+def default_config():
+    from snakemake.utils import validate
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    validate(config, str(ROOT / "schemas" / "config.schema.yaml"))  # fills the schema's defaults
+    return config
+
+
+def test_seen_and_unseen_attacks_of_the_default_config():
+    config = default_config()
+    config["attack"]["recipes"] = ["pwws", "deepwordbug", "textfooler", "a2t", "bae", "bert-attack"]
+    exp = _common().claims_experiment(config)
+    statements = config["claims"]["statements"]
+
+    def exposures(claim, contrast):
+        spec = statements[claim]["contrasts"][contrast]
+        treatment, control = ([claims.parse_cell(c) for c in spec[side]] for side in ("treatment", "control"))
+        return {attack: claims.exposure(exp, treatment, control, attack) for attack in exp["attacks"]}
+
+    # the augmented corpus swaps WordNet synonyms, PWWS's transformation
+    assert exposures("pretraining_augmentation_robustness", 0) == {
+        "pwws": "seen by treatment", "deepwordbug": "unseen", "textfooler": "unseen", "a2t": "unseen",
+        "bae": "unseen", "bert-attack": "unseen"}
+    # advaug and a2t train on the A2T attack: counter-fitted embedding swaps, as TextFooler's
+    assert exposures("input_space_robustness", 1) == {
+        "pwws": "unseen", "deepwordbug": "unseen", "textfooler": "seen by treatment", "a2t": "seen by treatment",
+        "bae": "unseen", "bert-attack": "unseen"}
+    assert set(claims.ATTACK_TRANSFORMATIONS) == set(
+        yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
+        ["properties"]["attack"]["properties"]["recipes"]["items"]["enum"])
+
+
+def test_default_claims_name_the_paper_contrasts():
+    statements = default_config()["claims"]["statements"]
+    assert statements["pretraining_augmentation_robustness"]["contrasts"] == [
+        {"treatment": ["augmented/base"], "control": ["clean/base"]},
+        {"treatment": ["augmented/base"], "control": ["none/base"]}]
+    assert {s["family"] for s in statements.values()} == {"robustness", "generalization", "neurons"}
+
+
+def test_outcomes_from_workflow_files(tmp_path):
+    """load_outcomes reads evaluate's predictions and records and the gathered attack CSVs as written."""
+    model = tmp_path / "results/eval/rt/none/base/seed1"
+    model.mkdir(parents=True)
+    pd.DataFrame({"id": ["a", "b", "c"], "label": [1, 0, 1], "prediction": [1, 1, 1],
+                  "confidence": [0.9, 0.8, 0.7]}).to_csv(model / "test.predictions.csv", index=False)
+    (model / "test.json").write_text(json.dumps({"ece": 0.25}))
+    attack = tmp_path / "results/attacks/rt/none/base/seed1"
+    attack.mkdir(parents=True)
+    pd.DataFrame({"id": ["a", "b", "c"], "outcome": ["failure", "skipped", "success"]}).to_csv(
+        attack / "pwws.csv", index=False)
+    outcomes = claims.load_outcomes([model / "test.predictions.csv"], [model / "test.json"], [attack / "pwws.csv"])
+    cell = {"pretrain": "none", "method": "base"}
+    assert outcomes.get("rt", cell, 1, "accuracy", "test").tolist() == [1.0, 0.0, 1.0]
+    assert outcomes.get("rt", cell, 1, "ece", "test") == 0.25
+    assert outcomes.get("rt", cell, 1, "accuracy_under_attack", "pwws").tolist() == [1.0, 0.0, 0.0]
+    success = outcomes.get("rt", cell, 1, "attack_success_rate", "pwws")
+    assert success["a"] == 0.0 and np.isnan(success["b"]) and success["c"] == 1.0
+
+
+def test_out_of_domain_mean_and_markdown():
+    outcomes = claims.Outcomes()
+    rng = np.random.default_rng(3)
+    ids = [str(i) for i in range(200)]
+    for seed in (1, 2, 3):
+        for cell, p in (("none/base", 0.6), ("none/pgd", 0.8)):
+            for evalset in ("test", "imdb", "tweets"):
+                outcomes.add({"dataset": "rt", **claims.parse_cell(cell), "seed": seed}, "accuracy", evalset,
+                             pd.Series((rng.random(200) < p).astype(float), ids))
+            outcomes.add({"dataset": "rt", **claims.parse_cell(cell), "seed": seed}, "ece", "test", 0.1)
+    statement = {"family": "generalization", "direction": "better", "text": "pgd generalizes",
+                 "contrasts": [{"treatment": ["none/pgd"], "control": ["none/base"]}]}
+    frame = table(outcomes, statement, experiment(ood=("imdb", "tweets")))
+    assert frame["key"].tolist() == ["test", "imdb", "tweets", "ood_mean", "test"]
+    ood_mean = frame[frame["key"] == "ood_mean"].iloc[0]
+    assert ood_mean["effect"] == pytest.approx(frame[frame["key"].isin(["imdb", "tweets"])]["effect"].mean())
+    assert ood_mean["n_examples"] == 400 and ood_mean["verdict"] == "supported"
+    text = claims.markdown(frame, {"statements": {"claim": statement}})
+    assert "pgd generalizes" in text and "Verdicts: 4 supported, 1 inconclusive." in text
