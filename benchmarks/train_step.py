@@ -8,7 +8,9 @@ of the machine affects all alike. Hyperparameters are each method's defaults (= 
     .venv/bin/python benchmarks/train_step.py                       # CPU, 1 thread
     .venv/bin/python benchmarks/train_step.py --threads 2 --steps 20
 
-Goal (issue 3): a method with K perturbed passes costs at most 1.15 * (K + 1) base steps.
+Goal (issue 3): a method with K perturbed passes costs at most 1.15 * (K + 1) base steps. Also printed: the
+realised perturbation sizes (absolute and relative to the text's word-embedding norm), the comparison on which
+the embedding-space budgets are matched (issue 10).
 """
 from __future__ import annotations
 
@@ -67,7 +69,14 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale-only", action="store_true", help="print the word-embedding scale and stop")
+    parser.add_argument("--set", nargs="*", default=[], metavar="METHOD.KEY=VALUE",
+                        help="hyperparameters other than the defaults, e.g. pgd.epsilon=0.35")
     args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        name, _, assignment = item.partition(".")
+        key, _, value = assignment.partition("=")
+        overrides.setdefault(name, {})[key] = float(value) if "." in value else int(value) if value.isdigit() else value
 
     from advlm import io as aio
     from advlm import runtime
@@ -81,7 +90,7 @@ def main(argv=None) -> None:
     tokenizer = load_tokenizer(str(ROOT / args.model))
     model = load_classifier(str(ROOT / args.model), 2).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
-    methods = [build_method(name, {}) for name in args.methods]
+    methods = [build_method(name, overrides.get(name, {})) for name in args.methods]
 
     frame = aio.read_examples(ROOT / args.data)
     scale = embedding_scale(model, tokenizer, frame["text"].tolist(), args.max_length)
@@ -136,6 +145,14 @@ def main(argv=None) -> None:
         goal = "-" if not k else f"{1.15 * (k + 1):.2f} ({'met' if base and median / base <= 1.15 * (k + 1) else 'missed'})"
         params = ", ".join(f"{key}={value}" for key, value in method_hyperparameters(method).items()) or "-"
         print(f"| {method.name} | {params} | {k or '-'} | {median:.3f} | {mean:.3f} | {ratio} | {goal} |")
+    # How large the perturbations were, over all (warm-up and timed) steps: the realised budget.
+    print("\n| method | L2 size mean | max | relative to the text's embedding norm: mean | max | at the epsilon bound |")
+    print("|---|---|---|---|---|---|")
+    for method in methods:
+        if hasattr(method, "realised"):
+            size = method.realised.summary(getattr(method, "epsilon", None))
+            print(f"| {method.name} | {size['mean']:.3f} | {size['max']:.3f} | {size['relative_mean']:.4f} | "
+                  f"{size['relative_max']:.4f} | {size.get('at_bound', float('nan')):.2f} |")
 
 
 if __name__ == "__main__":

@@ -151,6 +151,34 @@ class Perturbation:
         return delta.clamp(-self.epsilon, self.epsilon)
 
 
+class RealisedSize:
+    """The perturbations a method applied, per example: L2 norm, absolute and relative to the L2 norm of the
+    word-embedding sequence it perturbs (padding excluded). Budgets compare across methods only as realised
+    sizes: an epsilon that the ascent never reaches does nothing."""
+
+    def __init__(self):
+        self.sizes, self.relative = [], []
+
+    def add(self, delta: torch.Tensor, embeds: torch.Tensor, mask: torch.Tensor) -> None:
+        with torch.no_grad():
+            size = _norm(delta * mask, "l2").flatten()
+            self.sizes.append(size.cpu())
+            self.relative.append((size / _norm(embeds.detach() * mask, "l2").flatten().clamp_min(1e-12)).cpu())
+
+    def summary(self, epsilon: float | None = None) -> dict | None:
+        """Mean and maximum since the last summary (then forgotten); with ``epsilon``, the share of examples
+        whose perturbation reached the bound (projection binding)."""
+        if not self.sizes:
+            return None
+        sizes, relative = torch.cat(self.sizes), torch.cat(self.relative)
+        self.sizes, self.relative = [], []
+        out = {"examples": len(sizes), "mean": float(sizes.mean()), "max": float(sizes.max()),
+               "relative_mean": float(relative.mean()), "relative_max": float(relative.max())}
+        if epsilon:
+            out["at_bound"] = float((sizes >= 0.999 * epsilon).float().mean())
+        return out
+
+
 def _check_perturbation(method) -> Perturbation:
     _require(method, steps=method.steps >= 1, step_size=method.step_size > 0, init_mag=method.init_mag >= 0,
              epsilon=method.epsilon >= 0, norm=method.norm in ("l2", "linf"))
@@ -173,6 +201,7 @@ class PGD(BaseMethod):
 
     def __post_init__(self):
         self.perturbation = _check_perturbation(self)
+        self.realised = RealisedSize()
         _require(self, clean_weight=self.clean_weight >= 0)
 
     def attack(self, model, inputs: dict, labels: torch.Tensor, embeds: torch.Tensor) -> torch.Tensor:
@@ -190,6 +219,7 @@ class PGD(BaseMethod):
         inputs, labels = batch["inputs"], batch["labels"]
         embeds = _word_embeddings(model, inputs)
         delta = self.attack(model, inputs, labels, embeds.detach())
+        self.realised.add(delta, embeds, _token_mask(inputs, embeds))
         loss = F.cross_entropy(_logits(model, inputs, embeds + delta), labels)
         if self.clean_weight:
             loss = loss + self.clean_weight * F.cross_entropy(_logits(model, inputs, embeds), labels)
@@ -211,6 +241,7 @@ class FreeLB(BaseMethod):
 
     def __post_init__(self):
         self.perturbation = _check_perturbation(self)
+        self.realised = RealisedSize()
 
     def backward(self, model, batch: dict) -> float:
         inputs, labels = batch["inputs"], batch["labels"]
@@ -224,6 +255,7 @@ class FreeLB(BaseMethod):
             loss.backward()
             total += float(loss.detach())
             if step == self.steps - 1:
+                self.realised.add(delta, embeds, mask)  # the largest: the last pass's
                 break
             delta = self.perturbation.step(delta.detach(), delta.grad, mask)
             embeds = _word_embeddings(model, inputs)  # the backward freed the previous graph
@@ -245,6 +277,7 @@ class LDS(BaseMethod):
     def __post_init__(self):
         _require(self, epsilon=self.epsilon > 0, xi=self.xi > 0, power_iterations=self.power_iterations >= 1,
                  weight=self.weight >= 0)
+        self.realised = RealisedSize()
 
     def direction(self, model, inputs: dict, embeds: torch.Tensor) -> torch.Tensor:
         """The virtual adversarial perturbation r (L2 norm epsilon per example) for detached ``embeds``.
@@ -271,6 +304,7 @@ class LDS(BaseMethod):
         embeds = _word_embeddings(model, inputs)
         logits = _logits(model, inputs, embeds)
         r = self.direction(model, inputs, embeds.detach())
+        self.realised.add(r, embeds, _token_mask(inputs, embeds))
         loss = F.cross_entropy(logits, labels) + self.weight * kl_divergence(logits, _logits(model, inputs, embeds + r))
         loss.backward()
         return float(loss.detach())
