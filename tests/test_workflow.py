@@ -8,7 +8,8 @@ from smk import ROOT, job_counts, run, write_overlay
 TINY_JOBS = {  # tests/config/tiny.yaml: (base on 3 pre-training variants + advaug, a2t on none) × 2 seeds = 10 models
     "prepare_resources": 4, "prepare_dataset": 2, "prepare_ood": 1, "augment_corpus": 1, "pretrain_mlm": 2,
     "build_embeddings": 1, "finetune": 10, "attack_train": 2, "evaluate": 30, "attack": 20, "gather_attack": 10,
-    "tag_probe_corpus": 1, "extract_activations": 10, "probe_neurons": 10, "aggregate": 1, "all": 1,
+    # the neuron probes: the 10 models and the start model without fine-tuning (the reference)
+    "tag_probe_corpus": 1, "extract_activations": 11, "probe_neurons": 11, "aggregate": 1, "all": 1,
 }
 
 
