@@ -283,6 +283,25 @@ def test_a_fixed_regularization_gives_the_same_lambda_in_every_probe_record():
     assert {(row["C"], row["l1_ratio"]) for row in table} == {(chosen["C"], chosen["l1_ratio"])}
 
 
+def test_probe_rule_reads_the_regularization_from_the_reference_or_the_config(tmp_path):
+    import types
+
+    import probe_neurons
+
+    reference = tmp_path / "probe.json"
+    reference.write_text('{"model": "rt/none/pretrained/seed0", "hyperparameters": {"C": 0.5, "l1_ratio": 0.9}}')
+
+    def job(setting, **inputs):
+        return types.SimpleNamespace(params=types.SimpleNamespace(neurons={"regularization": setting}),
+                                     input=types.SimpleNamespace(**inputs))
+
+    assert probe_neurons.regularization(job("reference")) is None  # the reference chooses
+    assert probe_neurons.regularization(job("reference", reference=str(reference))) == {
+        "C": 0.5, "l1_ratio": 0.9, "chosen_on": "rt/none/pretrained/seed0"}
+    assert probe_neurons.regularization(job({"C": 2.0, "l1_ratio": 0.1})) == {
+        "C": 2.0, "l1_ratio": 0.1, "chosen_on": "config"}
+
+
 def test_best_layer_is_chosen_on_validation_not_test(monkeypatch):
     # Layer 1 has the best test accuracy, layer 0 the best validation accuracy: layer 0 is reported.
     scores = [{"train": 0.9, "validation": 0.8, "test": 0.6}, {"train": 0.9, "validation": 0.7, "test": 0.9},

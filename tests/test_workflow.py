@@ -61,6 +61,26 @@ def test_default_experiment_plan():
     assert common.corpus_paths(config, "clean") == ["results/data/rotten_tomatoes/train.jsonl"]
 
 
+def test_neuron_reference_probe_and_its_inputs():
+    common, config = _common(), _config()
+    reference = "rotten_tomatoes/none/pretrained/seed0"
+    targets = common.probe_targets(config)
+    assert targets[0] == f"results/neurons/{reference}/probe.json"
+    assert len(targets) == len(config["datasets"]) + len(common.models(config))
+
+    class Wildcards(dict):
+        __getattr__ = dict.__getitem__
+
+    base = Wildcards(dataset="rotten_tomatoes", pretrain="none", method="base", seed="1")
+    pretrained = Wildcards(dataset="rotten_tomatoes", pretrain="none", method="pretrained", seed="0")
+    assert common.neuron_model_inputs(config, base) == ["results/models/rotten_tomatoes/none/base/seed1/model"]
+    assert common.neuron_model_inputs(config, pretrained) == ["results/resources/minilm"]  # the start model
+    assert common.reference_probe_inputs(config, base) == {"reference": targets[0]}
+    assert common.reference_probe_inputs(config, pretrained) == {}  # the reference chooses the regularization
+    fixed = _config(neurons={**config["neurons"], "regularization": {"C": 1.0, "l1_ratio": 0.5}})
+    assert common.reference_probe_inputs(fixed, base) == {}
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"datasets": ["sst2"]}, "datasets: 'sst2' is not a key of data.sources"),
     ({"ood": {"rotten_tomatoes": ["movies"]}}, "ood.rotten_tomatoes: VADER's movie snippets"),
