@@ -8,6 +8,8 @@ VADER_SETS = ("amazon", "tweets", "nyt", "movies")
 RESOURCES = ("minilm", "nltk_data", "glove", "vader")
 MODEL = "{dataset}/{pretrain}/{method}/seed{seed}"
 ADVAUG_EXAMPLES = "results/advaug/{dataset}/{pretrain}/seed{seed}/adversarial.csv"  # rule attack_train
+# The neuron probes' reference: the start model without fine-tuning (no fine-tuning seed: 0), one per dataset.
+REFERENCE = {"pretrain": "none", "method": "pretrained", "seed": 0}
 
 
 class ConfigError(ValueError):
@@ -87,7 +89,8 @@ def wildcard_patterns(config):
     return {
         "dataset": choice(config["data"]["sources"]),
         "pretrain": "none|clean|augmented",
-        "method": choice({"base", *config["finetune"]["methods"]}),  # advaug attacks the base model
+        # advaug attacks the base model; pretrained: the neuron probes' reference (REFERENCE)
+        "method": choice({"base", "pretrained", *config["finetune"]["methods"]}),
         "seed": r"\d+",
         "attack": choice(config["attack"]["recipes"]),
         "shard": r"\d+",
@@ -154,6 +157,21 @@ def advaug_examples_path(wildcards):
 
 def model_dir(wildcards):
     return f"results/models/{MODEL}/model".format(**dict(wildcards.items()))
+
+
+def is_reference(wildcards):
+    return wildcards.method == REFERENCE["method"]
+
+
+def neuron_model_inputs(config, wildcards):
+    """The model whose activations are extracted: the fine-tuned model, or for the reference the start model
+    without fine-tuning (as a file dependency where it is one; a Hub name is not)."""
+    return base_model_inputs(config) if is_reference(wildcards) else [model_dir(wildcards)]
+
+
+def neuron_model_source(config, input):
+    """The model an extract_activations job loads: its model input where it has one, else the Hub name."""
+    return str(input.model[0]) if input.model else base_model(config)
 
 
 # --- data --------------------------------------------------------------------------------------------
@@ -238,8 +256,26 @@ def attack_targets(config):
             for model in models(config) for attack in config["attack"]["recipes"]]
 
 
+def reference_models(config):
+    """Per dataset, the start model without fine-tuning, probed as the reference row of the neuron table."""
+    return [dict(dataset=dataset, **REFERENCE) for dataset in config["datasets"]]
+
+
+def probe_path(model):
+    return f"results/neurons/{MODEL}/probe.json".format(**model)
+
+
 def probe_targets(config):
-    return [f"results/neurons/{MODEL}/probe.json".format(**model) for model in models(config)]
+    """Every model's probe, the datasets' reference probes first."""
+    return [probe_path(model) for model in [*reference_models(config), *models(config)]]
+
+
+def reference_probe_inputs(config, wildcards):
+    """The reference probe.json whose (C, l1_ratio) a non-reference probe reuses (neurons.regularization:
+    reference); nothing for the reference itself, which chooses it, or for a regularization fixed in the config."""
+    if config["neurons"]["regularization"] != "reference" or is_reference(wildcards):
+        return {}
+    return {"reference": probe_path(dict(dataset=wildcards.dataset, **REFERENCE))}
 
 
 def attack_shards(config, wildcards):

@@ -23,7 +23,7 @@ rule tag_probe_corpus:
 rule extract_activations:
     input:
         lib_files("neurons", "models", "resources"),
-        model=model_dir,
+        model=lambda wc: neuron_model_inputs(config, wc),
         corpus="results/neurons/{dataset}/corpus.jsonl",
     output:
         activations=f"results/neurons/{MODEL}/activations.npy",
@@ -40,6 +40,7 @@ rule extract_activations:
         runtime=60,
         gpu=1,
     params:
+        model_source=lambda wc, input: neuron_model_source(config, input),
         neurons=(
             {key: config["neurons"][key] for key in ("aggregation", "batch_size", "seed")}
             | {"max_length": config["model"]["max_length"]}
@@ -50,7 +51,10 @@ rule extract_activations:
 
 
 rule probe_neurons:
+    """The reference model (method pretrained) chooses (C, l1_ratio) on validation; every other probe of the
+    dataset reads it from the reference's probe.json (input reference), so that all share one regularization."""
     input:
+        unpack(lambda wc: reference_probe_inputs(config, wc)),
         lib_files("neurons"),
         activations=f"results/neurons/{MODEL}/activations.npy",
         labels=f"results/neurons/{MODEL}/labels.json",
@@ -73,5 +77,6 @@ rule probe_neurons:
             for key, value in config["neurons"].items()
             if key not in ("num_sentences", "aggregation", "batch_size")
         },
+        model=lambda wc: MODEL.format(**dict(wc.items())),
     script:
         "../workflow_scripts/probe_neurons.py"

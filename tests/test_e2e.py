@@ -13,6 +13,7 @@ from advlm import io as aio
 
 MODELS = [f"rotten_tomatoes/{p}/{m}/seed{s}" for p, m in (("none", "base"), ("clean", "base"), ("augmented", "base"),
                                                            ("none", "advaug"), ("none", "a2t")) for s in (1, 2)]
+REFERENCE = "rotten_tomatoes/none/pretrained/seed0"  # the start model without fine-tuning, probed as reference
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,7 @@ def test_neuron_analysis(workflow):
     corpus = [json.loads(line) for line in open(workdir / "results/neurons/rotten_tomatoes/corpus.jsonl")]
     words = sum(len(sentence["words"]) for sentence in corpus)
     assert all(len(s["words"]) == len(s["upos"]) == len(s["ptb"]) for s in corpus)
-    for model in MODELS:
+    for model in [REFERENCE, *MODELS]:
         activations = np.load(workdir / f"results/neurons/{model}/activations.npy")
         assert activations.dtype == np.float16 and activations.shape[1:] == (3, 32)  # embeddings + 2 layers
         assert 0 < activations.shape[0] <= words
@@ -128,6 +129,21 @@ def test_neuron_analysis(workflow):
         assert 1 <= probe["minimal_subset"]["n"] <= 96 and -1 <= probe["selectivity"]["all_layers"] <= 1
         ranking = pd.read_csv(workdir / f"results/neurons/{model}/ranking.csv")
         assert sorted(ranking["neuron"]) == list(range(96)) and ranking["rank"].is_monotonic_increasing
+    assert json.loads((workdir / f"results/neurons/{REFERENCE}/labels.json").read_text())["model"].endswith("tiny_bert")
+
+
+def test_every_probe_uses_the_reference_regularization(workflow):
+    workdir, _, _ = workflow
+    reference = json.loads((workdir / f"results/neurons/{REFERENCE}/probe.json").read_text())
+    chosen = reference["hyperparameters"]
+    assert chosen["selected"] and chosen["chosen_on"] == REFERENCE and len(reference["grid"]) == 2  # C_grid [0.5, 1]
+    for model in MODELS:
+        record = json.loads((workdir / f"results/neurons/{model}/probe.json").read_text())
+        assert record["hyperparameters"] == {**chosen, "selected": False} and len(record["grid"]) == 1
+    table = pd.read_csv(workdir / "results/report/neurons.csv")
+    assert len(table) == len(MODELS) + 1 and table[["C", "l1_ratio"]].drop_duplicates().shape[0] == 1
+    row = table[table["method"] == "pretrained"].iloc[0]
+    assert (row["pretrain"], row["seed"], row["C"]) == ("none", 0, chosen["C"])
 
 
 def test_claims_table(workflow):

@@ -127,9 +127,6 @@ def test_standardized_splits_read_in_chunks_match_scikit_learn(tmp_path, monkeyp
     for name, index in split.items():
         assert features[name].dtype == np.float32
         np.testing.assert_allclose(features[name], scaler.transform(flat[index]), atol=1e-5)
-    before = features["test"].copy()
-    neurons._reorder_columns(features["test"], np.arange(32)[::-1])
-    np.testing.assert_array_equal(features["test"], before[:, ::-1])
 
 
 def test_planted_neuron_ranked_first_and_ablation_hurts_its_tag():
@@ -225,8 +222,12 @@ def test_probe_report_and_ranking_table():
     assert sum(report["num_words"].values()) == len(tags)
     overall = report["accuracy"]["all_layers"]["test"]
     assert overall > 0.8  # the planted 3-sigma shifts allow about 0.9
-    assert all(acc < overall - 0.1 for acc in report["accuracy"]["per_layer"])  # each layer holds one tag's neuron
+    per_layer = report["accuracy"]["per_layer"]
+    assert all(layer["test"] < overall - 0.1 for layer in per_layer)  # each layer holds one tag's neuron
+    best_layer = report["accuracy"]["best_layer"]
+    assert per_layer[best_layer["layer"]]["validation"] == max(layer["validation"] for layer in per_layer)
     assert len(report["grid"]) == 2 and report["hyperparameters"]["C"] in (0.05, 0.5)
+    assert report["hyperparameters"]["selected"] and report["hyperparameters"]["chosen_on"] == ""
     top = report["top_neurons"]
     assert top["per_tag"]["NOUN"] >= 1 and sum(top["layer_distribution"]) == top["overall"]
     assert top["per_tag_layer"]["NOUN"][1] >= 1 and sum(top["per_tag_layer"]["VERB"]) == top["per_tag"]["VERB"]
@@ -249,7 +250,116 @@ def test_probe_report_and_ranking_table():
     assert minimal["validation"] >= minimal["target"] == pytest.approx(0.97 * full_validation)
     curve = {point["n"]: point for point in minimal["curve"]}
     assert curve[1]["validation"] < minimal["target"] and 32 in curve
-    assert neuron_report.neuron_metrics(report)["minimal_neurons"] == 2
+    metrics = neuron_report.neuron_metrics(report)
+    assert metrics["minimal_neurons"] == 2 and metrics["best_layer_accuracy"] == best_layer["test"]
+
+    # Every specialization metric states which direction means "more specialized"; the table has its column.
+    assert set(report["specialization"]) == set(neuron_report.SPECIALIZATION)
+    for name, entry in report["specialization"].items():
+        assert entry["more_specialized"] == neuron_report.SPECIALIZATION[name] in ("lower", "higher")
+        assert metrics[name] == entry["value"]
+    assert metrics["minimal_share"] == 2 / 32 and metrics["mean_jaccard"] == top["jaccard"]["mean_off_diagonal"]
+    # Probe-free, the planted neurons still stand out: the two top-scored ones, most of the score on their own.
+    assert set(ranking.loc[ranking["probeless_rank"] <= 2, "neuron"]) == {5, 17}
+    assert report["probeless"]["n"] <= 3 and metrics["probeless_share"] == report["probeless"]["n"] / 32
+
+
+def test_a_fixed_regularization_gives_the_same_lambda_in_every_probe_record():
+    words = [f"w{i}" for i in range(1200)]
+    grid = params(C_grid=[0.05, 0.5, 5.0], l1_ratio_grid=[0.5, 0.9], ablation_n=2, ablation_draws=1)
+    activations, tags, sentences = planted()
+    reference, _ = neurons.probe(activations, words, tags, sentences, grid, model="rt/none/pretrained/seed0")
+    chosen = reference["hyperparameters"]
+    assert chosen["selected"] and chosen["chosen_on"] == "rt/none/pretrained/seed0" and len(reference["grid"]) == 6
+    fixed = {"C": chosen["C"], "l1_ratio": chosen["l1_ratio"], "chosen_on": "rt/none/pretrained/seed0"}
+    records = [reference]
+    for seed in (1, 2):  # other "models": other activations, the reference's (C, l1_ratio), the grid unused
+        activations, tags, sentences = planted(seed=seed)
+        record, _ = neurons.probe(activations, words, tags, sentences, grid, fixed, model=f"rt/none/base/seed{seed}")
+        assert record["hyperparameters"] == {**fixed, "selected": False}
+        assert [(point["C"], point["l1_ratio"]) for point in record["grid"]] == [(chosen["C"], chosen["l1_ratio"])]
+        records.append(record)
+    table = [neuron_report.neuron_metrics(record) for record in records]
+    assert {(row["C"], row["l1_ratio"]) for row in table} == {(chosen["C"], chosen["l1_ratio"])}
+
+
+def test_probe_rule_reads_the_regularization_from_the_reference_or_the_config(tmp_path):
+    import types
+
+    import probe_neurons
+
+    reference = tmp_path / "probe.json"
+    reference.write_text('{"model": "rt/none/pretrained/seed0", "hyperparameters": {"C": 0.5, "l1_ratio": 0.9}}')
+
+    def job(setting, **inputs):
+        return types.SimpleNamespace(params=types.SimpleNamespace(neurons={"regularization": setting}),
+                                     input=types.SimpleNamespace(**inputs))
+
+    assert probe_neurons.regularization(job("reference")) is None  # the reference chooses
+    assert probe_neurons.regularization(job("reference", reference=str(reference))) == {
+        "C": 0.5, "l1_ratio": 0.9, "chosen_on": "rt/none/pretrained/seed0"}
+    assert probe_neurons.regularization(job({"C": 2.0, "l1_ratio": 0.1})) == {
+        "C": 2.0, "l1_ratio": 0.1, "chosen_on": "config"}
+
+
+def test_best_layer_is_chosen_on_validation_not_test(monkeypatch):
+    # Layer 1 has the best test accuracy, layer 0 the best validation accuracy: layer 0 is reported.
+    scores = [{"train": 0.9, "validation": 0.8, "test": 0.6}, {"train": 0.9, "validation": 0.7, "test": 0.9},
+              {"train": 0.9, "validation": 0.8, "test": 0.7}]
+    monkeypatch.setattr(neurons, "refit", lambda chosen, X, y, columns, hp: scores[columns.start // 4])
+    X = {name: np.zeros((5, 12), dtype=np.float32) for name in ("train", "validation", "test")}
+    result = neurons.layer_accuracies(None, X, {}, hidden=4, hp={})
+    assert result["per_layer"] == scores
+    assert result["best_layer"] == {"layer": 0, "selected_on": "validation", **scores[0]}  # a tie: the lower layer
+
+
+def test_probeless_score_and_concentration_on_a_known_case():
+    # Tag means per neuron: n0 (0, 3, 6): pairs 3 + 6 + 3 = 12; n1 (0, 1, 0): 1 + 0 + 1 = 2; n2..n5 all equal: 0.
+    means = np.zeros((3, 6))
+    means[:, 0], means[:, 1] = [0, 3, 6], [0, 1, 0]
+    noise = np.random.default_rng(0).normal(size=(4, 6))
+    noise -= noise.mean(axis=0)  # zero-mean within each tag: the tag means stay exact
+    X = np.concatenate([m + noise for m in means]).astype(np.float32)
+    y = np.repeat(["DET", "NOUN", "VERB"], 4)
+    scores = neurons.probeless_scores(X, y)
+    np.testing.assert_allclose(scores, [12, 2, 0, 0, 0, 0], atol=1e-5)
+    # NeuroX's definition, pair by pair:
+    tag_means = [X[y == tag].mean(axis=0) for tag in ("DET", "NOUN", "VERB")]
+    pairs = sum(np.abs(a - b) for i, a in enumerate(tag_means) for b in tag_means[i + 1:])
+    np.testing.assert_allclose(scores, pairs, atol=1e-5)
+    # Half of the total (14) lies in n0 alone; 90 % needs n1 too; scores spread evenly need half the neurons.
+    assert neurons.probeless_concentration(scores, 0.5, hidden=3) == {
+        "mass_share": 0.5, "n": 1, "share": 1 / 6, "layer_distribution": [1, 0]}
+    assert neurons.probeless_concentration(scores, 0.9, hidden=3)["n"] == 2
+    assert neurons.probeless_concentration(np.ones(6), 0.5, hidden=3)["share"] == 0.5
+
+
+def test_probeless_share_does_not_depend_on_the_probe():
+    activations, tags, sentences = planted(num_words=600)
+    words = [f"w{i}" for i in range(len(tags))]
+    records = [neurons.probe(activations, words, tags, sentences, params(ablation_n=2, ablation_draws=1),
+                             {"C": C, "l1_ratio": 0.5, "chosen_on": "test"})[0] for C in (0.01, 10.0)]
+    assert records[0]["top_neurons"]["overall"] != records[1]["top_neurons"]["overall"]  # the probes differ
+    assert records[0]["probeless"] == records[1]["probeless"]
+
+
+def test_nothing_passed_in_is_changed():
+    activations, tags, sentences = planted(num_words=600)
+    split = neurons.split_by_sentence(sentences, 0, test_share=0.2, validation_share=0.2)
+    X = neurons.standardized_splits(activations, split)
+    y = {name: tags[index] for name, index in split.items()}
+    chosen = neurons.fit_probe(X["train"], y["train"], C=0.05, l1_ratio=0.5)
+    ordering, _ = neurons.neuron_ordering(chosen.weights)
+    ranked = {name: features[:, ordering] for name, features in X.items()}
+    before = {name: features.copy() for name, features in ranked.items()}
+    full = {name: neurons.accuracy(chosen, X[name], y[name])["accuracy"] for name in X}
+    minimal = neurons.minimal_subset(chosen, ranked, y, full, params())
+    assert 1 <= minimal["n"] <= 32
+    for name in ranked:
+        np.testing.assert_array_equal(ranked[name], before[name])
+    unchanged = activations.copy()
+    neurons.probe(activations, [f"w{i}" for i in range(600)], tags, sentences, params(C_grid=[0.5], ablation_n=2))
+    np.testing.assert_array_equal(activations, unchanged)
 
 
 def test_neuron_plots(tmp_path):

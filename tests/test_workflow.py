@@ -8,7 +8,8 @@ from smk import ROOT, job_counts, run, write_overlay
 TINY_JOBS = {  # tests/config/tiny.yaml: (base on 3 pre-training variants + advaug, a2t on none) × 2 seeds = 10 models
     "prepare_resources": 4, "prepare_dataset": 2, "prepare_ood": 1, "augment_corpus": 1, "pretrain_mlm": 2,
     "build_embeddings": 1, "finetune": 10, "attack_train": 2, "evaluate": 30, "attack": 20, "gather_attack": 10,
-    "tag_probe_corpus": 1, "extract_activations": 10, "probe_neurons": 10, "aggregate": 1, "all": 1,
+    # the neuron probes: the 10 models and the start model without fine-tuning (the reference)
+    "tag_probe_corpus": 1, "extract_activations": 11, "probe_neurons": 11, "aggregate": 1, "all": 1,
 }
 
 
@@ -58,6 +59,26 @@ def test_default_experiment_plan():
     assert common.evalset_path(config, "rotten_tomatoes", "imdb") == "results/data/imdb/test.jsonl"
     assert common.evalset_path(config, "rotten_tomatoes", "tweets") == "results/data/vader/tweets.jsonl"
     assert common.corpus_paths(config, "clean") == ["results/data/rotten_tomatoes/train.jsonl"]
+
+
+def test_neuron_reference_probe_and_its_inputs():
+    common, config = _common(), _config()
+    reference = "rotten_tomatoes/none/pretrained/seed0"
+    targets = common.probe_targets(config)
+    assert targets[0] == f"results/neurons/{reference}/probe.json"
+    assert len(targets) == len(config["datasets"]) + len(common.models(config))
+
+    class Wildcards(dict):
+        __getattr__ = dict.__getitem__
+
+    base = Wildcards(dataset="rotten_tomatoes", pretrain="none", method="base", seed="1")
+    pretrained = Wildcards(dataset="rotten_tomatoes", pretrain="none", method="pretrained", seed="0")
+    assert common.neuron_model_inputs(config, base) == ["results/models/rotten_tomatoes/none/base/seed1/model"]
+    assert common.neuron_model_inputs(config, pretrained) == ["results/resources/minilm"]  # the start model
+    assert common.reference_probe_inputs(config, base) == {"reference": targets[0]}
+    assert common.reference_probe_inputs(config, pretrained) == {}  # the reference chooses the regularization
+    fixed = _config(neurons={**config["neurons"], "regularization": {"C": 1.0, "l1_ratio": 0.5}})
+    assert common.reference_probe_inputs(fixed, base) == {}
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -10,7 +10,7 @@ def main(smk):
     params = smk.params.neurons
     runtime.setup(smk.threads, params["seed"], smk.log[0])
     corpus = pd.read_json(smk.input.corpus, orient="records", lines=True)
-    model_source = str(smk.input.model)  # the finetune rule's save_pretrained directory
+    model_source = smk.params.model_source  # a fine-tuned model's directory, or the start model for the reference
     activations, kept = neurons.extract_activations(
         model_source, corpus["words"].tolist(), aggregation=params["aggregation"],
         batch_size=params["batch_size"], max_length=params["max_length"],

@@ -1,7 +1,9 @@
 """The neuron analysis in the report: flat metrics for the tables and the specialization plots.
 
 ``probe_records`` maps a model variant's label (e.g. ``rotten_tomatoes / none / base``) to ``{seed: record}``,
-each record a ``probe.json`` of :func:`advlm.neurons.probe`.
+each record a ``probe.json`` of :func:`advlm.neurons.probe`. The start model without fine-tuning is probed as
+each dataset's reference (method ``pretrained``, seed 0); its probe chose the regularization every other probe of
+the dataset uses.
 """
 from __future__ import annotations
 
@@ -14,27 +16,32 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-
-# Specialization metrics of the neuron table and which way means "more specialized" (the claims read these).
-SPECIALIZATION = {"minimal_share": "lower", "selectivity": "higher", "mean_jaccard": "lower"}
+from .neurons import SPECIALIZATION  # noqa: E402,F401  (metric -> "lower"/"higher" = more specialized)
 
 
 def neuron_metrics(record: dict) -> dict:
-    """Probe and control accuracy, how many neurons carry the tags, how much tags share them, what zeroing costs."""
+    """Probe and control accuracy, how many neurons carry the tags, how much tags share them, what zeroing costs.
+
+    The columns named in :data:`SPECIALIZATION` are the specialization metrics, each with a stated direction;
+    ``C`` and ``l1_ratio`` record the regularization, which is the same for every model of a dataset.
+    """
     per_tag = record["top_neurons"]["per_tag"]
     minimal = record["minimal_subset"]
+    best_layer = record["accuracy"]["best_layer"]
     return {
+        "C": record["hyperparameters"]["C"],
+        "l1_ratio": record["hyperparameters"]["l1_ratio"],
         "probe_accuracy": record["accuracy"]["all_layers"]["test"],
-        "best_layer_accuracy": max(record["accuracy"]["per_layer"]),
+        "best_layer": best_layer["layer"],  # chosen on validation
+        "best_layer_accuracy": best_layer["test"],
         "control_accuracy": record["control_task"]["accuracy"]["all_layers"],
-        "selectivity": record["selectivity"]["all_layers"],
+        **{name: record["specialization"][name]["value"] for name in SPECIALIZATION},
         "minimal_neurons": minimal["n"],
-        "minimal_share": minimal["share"],
         "minimal_accuracy": minimal["test"],
         "minimal_selectivity": record["selectivity"]["minimal_subset"],
         "top_neurons": record["top_neurons"]["overall"],
         "mean_neurons_per_tag": sum(per_tag.values()) / len(per_tag),
-        "mean_jaccard": record["top_neurons"]["jaccard"]["mean_off_diagonal"],
+        "probeless_neurons": record["probeless"]["n"],
         "ablation_top": record["ablation"]["top"]["accuracy"],
         "ablation_random": record["ablation"]["random"]["accuracy"],
         "ablation_n": record["ablation"]["n"],

