@@ -1,6 +1,6 @@
 rule aggregate:
     input:
-        lib_files("report", "neuron_report", "attacks"),
+        script_libs("aggregate"),
         train_logs=[f"results/models/{model}/train_log.json" for model in model_ids(config)],
         eval=eval_targets(config),
         attacks=attack_targets(config),

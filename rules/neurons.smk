@@ -1,6 +1,6 @@
 rule tag_probe_corpus:
     input:
-        lib_files("neurons"),
+        script_libs("tag_probe_corpus"),
         texts=lambda wc: split_path(wc.dataset, "test"),
     output:
         corpus="results/neurons/{dataset}/corpus.jsonl",
@@ -22,7 +22,7 @@ rule tag_probe_corpus:
 
 rule extract_activations:
     input:
-        lib_files("neurons", "models", "resources"),
+        script_libs("extract_activations"),
         model=model_dir,
         corpus="results/neurons/{dataset}/corpus.jsonl",
     output:
@@ -51,7 +51,7 @@ rule extract_activations:
 
 rule probe_neurons:
     input:
-        lib_files("neurons"),
+        script_libs("probe_neurons"),
         activations=f"results/neurons/{MODEL}/activations.npy",
         labels=f"results/neurons/{MODEL}/labels.json",
     output:

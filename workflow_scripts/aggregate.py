@@ -5,7 +5,7 @@ from advlm import report, runtime
 
 
 def main(smk):
-    runtime.setup(smk.threads, None, smk.log[0])
+    runtime.setup(smk.threads, None)
     inputs = {name: list(smk.input[name]) for name in ("train_logs", "eval", "attacks", "probes")}
     report.write_report(inputs, Path(smk.output.summary).parent)
 

@@ -8,7 +8,7 @@ from advlm import neurons, runtime
 
 def main(smk):
     params = smk.params.neurons
-    runtime.setup(smk.threads, params["seed"], smk.log[0])
+    runtime.setup(smk.threads, params["seed"])
     labels = aio.read_json(smk.input.labels)
     activations = np.load(smk.input.activations, mmap_mode="r")  # float16 on disk; the probe reads it in chunks
     report, ranking = neurons.probe(activations, labels["words"], labels[params["tagset"]], labels["sentence"],
