@@ -26,6 +26,21 @@ def check_config(config):
         raise ConfigError("invalid config (nothing was run):\n  " + "\n  ".join(problems))
 
 
+def check_yaml(path):
+    """Stop with the file and line where a config file is not valid YAML; Snakemake's own message names neither.
+    (Files given with --configfile are read by Snakemake before this file: `snakemake --verbose` names the line.)"""
+    import yaml
+
+    if not Path(path).exists():
+        return
+    try:
+        yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {getattr(error, 'problem', None) or error}") from None
+
+
 def _undefined(key, names, defined, what):
     """(key, problem) for each of ``names`` (found at ``key``) that is not among ``defined``; ``what`` says what
     it is instead ("not a key of data.sources")."""
@@ -146,24 +161,17 @@ def attacks_run(config):
                    *([method_params(config, "advaug")["attack"]] if "advaug" in methods else [])})
 
 
-def _jobs_run_here():
-    """False where the jobs run elsewhere (a cluster executor) or this is a job itself re-reading the Snakefile."""
-    try:
-        return workflow.local_exec and not workflow.remote_exec
-    except AttributeError:  # not under Snakemake (tests load this file alone)
-        return True
-
-
-def _check_device(config):
-    """A GPU asked for must be visible, checked where jobs start (a cluster's GPU nodes are checked there)."""
-    if config["device"] == "cuda" and _jobs_run_here():
+def check_device(config):
+    """device: cuda needs a GPU where the jobs run. Checked when a run starts (onstart), before its first job, once
+    the executor is known: a cluster's login node sees no GPU where its GPU nodes do."""
+    if config["device"] == "cuda" and workflow.local_exec:
         import torch
 
         if not torch.cuda.is_available():
-            yield "device", "is cuda but no GPU is visible here; set device: auto (or cpu)"
+            raise ConfigError("device: is cuda but no GPU is visible here; set device: auto (or cpu)")
 
 
-CONFIG_CHECKS = [_check_whole_numbers, _check_sources, _check_references, _check_counts, _check_device]
+CONFIG_CHECKS = [_check_whole_numbers, _check_sources, _check_references, _check_counts]
 
 
 @functools.cache
