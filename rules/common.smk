@@ -135,8 +135,9 @@ def _check_counts(config):
             cap = split_cap(config, dataset, split)
             if cap < len(labels):
                 yield f"data.max_examples.{split}", f"{cap} {dataset} examples cannot hold all {len(labels)} labels"
-    sample = min([attack["sample_size"], *(split_cap(config, d, "test") for d in config["datasets"] if d in data["sources"])])
-    if attack["shards"] > sample:
+    tests = [split_cap(config, dataset, "test") for dataset in config["datasets"] if dataset in data["sources"]]
+    sample = min([attack["sample_size"], *tests])  # the attacked sample of the smallest test split
+    if attack["recipes"] and attack["shards"] > sample:
         yield "attack.shards", f"{attack['shards']} shards for a sample of at most {sample} test examples"
     neighbours = attack["embedding"]["neighbours"]
     candidates = {f"attack.options.{name}.max_candidates": attack["options"][name]["max_candidates"]

@@ -163,10 +163,11 @@ def validate_examples(frame: pd.DataFrame, labels: list[int], origin: str) -> pd
             raise DataError(f"{where(row)}: empty or non-text 'text' value {text!r}")
     allowed = set(labels)
     for row, label in enumerate(frame["label"]):
-        if label is None or (isinstance(label, float) and math.isnan(label)) or (isinstance(label, str) and not label.strip()):
+        if _empty(label):
             raise DataError(f"{where(row)}: empty label")
-        if isinstance(label, bool) or not isinstance(label, (int, float)) or label != int(label) or int(label) not in allowed:
-            raise DataError(f"{where(row)}: label {label!r} is outside the declared label set {sorted(allowed)} (data.labels)")
+        if isinstance(label, bool) or not isinstance(label, (int, float)) or label not in allowed:
+            raise DataError(f"{where(row)}: label {label!r} is outside the declared label set {sorted(allowed)} "
+                            "(data.labels)")
     frame = frame.assign(label=frame["label"].astype(int), id=frame["id"].astype(str))
     duplicated = frame["id"].duplicated()
     if duplicated.any():
@@ -176,6 +177,13 @@ def validate_examples(frame: pd.DataFrame, labels: list[int], origin: str) -> pd
     if missing:
         raise DataError(f"{origin}: no example has label {missing}, which data.labels declares ({sorted(allowed)})")
     return frame
+
+
+def _empty(value) -> bool:
+    """A missing cell (CSV: NaN, JSONL: an absent key or null) or blank text."""
+    if isinstance(value, float):
+        return math.isnan(value)
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _row_names(frame: pd.DataFrame, origin: str):
@@ -190,9 +198,9 @@ def check_split_sizes(frame: pd.DataFrame, fractions: dict, origin: str) -> None
     counts = frame["label"].value_counts()
     for label, count in sorted(counts.items()):
         if count < needed:
-            raise DataError(f"{origin}: label {label} has {count} examples (after dropping duplicate texts); a stratified "
-                            f"split with validation {fractions['validation']} and test {fractions['test']} needs at "
-                            f"least {needed} of each label")
+            raise DataError(f"{origin}: label {label} has {count} examples (after dropping duplicate texts); a "
+                            f"stratified split with validation {fractions['validation']} and test "
+                            f"{fractions['test']} needs at least {needed} of each label")
 
 
 def clean_texts(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
