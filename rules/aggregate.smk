@@ -4,6 +4,7 @@ rule aggregate:
         train_logs=[f"results/models/{model}/train_log.json" for model in model_ids(config)],
         eval=eval_targets(config),
         attacks=attack_targets(config),
+        attack_tables=[path.removesuffix(".json") + ".csv" for path in attack_targets(config)],  # read beside them
         probes=probe_targets(config),
     output:
         summary=report("results/report/summary.md", category="Summary", caption="../report/summary.rst"),

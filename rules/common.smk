@@ -330,8 +330,8 @@ def augment_params(config):
 
 
 def augmenter_inputs(config):
-    """The embedding augmenter swaps with build_embeddings' counter-fitted vectors, loaded by the attack code;
-    the wordnet augmenter needs neither."""
+    """The embedding augmenter swaps with build_embeddings' counter-fitted vectors; the wordnet augmenter does not
+    (the attack code that loads them is an input either way: script_libs follows augment's imports)."""
     if config["augment"]["augmenter"] != "embedding":
         return {}
     return {"counterfitted": "results/resources/counterfitted"}
