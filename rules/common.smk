@@ -105,7 +105,8 @@ def _check_references(config):
     yield from _undefined("attack.calibration.dataset", [calibration] if calibration else [], sources, source_keys)
     # method_params may hold parameters of methods not run (config.yaml lists them all)
     known = _schema()["properties"]["finetune"]["properties"]["methods"]["items"]["enum"]
-    yield from _undefined("finetune.method_params", finetune["method_params"], known, "not a known training method")
+    for method in finetune["method_params"]:
+        yield from _undefined(f"finetune.method_params.{method}", [method], known, "not a known training method")
     if finetune["grid"] == "base" and set(finetune["methods"]) - {"base"}:
         yield from _undefined("finetune.grid_variant", [finetune["grid_variant"]], config["pretrain"]["variants"],
                               "not one of pretrain.variants")

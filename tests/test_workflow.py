@@ -85,7 +85,7 @@ MORE_BAD_CONFIGS = [  # (overrides of config.yaml, what the message must say), b
     ({"attack__recipes": ["bae"], "attack__masked_lm": "/nowhere/mlm"},
      "attack.masked_lm: model directory /nowhere/mlm does not exist"),
     ({"model": {"name": "./models/mine", "max_length": 64}}, "model.name: model directory ./models/mine does not exist"),
-    ({"finetune__method_params": {"fgsm": {}}}, "finetune.method_params: 'fgsm' is not a known training method"),
+    ({"finetune__method_params": {"fgsm": {}}}, "finetune.method_params.fgsm: 'fgsm' is not a known training method"),
     ({"attack__shards": 51}, "attack.shards: 51 shards for a sample of at most 50 test examples"),
     ({"data__max_examples": {"train": 1000, "validation": 300, "test": 20}, "attack__shards": 30},
      "attack.shards: 30 shards for a sample of at most 20 test examples"),
