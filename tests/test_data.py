@@ -115,6 +115,9 @@ def test_vader_binarisation_drops_the_ambiguous_band(tmp_path):
     path.write_text("1\t2.5\tlovely\n2\t0.3\tmeh\n3\t-1.0\tbad\n4\t-0.5\tborderline\n")
     frame, dropped = data.load_vader(path, threshold=0.5)
     assert frame["text"].tolist() == ["lovely", "bad"] and frame["label"].tolist() == [1, 0] and dropped == 2
+    path.write_text("1\t2.5\tlovely\n2\tgood\tmeh\n")
+    with pytest.raises(data.DataError, match=f"{path}: line 2: rating 'good' is not a number"):
+        data.load_vader(path, threshold=0.5)
 
 
 def test_vader_sets_from_the_archive(resources_dir, tmp_path):

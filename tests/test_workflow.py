@@ -151,6 +151,7 @@ def test_a_config_file_that_is_not_yaml_is_reported_with_its_line(tmp_path):
     ({"data": {"sources": {"mine": {"kind": "file", "path": "/nowhere.csv"}}}}, "data.sources.mine.path"),
     ({"finetune": {"epochs": 2.0}}, "finetune.epochs: 2.0 is a float where a whole number is expected"),
     ({"attack": {"shards": 7}}, "attack.shards: 7 shards for a sample of at most 6 test examples"),
+    ({"downloads_dir": "/nowhere"}, "Missing input files for rule prepare_resources"),  # the pinned archives
 ])
 def test_bad_config_stops_before_any_job(tmp_path, overlay, message):
     result = run(tmp_path, "-n", configfiles=[write_overlay(tmp_path, **overlay)], check=False)

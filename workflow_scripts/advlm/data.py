@@ -267,7 +267,11 @@ def load_vader(path: str | Path, threshold: float) -> tuple[pd.DataFrame, int]:
         parts = line.split("\t", 2)
         if len(parts) != 3:
             raise DataError(f"{path}: line {line_number}: expected 'id<TAB>rating<TAB>text', got {line[:80]!r}")
-        rows.append({"id": f"{path.stem}-{parts[0]}", "rating": float(parts[1]), "text": parts[2]})
+        try:
+            rating = float(parts[1])
+        except ValueError:
+            raise DataError(f"{path}: line {line_number}: rating {parts[1]!r} is not a number") from None
+        rows.append({"id": f"{path.stem}-{parts[0]}", "rating": rating, "text": parts[2]})
     frame = pd.DataFrame(rows)
     keep = frame["rating"].abs() > threshold
     frame = frame[keep].assign(label=(frame["rating"] > 0).astype(int))
