@@ -5,6 +5,12 @@ from snakemake.utils import min_version, validate
 min_version("9.19")
 
 
+include: "rules/common.smk"
+
+
+check_yaml("config.yaml")
+
+
 configfile: "config.yaml"
 
 
@@ -14,10 +20,11 @@ validate(config, "schemas/config.schema.yaml")
 report: "report/workflow.rst"
 
 
-include: "rules/common.smk"
-
-
 check_config(config)
+
+
+onstart:
+    check_device(config)
 
 
 wildcard_constraints:

@@ -1,6 +1,6 @@
 rule aggregate:
     input:
-        lib_files("report", "neuron_report", "neurons", "attacks", "claims"),
+        script_libs("aggregate"),
         train_logs=[f"results/models/{model}/train_log.json" for model in model_ids(config)],
         eval=eval_targets(config),
         predictions=[path.removesuffix(".json") + ".predictions.csv" for path in eval_targets(config)],

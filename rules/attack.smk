@@ -1,6 +1,6 @@
 rule build_embeddings:
     input:
-        lib_files("embeddings", "attacks", "models", "resources"),
+        script_libs("build_embeddings"),
         glove="results/resources/glove",
         nltk_data="results/resources/nltk_data",
         minilm="results/resources/minilm",
@@ -30,7 +30,7 @@ rule build_embeddings:
 rule attack:
     input:
         unpack(lambda wc: attack_inputs(config, wc.attack)),
-        lib_files("attacks", "embeddings", "models", "resources"),
+        script_libs("attack"),
         model=model_dir,
         test=lambda wc: split_path(wc.dataset, "test"),
         nltk_data="results/resources/nltk_data",
@@ -55,7 +55,6 @@ rule attack:
         | attack_recipe_params(config, wc.attack),
         shard=lambda wc: int(wc.shard),
         num_shards=config["attack"]["shards"],
-        seed=config["attack"]["seed"],
         device=config["device"],
     script:
         "../workflow_scripts/attack.py"
@@ -63,7 +62,7 @@ rule attack:
 
 rule gather_attack:
     input:
-        lib_files("attacks"),
+        script_libs("gather_attack"),
         shards=lambda wc: attack_shards(config, wc),
         records=lambda wc: [Path(path).with_suffix(".json") for path in attack_shards(config, wc)],
     output:
@@ -77,9 +76,6 @@ rule gather_attack:
     resources:
         mem_mb=2000,
         runtime=10,
-    params:
-        attack=lambda wc: stage_params(config, "attack", "recipes", "shards", "masked_lm", "options", "embedding", "calibration")
-        | attack_recipe_params(config, wc.attack),
-        seed=config["attack"]["seed"],
+    # no params: the shards' records say what ran (and must agree), and a changed setting reruns the shards
     script:
         "../workflow_scripts/gather_attack.py"

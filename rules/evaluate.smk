@@ -1,6 +1,6 @@
 rule evaluate:
     input:
-        lib_files("evaluation", "models", "resources"),
+        script_libs("evaluate"),
         model=model_dir,
         examples=lambda wc: evalset_path(config, wc.dataset, wc.evalset),
     output:

@@ -1,7 +1,7 @@
 rule finetune:
     input:
         unpack(lambda wc: method_inputs(config, wc)),
-        lib_files("training", "models", "evaluation", "resources", "attacks", "embeddings"),
+        script_libs("finetune"),
         start=lambda wc: start_model_inputs(config, wc.pretrain),
         train=lambda wc: split_path(wc.dataset, "train"),
         validation=lambda wc: split_path(wc.dataset, "validation"),
@@ -29,6 +29,7 @@ rule finetune:
         seed=lambda wc: int(wc.seed),
         num_labels=len(config["data"]["labels"]),
         device=config["device"],
+        checkpoint_dir=f"results/checkpoints/finetune/{MODEL}",  # not an output: it must survive a failed job
     script:
         "../workflow_scripts/finetune.py"
 
@@ -41,7 +42,7 @@ rule attack_train:
     of the same pre-training variant and seed (finetune.method_params.advaug: attack, share, query_budget)."""
     input:
         unpack(lambda wc: attack_inputs(config, ADVAUG["attack"])),
-        lib_files("attacks", "embeddings", "models", "resources"),
+        script_libs("attack_train"),
         model="results/models/{dataset}/{pretrain}/base/seed{seed}/model",
         train=lambda wc: split_path(wc.dataset, "train"),
         nltk_data="results/resources/nltk_data",

@@ -1,6 +1,6 @@
 rule augment_corpus:
     input:
-        lib_files("augment"),
+        script_libs("augment_corpus"),
         unpack(lambda wc: augmenter_inputs(config)),
         corpus=[split_path(name, "train") for name in config["pretrain"]["corpus_datasets"]],
         nltk_data="results/resources/nltk_data",
@@ -25,7 +25,7 @@ rule augment_corpus:
 
 rule pretrain_mlm:
     input:
-        lib_files("mlm", "models", "resources"),
+        script_libs("pretrain_mlm"),
         start=base_model_inputs(config),
         corpus=lambda wc: corpus_paths(config, wc.pretrain),
     output:
@@ -47,7 +47,8 @@ rule pretrain_mlm:
         gpu=1,
     params:
         model_source=lambda wc, input: model_source(config, input),
-        pretrain=stage_params(config, "pretrain", "variants"),
+        pretrain=stage_params(config, "pretrain", "variants", "corpus_datasets"),  # the corpus is an input
         device=config["device"],
+        checkpoint_dir="results/checkpoints/pretrain_mlm/{pretrain}",  # not an output: it must survive a failed job
     script:
         "../workflow_scripts/pretrain_mlm.py"

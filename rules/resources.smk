@@ -1,4 +1,7 @@
 rule prepare_resources:
+    input:
+        unpack(lambda wc: resource_inputs(config, wc.resource)),
+        script_libs("prepare_resources"),
     output:
         resource=directory("results/resources/{resource}"),
     log:
@@ -9,9 +12,5 @@ rule prepare_resources:
     resources:
         mem_mb=2000,
         runtime=10,
-    params:
-        downloads_dir=config["downloads_dir"],
-    input:
-        lib_files("resources"),
     script:
         "../workflow_scripts/prepare_resources.py"

@@ -22,11 +22,17 @@ def write_overlay(workdir: Path, **overrides) -> Path:
     return path
 
 
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def command(workdir: Path, *args, configfiles=()) -> list[str]:
+    return [*SNAKEMAKE, "--directory", str(workdir), "--workflow-profile", str(ROOT / "profiles" / "default"),
+            "--cores", "2", "--max-threads", "1", *args, "--configfile", str(TINY_CONFIG), *map(str, configfiles)]
+
+
 def run(workdir: Path, *args, configfiles=(), check=True) -> subprocess.CompletedProcess:
-    command = [*SNAKEMAKE, "--directory", str(workdir), "--workflow-profile", str(ROOT / "profiles" / "default"),
-               "--cores", "2", "--max-threads", "1", "--configfile", str(TINY_CONFIG), *map(str, configfiles), *args]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+    result = subprocess.run(command(workdir, *args, configfiles=configfiles), cwd=workdir, env=ENV,
+                            capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
     return result

@@ -1,4 +1,5 @@
 """The claims stage on synthetic per-seed, per-example records with known effects."""
+import copy
 import json
 
 import numpy as np
@@ -207,3 +208,17 @@ def test_out_of_domain_mean_and_markdown():
     assert ood_mean["n_examples"] == 400 and ood_mean["verdict"] == "supported"
     text = claims.markdown(frame, {"statements": {"claim": statement}})
     assert "pgd generalizes" in text and "Verdicts: 4 supported, 1 inconclusive." in text
+
+
+def test_config_checks_of_claims_and_out_of_domain_leakage():
+    common, config = _common(), default_config()
+    common.check_config(config)  # the defaults pass
+    leaking = copy.deepcopy(config)
+    leaking["pretrain"]["corpus_datasets"] = ["rotten_tomatoes", "imdb"]
+    with pytest.raises(ValueError, match=r"ood.rotten_tomatoes: 'imdb' is in pretrain.corpus_datasets"):
+        common.check_config(leaking)
+    leaking["pretrain"]["variants"] = ["none"]  # no continued pre-training: nothing leaks
+    common.check_config(leaking)
+    config["claims"]["statements"]["input_space_robustness"]["contrasts"][0]["control"] = ["none/fgsm"]
+    with pytest.raises(ValueError, match=r"claims.statements.input_space_robustness.contrasts\[0\].control: 'none/fgsm'"):
+        common.check_config(config)

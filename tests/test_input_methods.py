@@ -94,6 +94,34 @@ def test_a2t_fine_tuning_records_its_adversarial_epochs(victim_dir, attack_resou
     assert record["steps"] == 3 + 4 and record["method_params"] == {**training.method_defaults("a2t"), **A2T}
 
 
+def test_a_killed_a2t_run_resumes_with_its_epochs_adversarial_examples(victim_dir, attack_resources, train_frame,
+                                                                       tmp_path, monkeypatch):
+    from test_training import Killed, _kill_on_call, _same_weights
+
+    hp = {"epochs": 2, "batch_size": 8, "eval_batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "warmup_ratio": 0.0,
+          "max_grad_norm": 1.0, "max_length": 48}
+    context = {"attack_context": {"resources": attack_resources, "options": A2T_OPTIONS, "batch_size": 16}}
+    attacks = []
+    attack = training.A2T.attack
+    monkeypatch.setattr(training.A2T, "attack", lambda self, *a, **k: attacks.append(1) or attack(self, *a, **k))
+
+    def finetune(out, checkpoints):
+        return training.finetune(str(victim_dir), train_frame, train_frame.iloc[:8], tmp_path / out, hp, "a2t", A2T,
+                                 seed=3, num_labels=2, device=torch.device("cpu"), method_context=context,
+                                 checkpoint_dir=checkpoints)
+
+    straight = finetune("straight", None)
+    with monkeypatch.context() as patch:
+        _kill_on_call(patch, training, "_batch", 5)  # epoch 1: 3 steps; killed at the 2nd step of epoch 2
+        with pytest.raises(Killed):
+            finetune("killed", tmp_path / "checkpoint")
+    attacks.clear()
+    resumed = finetune("killed", tmp_path / "checkpoint")
+    assert attacks == []  # epoch 2's adversarial examples came from the checkpoint, not from a new attack
+    assert _same_weights(tmp_path / "straight", tmp_path / "killed")
+    assert resumed["history"][1]["adversarial"] == straight["history"][1]["adversarial"]
+
+
 def test_advaug_adds_successful_attacks_on_the_base_model(victim_dir, attack_resources, train_frame, tmp_path):
     import attack_train
 

@@ -99,3 +99,86 @@ def test_pretraining_keeps_the_start_models_pooler(tiny_bert, tmp_path):
     assert torch.equal(pretrained.bert.pooler.dense.weight, start.bert.pooler.dense.weight)
     assert not torch.equal(pretrained.bert.encoder.layer[0].output.dense.weight,
                            start.bert.encoder.layer[0].output.dense.weight)
+
+
+class Killed(Exception):
+    """Stands in for a kill: the run stops between two steps, its checkpoint left behind."""
+
+
+def _kill_on_call(monkeypatch, module, name, call):
+    """Make ``module.name`` raise Killed on its ``call``-th call (training._batch: once per step)."""
+    original, calls = getattr(module, name), []
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise Killed
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+
+
+def _same_weights(a, b):
+    return (a / "model" / "model.safetensors").read_bytes() == (b / "model" / "model.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize("method, every, kill_on_step, resumed_from", [
+    ("base", 0, 9, "epoch end"),  # 6 steps per epoch: killed in epoch 2, resumed from the end of epoch 1
+    ("pgd", 2, 9, "step"),        # resumed mid-epoch from step 8 (pgd draws random starts)
+    ("lds", 4, 3, None),          # killed before the first checkpoint: starts afresh
+])
+def test_interrupted_finetune_resumes_to_the_same_weights(tiny_bert, tmp_path, monkeypatch, method, every,
+                                                          kill_on_step, resumed_from):
+    def finetune(out, checkpoints):
+        return training.finetune(str(tiny_bert), FRAME, FRAME, tmp_path / out, HP, method, {}, 5, 2,
+                                 torch.device("cpu"), checkpoint_dir=checkpoints, checkpoint_every=every)
+
+    straight = finetune("straight", None)
+    with monkeypatch.context() as patch:
+        _kill_on_call(patch, training, "_batch", kill_on_step)
+        with pytest.raises(Killed):
+            finetune("killed", tmp_path / "checkpoint")
+    progress = tmp_path / "checkpoint" / "progress.json"
+    assert (json.loads(progress.read_text())["where"] if progress.exists() else None) == resumed_from
+    resumed = finetune("killed", tmp_path / "checkpoint")
+    assert _same_weights(tmp_path / "straight", tmp_path / "killed")
+    assert [(h["train_loss"], h["validation"]) for h in resumed["history"]] == \
+        [(h["train_loss"], h["validation"]) for h in straight["history"]]
+    assert resumed["best_epoch"] == straight["best_epoch"]
+    assert not (tmp_path / "checkpoint").exists()  # removed once the job's outputs are written
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(tiny_bert, tmp_path, monkeypatch):
+    def finetune(out, lr):
+        return training.finetune(str(tiny_bert), FRAME, FRAME, tmp_path / out, HP | {"lr": lr}, "base", {}, 5, 2,
+                                 torch.device("cpu"), checkpoint_dir=tmp_path / "checkpoint", checkpoint_every=2)
+
+    with monkeypatch.context() as patch:
+        _kill_on_call(patch, training, "_batch", 9)
+        with pytest.raises(Killed):
+            finetune("killed", 1e-3)
+    finetune("changed", 1e-2)  # the user changed the learning rate: the old checkpoint must not be resumed
+    finetune("fresh", 1e-2)
+    assert _same_weights(tmp_path / "changed", tmp_path / "fresh")
+
+
+@pytest.mark.parametrize("every, kill_on_step", [(0, 14), (5, 14)])  # 9 steps per pass: resumed from 9 / 10
+def test_interrupted_pretraining_resumes_to_the_same_weights(tiny_bert, tmp_path, monkeypatch, every, kill_on_step):
+    hp = {"lr": 3e-3, "weight_decay": 0.0, "batch_size": 8, "steps": 25, "max_length": 16, "mlm_probability": 0.15,
+          "heldout_fraction": 0.25}
+
+    def pretrain(out, checkpoints):
+        return mlm.pretrain(str(tiny_bert), TEXTS * 4, tmp_path / out, hp, 0, torch.device("cpu"),
+                            checkpoint_dir=checkpoints, checkpoint_every=every)
+
+    straight = pretrain("straight", None)
+    with monkeypatch.context() as patch:
+        _kill_on_call(patch, mlm, "_next_texts", kill_on_step)
+        with pytest.raises(Killed):
+            pretrain("killed", tmp_path / "checkpoint")
+    assert json.loads((tmp_path / "checkpoint" / "progress.json").read_text())["step"] == (9 if every == 0 else 10)
+    resumed = pretrain("killed", tmp_path / "checkpoint")
+    assert _same_weights(tmp_path / "straight", tmp_path / "killed")
+    assert resumed["loss_curve"] == straight["loss_curve"]
+    assert resumed["heldout_loss_before"] == straight["heldout_loss_before"]
+    assert not (tmp_path / "checkpoint").exists()

@@ -1,4 +1,8 @@
 """The DAG, lint and config checks, all without running a job."""
+import re
+import shutil
+import subprocess
+import sys
 import types
 
 import pytest
@@ -94,11 +98,81 @@ def test_cross_key_config_errors_name_the_key(overrides, message):
         _common().check_config(_config(**overrides))
 
 
+SOURCES = _config()["data"]["sources"]
+MORE_BAD_CONFIGS = [  # (overrides of config.yaml, what the message must say), beyond what the schema checks
+    ({"ood": {"sst2": ["imdb"]}}, "ood: 'sst2' is not a key of data.sources"),
+    ({"attack__calibration": {"dataset": "sst2", "pairs": 600, "seed": 11}},
+     "attack.calibration.dataset: 'sst2' is not a key of data.sources"),
+    ({"attack__recipes": ["bae"], "attack__masked_lm": "/nowhere/mlm"},
+     "attack.masked_lm: model directory /nowhere/mlm does not exist"),
+    ({"model": {"name": "./models/mine", "max_length": 64}}, "model.name: model directory ./models/mine does not exist"),
+    ({"finetune__method_params": {"fgsm": {}}}, "finetune.method_params.fgsm: 'fgsm' is not a known training method"),
+    ({"attack__shards": 51}, "attack.shards: 51 shards for a sample of at most 50 test examples"),
+    ({"data__max_examples": {"train": 1000, "validation": 300, "test": 20}, "attack__shards": 30},
+     "attack.shards: 30 shards for a sample of at most 20 test examples"),
+    ({"finetune__epochs": 2.0}, "finetune.epochs: 2.0 is a float where a whole number is expected; write 2"),
+    ({"finetune__seeds": [1, 2.0]}, "finetune.seeds[1]: 2.0 is a float where a whole number"),
+    ({"data__max_examples": {"train": 1000.0, "validation": 300, "test": 500}}, "data.max_examples.train: 1000.0"),
+    ({"data__labels": [1, 2]}, "data.labels: [1, 2] must be 0..1"),
+    ({"data__labels": [0, 1, 2], "data__max_examples": {"train": 1000, "validation": 2, "test": 500}},
+     "data.max_examples.validation: 2 rotten_tomatoes examples cannot hold all 3 labels"),
+    ({"attack__embedding": {"neighbours": 10}},
+     "attack.options.a2t.max_candidates: 20 is more than the 10 neighbours precomputed"),
+    ({"data__sources": SOURCES | {"mine": {"kind": "file", "path": "/nowhere/mine.csv"}}},
+     "data.sources.mine.path: file /nowhere/mine.csv does not exist"),
+    ({"data__sources": SOURCES | {"mine": {"kind": "file"}}}, "data.sources.mine: kind file needs the key 'path'"),
+]
+
+
+@pytest.mark.parametrize("overrides, message", MORE_BAD_CONFIGS)
+def test_more_config_mistakes_are_caught_naming_the_key(overrides, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        _common().check_config(_config(**overrides))
+
+
+def test_a_data_file_of_another_type_and_every_problem_at_once(tmp_path):
+    text = tmp_path / "mine.txt"
+    text.write_text("text,label\n")
+    config = _config(data__sources=SOURCES | {"mine": {"kind": "file", "path": str(text)}}, datasets=["mine", "x"],
+                     finetune__epochs=1.0)
+    with pytest.raises(ValueError) as error:
+        _common().check_config(config)
+    message = str(error.value)
+    assert f"data.sources.mine.path: {text} is not a .csv, .jsonl or .parquet file" in message
+    assert "datasets: 'x' is not a key of data.sources" in message and "finetune.epochs: 1.0 is a float" in message
+
+
+def test_a_gpu_asked_for_must_be_visible_where_jobs_run(monkeypatch):
+    import torch
+
+    common = _common()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    common.workflow.local_exec = False  # a cluster executor: its GPU nodes are not this machine
+    common.check_device(_config(device="cuda"))
+    common.workflow.local_exec = True
+    common.check_device(_config(device="auto"))
+    with pytest.raises(ValueError, match="device: is cuda but no GPU is visible here"):
+        common.check_device(_config(device="cuda"))
+
+
+def test_a_config_file_that_is_not_yaml_is_reported_with_its_line(tmp_path):
+    for name in ("Snakefile", "rules", "schemas", "report"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, tmp_path / name)
+    (tmp_path / "config.yaml").write_text("device: auto\nmodel:\n  name: minilm\n   max_length: 64\n")
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--workflow-profile", "none"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "config.yaml, line 4, column 14: not valid YAML" in result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("overlay, message", [
     ({"finetune": {"epochs": "two"}}, "'two' is not of type 'integer'"),
     ({"finetune": {"epocs": 2}}, "'epocs' was unexpected"),
     ({"attack": {"recipes": ["hotflip"]}}, "'hotflip' is not one of"),
     ({"data": {"sources": {"mine": {"kind": "file", "path": "/nowhere.csv"}}}}, "data.sources.mine.path"),
+    ({"finetune": {"epochs": 2.0}}, "finetune.epochs: 2.0 is a float where a whole number is expected"),
+    ({"attack": {"shards": 7}}, "attack.shards: 7 shards for a sample of at most 6 test examples"),
+    ({"downloads_dir": "/nowhere"}, "Missing input files for rule prepare_resources"),  # the pinned archives
 ])
 def test_bad_config_stops_before_any_job(tmp_path, overlay, message):
     result = run(tmp_path, "-n", configfiles=[write_overlay(tmp_path, **overlay)], check=False)

@@ -5,7 +5,7 @@ from advlm import report, runtime
 
 
 def main(smk):
-    runtime.setup(smk.threads, None, smk.log[0])
+    runtime.setup(smk.threads, None)
     names = ("train_logs", "eval", "predictions", "attacks", "attack_examples", "probes")
     inputs = {name: list(smk.input[name]) for name in names}
     report.write_report(inputs, Path(smk.output.summary).parent, smk.params.claims, smk.params.experiment)

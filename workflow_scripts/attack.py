@@ -14,7 +14,7 @@ from advlm import io as aio
 def main(smk):
     params = dict(smk.params.attack)
     shard, num_shards = int(smk.params.shard), int(smk.params.num_shards)
-    runtime.setup(smk.threads, params["seed"], smk.log[0])
+    runtime.setup(smk.threads, params["seed"])
     test = aio.read_examples(smk.input.test)
     # The resources this attack needs (rules/common.smk: attack_inputs); a Hub masked LM comes from params.
     resources = attacks.AttackResources(

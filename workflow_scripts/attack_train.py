@@ -9,7 +9,7 @@ from advlm import io as aio
 
 def main(smk):
     advaug, seed = smk.params.advaug, int(smk.params.seed)
-    runtime.setup(smk.threads, seed, smk.log[0])
+    runtime.setup(smk.threads, seed)
     train = aio.read_examples(smk.input.train)
     params = dict(smk.params.attack, query_budget=advaug["query_budget"], seed=seed,
                   sample_size=round(advaug["share"] * len(train)))

@@ -9,7 +9,7 @@ from advlm import io as aio
 
 def main(smk):
     params = smk.params.augment
-    runtime.setup(smk.threads, params["seed"], smk.log[0])
+    runtime.setup(smk.threads, params["seed"])
     texts = pd.concat([aio.read_examples(path) for path in smk.input.corpus], ignore_index=True)
     # results/resources/counterfitted, an input only of the embedding augmenter
     embedding_dir = smk.input.get("counterfitted")

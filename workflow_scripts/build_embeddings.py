@@ -13,7 +13,7 @@ from advlm.resources import sha256
 
 
 def main(smk):
-    runtime.setup(smk.threads, smk.params.calibration["seed"], smk.log[0])
+    runtime.setup(smk.threads, smk.params.calibration["seed"])
     out = Path(smk.output.embedding)
     params = {**embeddings.DEFAULTS, **smk.params.embedding}
     statistics = embeddings.build_counterfitted(smk.input.glove, smk.input.nltk_data, out, params)

@@ -5,7 +5,7 @@ from advlm import io as aio
 
 def main(smk):
     params = smk.params.evaluate
-    runtime.setup(smk.threads, 0, smk.log[0])
+    runtime.setup(smk.threads, 0)
     device = runtime.device(smk.params.device)
     model_dir = str(smk.input.model)
     model = models.load_classifier(model_dir, smk.params.num_labels).to(device)

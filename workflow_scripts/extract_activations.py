@@ -8,7 +8,7 @@ from advlm import neurons, runtime
 
 def main(smk):
     params = smk.params.neurons
-    runtime.setup(smk.threads, params["seed"], smk.log[0])
+    runtime.setup(smk.threads, params["seed"])
     corpus = pd.read_json(smk.input.corpus, orient="records", lines=True)
     model_source = smk.params.model_source  # a fine-tuned model's directory, or the start model for the reference
     activations, kept = neurons.extract_activations(

@@ -20,7 +20,7 @@ def method_context(smk) -> dict:
 
 
 def main(smk):
-    runtime.setup(smk.threads, smk.params.seed, smk.log[0])
+    runtime.setup(smk.threads, smk.params.seed)
     training.finetune(
         model_source=smk.params.model_source,
         train=aio.read_examples(smk.input.train),
@@ -33,6 +33,9 @@ def main(smk):
         num_labels=smk.params.num_labels,
         device=runtime.device(smk.params.device),
         method_context=method_context(smk),
+        checkpoint_dir=smk.params.checkpoint_dir,
+        # read from the config, not params: the interval does not change the result, so it must not rerun a job
+        checkpoint_every=smk.config["checkpoint"]["every_steps"],
     )
 
 

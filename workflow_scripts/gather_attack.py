@@ -9,7 +9,7 @@ SHARED_KEYS = ("attack", "attack_repr", "params", "resources", "num_shards", "sa
 
 
 def main(smk):
-    runtime.setup(smk.threads, None, smk.log[0])
+    runtime.setup(smk.threads, None)
     shards = list(smk.input.shards)
     records = [aio.read_json(attacks.shard_record_path(path)) for path in shards]
     first = records[0]

@@ -5,7 +5,7 @@ from advlm import data, runtime
 
 
 def main(smk):
-    runtime.setup(smk.threads, smk.params.settings["seed"], smk.log[0])
+    runtime.setup(smk.threads, smk.params.settings["seed"])
     data.prepare_dataset(smk.wildcards.dataset, smk.params.source, smk.params.settings,
                          Path(smk.output.meta).parent)
 

@@ -3,7 +3,7 @@ from advlm import data, runtime
 
 
 def main(smk):
-    runtime.setup(smk.threads, smk.params.settings["seed"], smk.log[0])
+    runtime.setup(smk.threads, smk.params.settings["seed"])
     data.prepare_vader_set(smk.wildcards.vset, smk.input.vader, smk.params.settings, smk.output.examples)
 
 

@@ -5,8 +5,9 @@ from advlm import resources, runtime
 
 
 def main(smk):
-    runtime.setup(smk.threads, None, smk.log[0])
-    resources.build(smk.wildcards.resource, Path(smk.output.resource), smk.params.downloads_dir)
+    runtime.setup(smk.threads, None)
+    archive = smk.input.get("archive")  # the pinned source archive, for the resources built from one
+    resources.build(smk.wildcards.resource, Path(smk.output.resource), archive and Path(archive).parent)
 
 
 if __name__ == "__main__" and "snakemake" in globals():

@@ -9,10 +9,12 @@ from advlm import mlm, runtime
 
 def main(smk):
     params = smk.params.pretrain
-    runtime.setup(smk.threads, params["seed"], smk.log[0])
+    runtime.setup(smk.threads, params["seed"])
     corpus = pd.concat([aio.read_examples(path) for path in smk.input.corpus], ignore_index=True)
     mlm.pretrain(smk.params.model_source, corpus["text"].tolist(), Path(smk.output.record).parent, params,
-                 params["seed"], runtime.device(smk.params.device))
+                 params["seed"], runtime.device(smk.params.device), checkpoint_dir=smk.params.checkpoint_dir,
+                 # from the config, not params: the interval does not change the result, so it must not rerun a job
+                 checkpoint_every=smk.config["checkpoint"]["every_steps"])
 
 
 if __name__ == "__main__" and "snakemake" in globals():

@@ -25,7 +25,7 @@ def regularization(smk) -> dict | None:
 
 def main(smk):
     params = smk.params.neurons
-    runtime.setup(smk.threads, params["seed"], smk.log[0])
+    runtime.setup(smk.threads, params["seed"])
     labels = aio.read_json(smk.input.labels)
     activations = np.load(smk.input.activations, mmap_mode="r")  # float16 on disk; the probe reads it in chunks
     report, ranking = neurons.probe(activations, labels["words"], labels[params["tagset"]], labels["sentence"],

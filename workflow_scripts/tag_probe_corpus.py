@@ -8,7 +8,7 @@ from advlm import neurons, runtime
 
 def main(smk):
     params = smk.params.neurons
-    runtime.setup(smk.threads, params["seed"], smk.log[0])
+    runtime.setup(smk.threads, params["seed"])
     texts = aio.read_examples(smk.input.texts)["text"].tolist()
     nlp = neurons.load_tagger()
     records = neurons.tag_corpus(texts, params["num_sentences"], params["seed"], nlp)

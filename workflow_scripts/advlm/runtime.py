@@ -17,8 +17,28 @@ RECORDED_PACKAGES = (
 )
 
 
-def setup(threads: int = 1, seed: int | None = None, log_file: str | None = None) -> None:
-    """Pin thread counts and seeds before any heavy import does work.
+def capture_job_log() -> None:
+    """In a Snakemake job (a ``script:`` run, which injects ``snakemake`` into ``__main__``), send everything
+    written to stderr to the job's ``log:`` file: its traceback when it fails, warnings, and the log lines of
+    :func:`setup`. Snakemake does not redirect a script's stderr, so without this the log of a failed job is
+    empty and ``--show-failed-logs`` shows nothing. Called on ``import advlm``, so that a failing import is caught.
+    """
+    import __main__
+
+    job = getattr(__main__, "snakemake", None)
+    if job is None or not job.log or getattr(capture_job_log, "done", False):
+        return
+    path = Path(str(job.log[0]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND)
+    sys.stderr.flush()
+    os.dup2(log, 2)  # file descriptor 2, so that C extensions and child processes write there too
+    os.close(log)
+    capture_job_log.done = True
+
+
+def setup(threads: int = 1, seed: int | None = None) -> None:
+    """Pin thread counts and seeds before any heavy import does work; log to stderr (in a job: its log file).
 
     The thread count changes floating-point reduction order, so it is part of what makes a result
     reproducible: it is recorded by :func:`provenance` beside every result.
@@ -32,13 +52,8 @@ def setup(threads: int = 1, seed: int | None = None, log_file: str | None = None
     torch.set_num_threads(threads)
     if seed is not None:
         seed_everything(seed)
-    if log_file:
-        logging.basicConfig(
-            filename=log_file, level=logging.INFO, force=True,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-    else:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def seed_everything(seed: int) -> None:

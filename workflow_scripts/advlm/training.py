@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from transformers import get_linear_schedule_with_warmup
 
 from . import io as aio
+from .checkpoint import Checkpoints, fingerprint, restore
 from .evaluation import classification_metrics
 from .models import autocast, encode, load_classifier, load_tokenizer, predict_proba
 from .runtime import provenance, seed_everything
@@ -46,6 +47,7 @@ class BaseMethod:
 
     name = "base"
     needs: tuple[str, ...] = ()  # run objects the constructor takes besides hyperparameters (see build_method)
+    regenerates_examples = False  # epoch_examples does costly work (an attack) that a checkpoint should keep
 
     def __init__(self, **hyperparameters):
         if hyperparameters:
@@ -333,6 +335,7 @@ class A2T(BaseMethod):
 
     name = "a2t"
     needs = ("tokenizer", "max_length", "seed", "attack_context")
+    regenerates_examples = True
     clean_epochs: int = 1
     share: float = 0.2
     query_budget: int = 200
@@ -455,28 +458,27 @@ def build_method(name: str, hyperparameters: dict, **context):
     return method(**hyperparameters, **{key: context[key] for key in method.needs})
 
 
-def _batches(examples: pd.DataFrame, tokenizer, batch_size: int, max_length: int, device, generator):
-    order = torch.randperm(len(examples), generator=generator).tolist()
-    texts, labels = examples["text"].tolist(), examples["label"].to_numpy()
-    weights = examples["weight"].to_numpy(np.float32) if "weight" in examples else None
-    for start in range(0, len(order), batch_size):
-        indices = order[start:start + batch_size]
-        batch = {
-            "inputs": encode(tokenizer, [texts[i] for i in indices], max_length, device),
-            "labels": torch.as_tensor(labels[indices], device=device),
-        }
-        if weights is not None:
-            batch["weights"] = torch.as_tensor(weights[indices], device=device)
-        yield batch
+def _batch(examples: pd.DataFrame, indices: list[int], tokenizer, max_length: int, device) -> dict:
+    batch = {
+        "inputs": encode(tokenizer, examples["text"].iloc[indices].tolist(), max_length, device),
+        "labels": torch.as_tensor(examples["label"].to_numpy()[indices], device=device),
+    }
+    if "weight" in examples:
+        batch["weights"] = torch.as_tensor(examples["weight"].to_numpy(np.float32)[indices], device=device)
+    return batch
 
 
 def finetune(model_source: str, train: pd.DataFrame, validation: pd.DataFrame, out_dir: str | Path,
              hp: dict, method_name: str, method_params: dict, seed: int, num_labels: int, device,
-             method_context: dict | None = None) -> dict:
+             method_context: dict | None = None, checkpoint_dir: str | Path | None = None,
+             checkpoint_every: int = 0) -> dict:
     """Fine-tune ``model_source`` with one method; keep the checkpoint with the best validation accuracy.
 
     ``method_context``: the run objects input-space methods need beyond the loop's own (``attack_context`` of
     a2t, ``adversarial_examples`` of advaug; see their ``needs``).
+
+    ``checkpoint_dir``: where the run saves its state at the end of every epoch, after an a2t epoch's attack
+    and every ``checkpoint_every`` steps (advlm.checkpoint), and resumes from when it finds one.
 
     Writes ``out_dir/model`` (``save_pretrained`` with the tokenizer) and ``out_dir/train_log.json``.
     """
@@ -491,36 +493,76 @@ def finetune(model_source: str, train: pd.DataFrame, validation: pd.DataFrame, o
     total_steps = sum(-(-method.epoch_size(epoch, len(train)) // hp["batch_size"]) for epoch in range(hp["epochs"]))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(hp["warmup_ratio"] * total_steps), total_steps)
     generator = torch.Generator().manual_seed(seed)
+    checkpoints = checkpoint_dir and Checkpoints(checkpoint_dir, checkpoint_every, fingerprint(
+        str(model_source), hp, method_name, method_params, seed, num_labels, getattr(method, "adversarial", None),
+        {k: v for k, v in (method_context or {}).items() if k != "adversarial_examples"}, train, validation,
+        model.state_dict()))
 
-    history, best, best_state = [], None, None
-    started = time.perf_counter()
-    for epoch in range(hp["epochs"]):
-        examples = method.epoch_examples(epoch, model, train)
-        losses = []
-        for batch in _batches(examples, tokenizer, hp["batch_size"], hp["max_length"], device, generator):
+    # Everything the rest of the run depends on besides model, optimizer, scheduler and random states: the
+    # epoch, its examples (a2t: with this epoch's adversarial ones), their order and how far through it we are.
+    run = {"epoch": 0, "step": 0, "examples": None, "order": None, "position": 0, "losses": [], "history": [],
+           "best": None, "best_state": None, "seconds": 0.0}
+    resumed = checkpoints and checkpoints.load()
+    if resumed:
+        restore(resumed, model, optimizer, scheduler, generator)
+        run = resumed["run"]
+        if run["best_state"] is None and run["best"] is not None:  # saved when the model was the best one
+            run["best_state"] = copy.deepcopy(model.state_dict())
+
+    def save(where: str) -> None:
+        best_is_model = run["best"] is not None and run["best"] is run["history"][-1] and run["position"] == 0
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                 "run": run | {"seconds": time.perf_counter() - started,
+                               "best_state": None if best_is_model else run["best_state"]}}
+        checkpoints.save(state, {"where": where, "epoch": run["epoch"] + 1, "step": run["step"],
+                                 "position": run["position"]})
+
+    started = time.perf_counter() - run["seconds"]
+    for epoch in range(run["epoch"], hp["epochs"]):
+        if run["examples"] is None:  # a new epoch; a resumed one has its examples and order
+            examples = method.epoch_examples(epoch, model, train)
+            order = torch.randperm(len(examples), generator=generator).tolist()
+            run.update(examples=examples, order=order, position=0, losses=[])
+            if checkpoints and method.regenerates_examples:  # an attack's examples are worth keeping
+                save("examples")
+        examples, order = run["examples"], run["order"]
+        for start in range(run["position"], len(order), hp["batch_size"]):
+            batch = _batch(examples, order[start:start + hp["batch_size"]], tokenizer, hp["max_length"], device)
             model.train()
             optimizer.zero_grad(set_to_none=True)
             with autocast(device):
-                losses.append(method.backward(model, batch))
+                run["losses"].append(method.backward(model, batch))
             torch.nn.utils.clip_grad_norm_(model.parameters(), hp["max_grad_norm"])
             optimizer.step()
             scheduler.step()
+            run["position"], run["step"] = start + hp["batch_size"], run["step"] + 1
+            if checkpoints and checkpoints.due(run["step"]) and run["position"] < len(order):
+                save("step")
         probabilities = predict_proba(model, tokenizer, validation["text"].tolist(), hp["eval_batch_size"],
                                       hp["max_length"], device).numpy()
         metrics = classification_metrics(probabilities, validation["label"].to_numpy())
-        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "train_examples": len(examples),
-                        "adversarial": examples.attrs.get("adversarial"), "validation": metrics,
-                        "seconds": time.perf_counter() - started})
-        log.info("epoch %d: loss %.4f, validation accuracy %.4f", epoch + 1, history[-1]["train_loss"],
+        run["history"].append({"epoch": epoch + 1, "train_loss": float(np.mean(run["losses"])),
+                               "train_examples": len(examples), "adversarial": examples.attrs.get("adversarial"),
+                               "validation": metrics, "seconds": time.perf_counter() - started})
+        log.info("epoch %d: loss %.4f, validation accuracy %.4f", epoch + 1, run["history"][-1]["train_loss"],
                  metrics["accuracy"])
-        if best is None or metrics["accuracy"] > best["validation"]["accuracy"]:
-            best, best_state = history[-1], copy.deepcopy(model.state_dict())
+        if run["best"] is None or metrics["accuracy"] > run["best"]["validation"]["accuracy"]:
+            run["best"], run["best_state"] = run["history"][-1], copy.deepcopy(model.state_dict())
+        run.update(epoch=epoch + 1, examples=None, order=None, position=0, losses=[])
+        if checkpoints and epoch + 1 < hp["epochs"]:
+            save("epoch end")
 
-    model.load_state_dict(best_state)
+    history, best = run["history"], run["best"]
+    model.load_state_dict(run["best_state"])
     model.save_pretrained(out_dir / "model")
     tokenizer.save_pretrained(out_dir / "model")
     record = {"method": method_name, "method_params": method_params, "model_source": str(model_source),
               "history": history, "best_epoch": best["epoch"], "train_seconds": time.perf_counter() - started,
               "steps": total_steps, "provenance": provenance(seed, {"training": hp, "method": method_params})}
+    if checkpoints:
+        record["checkpoint_seconds"] = checkpoints.seconds  # this attempt's saves
     aio.write_json(record, out_dir / "train_log.json")
+    if checkpoints:
+        checkpoints.remove()
     return record

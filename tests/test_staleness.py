@@ -1,0 +1,87 @@
+"""Nothing goes stale: an edited local data file or library module reruns exactly what read it, and what depends
+on that. On a copy of the workflow (so that its library can be edited) whose outputs are stand-in files marked up
+to date (--touch): each check is a dry run."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+from smk import ENV, ROOT, TINY_CONFIG, job_counts, write_overlay
+
+COPIED = ("Snakefile", "rules", "workflow_scripts", "schemas", "report", "profiles", "config.yaml", "resources", "envs")
+
+
+@pytest.fixture(scope="module")
+def touched(tmp_path_factory):
+    """(snakemake command, workdir, copy of the repository) with every output present and up to date."""
+    root = tmp_path_factory.mktemp("staleness")
+    repo, workdir = root / "repo", root / "work"
+    repo.mkdir()
+    for name in COPIED:
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, repo / name)
+    source = root / "imdb.csv"  # imdb (an out-of-domain set of the tiny config) from a local file
+    source.write_text("text,label\n" + "".join(f"review {i},{i % 2}\n" for i in range(40)))
+    overlay = write_overlay(workdir, model={"name": "prajjwal1/bert-tiny", "max_length": 32},
+                            data={"sources": {"imdb": {"kind": "file", "path": str(source)}}})
+    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"), "--directory",
+                 str(workdir), "--workflow-profile", "none", "--cores", "2", "--configfile", str(TINY_CONFIG),
+                 str(overlay)]
+
+    def run(*args):
+        result = subprocess.run([*snakemake, *args], cwd=workdir, env=ENV, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return result.stdout
+
+    summary = run("--summary").splitlines()[1:]
+    for output in (workdir / line.split("\t")[0] for line in summary):
+        if output.name == "model" or output.parent.name == "resources":  # the directory outputs
+            output.mkdir(parents=True, exist_ok=True)
+        else:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.touch()
+    run("--touch")
+    assert "Nothing to be done" in run("-n")
+    return run, repo, source
+
+
+def _edit(path):
+    """Change a file's content; its time stamp moves past every output's."""
+    path.write_text(path.read_text() + "\n# edited\n")
+    later = time.time() + 10
+    os.utime(path, (later, later))
+
+
+@pytest.mark.parametrize("edited, reruns", [
+    # imported by the scripts of tag_probe_corpus, extract_activations and probe_neurons
+    ("workflow_scripts/advlm/neurons.py",
+     {"tag_probe_corpus": 1, "extract_activations": 10, "probe_neurons": 10, "aggregate": 1, "all": 1}),
+    # imported only through advlm.report, by the aggregate script
+    ("workflow_scripts/advlm/neuron_report.py", {"aggregate": 1, "all": 1}),
+    # imported only through advlm.training, by the finetune script (and by evaluate's script directly)
+    ("workflow_scripts/advlm/evaluation.py",
+     {"finetune": 10, "attack_train": 2, "evaluate": 30, "attack": 20, "gather_attack": 10,
+      "extract_activations": 10, "probe_neurons": 10, "aggregate": 1, "all": 1}),
+    # the local data source of imdb: its splits, the evaluations on it and the report
+    ("imdb.csv", {"prepare_dataset": 1, "evaluate": 10, "aggregate": 1, "all": 1}),
+])
+def test_an_edited_file_reruns_exactly_what_reads_it(touched, edited, reruns):
+    run, repo, source = touched
+    _edit(source if edited == "imdb.csv" else repo / edited)
+    try:
+        assert job_counts(run("-n")) == reruns
+    finally:
+        run("--touch")  # up to date again for the next case
+
+
+@pytest.mark.parametrize("script", sorted(path.stem for path in (ROOT / "workflow_scripts").glob("*.py")))
+def test_every_module_a_script_loads_is_an_input_of_its_rule(script):
+    """What Python actually loads on importing a script is among the modules derived from its code."""
+    import test_workflow
+
+    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'workflow_scripts')!r}); import {script}; "
+            "print(' '.join(name.split('.')[-1] for name in sys.modules if name.startswith('advlm')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    derived = {os.path.basename(path)[:-3] for path in test_workflow._common().script_libs(script)}
+    assert {("__init__" if name == "advlm" else name) for name in loaded} <= derived
