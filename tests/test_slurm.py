@@ -93,8 +93,8 @@ def start(workdir: Path, configfiles, *args, log="run.log", profile=PROFILE) -> 
     """A run in the background, its output in workdir/log."""
     path = workdir / log
     with open(path, "w") as out:
-        process = subprocess.Popen(command(workdir, configfiles, *args, profile=profile), cwd=workdir, env=ENV, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command(workdir, configfiles, *args, profile=profile), cwd=workdir, env=ENV,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     HEADS.append(process)
     return SimpleNamespace(process=process, log=path, started=time.time())
 
@@ -163,7 +163,8 @@ def comparable(workdir: Path) -> dict[str, object]:
     files = {}
     for path in sorted((workdir / "results").rglob("*")):
         relative = str(path.relative_to(workdir))
-        if path.is_dir() or relative.startswith(("results/logs/", "results/benchmarks/", "results/resources/textattack_cache/")):
+        if path.is_dir() or relative.startswith(("results/logs/", "results/benchmarks/",
+                                                 "results/resources/textattack_cache/")):
             continue
         if path.suffix == ".json":
             files[relative] = strip(json.loads(path.read_text()))
@@ -375,8 +376,8 @@ def test_a_killed_head_restarts_as_documented(slurm_dag, local_dag, tmp_path):
     head.process.wait()
     old = run_id(head.log.read_text())
     assert squeue(old), "the killed head's jobs should still be out"
-    locked = subprocess.run(command(workdir, [slurm_dag.overlay], "-n", *targets), cwd=workdir, env=ENV, capture_output=True,
-                            text=True)
+    locked = subprocess.run(command(workdir, [slurm_dag.overlay], "-n", *targets), cwd=workdir, env=ENV,
+                            capture_output=True, text=True)
     assert "Directory cannot be locked" in locked.stdout + locked.stderr  # hence --unlock below
     # README "Running on a cluster", after a crash: cancel the old run's jobs, unlock, rerun
     cancel = subprocess.run([str(PROFILE / "cancel-run.sh")], cwd=workdir, capture_output=True, text=True,
