@@ -22,7 +22,7 @@
 #
 # Environment: SLURM_PARTITION (default "cpu gpu": the partitions profiles/slurm names, the first is the
 #              default), SLURM_NODE_CPUS (default 8: advertise more CPUs than nproc, so that the profile's
-#              4-CPU GPU jobs fit; SlurmdParameters=config_overrides), SLURM_FAKE_GPUS (default 2: GRES gpu
+#              4-CPU GPU jobs fit; SlurmdParameters=config_overrides), SLURM_FAKE_GPUS (default 4: GRES gpu
 #              on device files that are /dev/null, nothing is bound to them), SLURM_MINJOBAGE (default 600),
 #              SLURM_CRED_EXPIRE (default 20: seconds a requeued job waits),
 #              SLURM_CI_ACCOUNT (ci), SLURM_CI_USERS, SLURM_DB_PASSWORD.
@@ -126,7 +126,7 @@ mkdir -p "$STATE_DIR"; : > "$PIDS"
 # ------------------------------------------------------------- 2. host facts
 HOST=$(hostname -s)
 CPUS=${SLURM_NODE_CPUS:-8}
-FAKE_GPUS=${SLURM_FAKE_GPUS:-2}
+FAKE_GPUS=${SLURM_FAKE_GPUS:-4}
 MEM_TOTAL=$(awk '/^MemTotal:/{print int($2/1024)}' /proc/meminfo)   # MiB, like `free -m`
 REALMEM=$(( MEM_TOTAL * 90 / 100 ))     # a bit under total, else node -> DRAIN
 # Daemons talk over 127.0.0.1 (NodeAddr / SlurmctldHost addr), so resolving the
