@@ -36,7 +36,7 @@ report: setup
 	$(SNAKEMAKE) --report results/report.html
 
 test: setup
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest -rs tests
 
 lint: setup
 	$(SNAKEMAKE) --lint

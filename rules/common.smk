@@ -239,7 +239,11 @@ def wildcard_patterns(config):
 def threads_up_to(n):
     """n threads, but at most half the local cores (at least 1): on a small machine a multi-threaded job then runs
     beside a single-threaded one instead of waiting for every core to be free (two 1-thread jobs also make more
-    progress on 2 cores than one 2-thread job). Cluster runs, where --cores does not apply, get n."""
+    progress on 2 cores than one 2-thread job). Cluster runs get n: the head, where --cores does not apply, asks
+    SLURM for n CPUs, and inside the cluster job (remote mode, where Snakemake reads this file again with the
+    node's or the allocation's core count) the job uses the n CPUs it was given."""
+    if workflow.remote_exec:
+        return n
     try:
         cores = workflow.cores
     except Exception:  # no --cores: a cluster executor gives each job its own cores
