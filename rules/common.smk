@@ -180,7 +180,7 @@ def _check_claims(config):
     properties = _schema()["properties"]
     variants = properties["pretrain"]["properties"]["variants"]["items"]["enum"]
     methods = properties["finetune"]["properties"]["methods"]["items"]["enum"]
-    for name, statement in config["claims"]["statements"].items():
+    for name, statement in config.get("claims", {}).get("statements", {}).items():  # filled by the schema
         for index, contrast in enumerate(statement["contrasts"]):
             for side in ("treatment", "control"):
                 for cell in contrast[side]:

@@ -331,3 +331,19 @@ def test_finetune_runs_with_each_method(tiny_bert, tmp_path, name):
     assert record["method"] == name and record["method_params"] == training.method_defaults(name)
     assert math.isfinite(record["history"][0]["train_loss"]) and record["history"][0]["train_loss"] > 0
     assert (tmp_path / "model" / "config.json").exists()
+
+
+@pytest.mark.parametrize("name, params", [("pgd", {"epsilon": 0.2, "step_size": 0.15}),
+                                          ("freelb", {"epsilon": 0.2, "step_size": 0.15}),
+                                          ("lds", {"epsilon": 0.2})])
+def test_realised_perturbation_size_is_recorded_and_bounded_where_epsilon_binds(setup, name, params):
+    torch.manual_seed(0)
+    method = training.build_method(name, params)
+    method.backward(setup.model, setup.batch)
+    size = training.realised_size(method)
+    embeds = training._word_embeddings(setup.model, setup.inputs).detach()
+    text_norms = _norms(embeds * setup.inputs["attention_mask"].unsqueeze(-1), "l2")
+    assert size["examples"] == len(TEXTS) and size["max"] <= 0.2 + 1e-5 and size["at_bound"] > 0.5
+    assert size["relative_max"] == pytest.approx(float((size["max"] / text_norms).max()), rel=0.05)
+    assert training.realised_size(method) is None  # forgotten once summarized: one summary per epoch
+    assert training.realised_size(training.build_method("base", {})) is None

@@ -83,13 +83,29 @@ def adversarial_examples(record: dict) -> int:
     return sum((epoch.get("adversarial") or {}).get("added", 0) for epoch in kept)
 
 
+def perturbation_sizes(record: dict) -> dict:
+    """Realised perturbation size over training (embedding-space methods): L2 norm relative to the text's
+    word-embedding norm, mean (over examples) and maximum, and the share of examples at the epsilon bound."""
+    epochs = [epoch["perturbation"] for epoch in record["history"] if epoch.get("perturbation")]
+    if not epochs:
+        return {}
+    examples = sum(epoch["examples"] for epoch in epochs)
+    mean = sum(epoch["relative_mean"] * epoch["examples"] for epoch in epochs) / examples
+    out = {"perturbation_relative_mean": mean, "perturbation_relative_max": max(e["relative_max"] for e in epochs),
+           "perturbation_l2_mean": sum(e["mean"] * e["examples"] for e in epochs) / examples}
+    if all("at_bound" in epoch for epoch in epochs):
+        out["perturbation_at_bound"] = sum(e["at_bound"] * e["examples"] for e in epochs) / examples
+    return out
+
+
 def training_table(paths) -> pd.DataFrame:
     rows = []
     for path in paths:
         record = aio.read_json(path)
         best = record["history"][record["best_epoch"] - 1]
         examples = adversarial_examples(record)
-        rows.append({**{k: model_of(path)[k] for k in MODEL_KEYS}, "best_epoch": record["best_epoch"],
+        rows.append({**{k: model_of(path)[k] for k in MODEL_KEYS}, **perturbation_sizes(record),
+                     "best_epoch": record["best_epoch"],
                      "validation_accuracy": best["validation"]["accuracy"], "train_seconds": record["train_seconds"],
                      "steps": record["steps"], "adversarial_examples": examples,
                      "kept_saw_adversarial": examples > 0})

@@ -181,6 +181,13 @@ class RealisedSize:
         return out
 
 
+def realised_size(method) -> dict | None:
+    """The epoch's realised perturbation sizes of an embedding-space method (None for the others). After a
+    resume inside an epoch they cover the steps since the resume."""
+    realised = getattr(method, "realised", None)
+    return realised.summary(getattr(method, "epsilon", None)) if realised else None
+
+
 def _check_perturbation(method) -> Perturbation:
     _require(method, steps=method.steps >= 1, step_size=method.step_size > 0, init_mag=method.init_mag >= 0,
              epsilon=method.epsilon >= 0, norm=method.norm in ("l2", "linf"))
@@ -195,9 +202,9 @@ class PGD(BaseMethod):
 
     name = "pgd"
     steps: int = 3
-    step_size: float = 0.03
+    step_size: float = 0.15
     init_mag: float = 0.05
-    epsilon: float = 0.5
+    epsilon: float = 0.35
     norm: str = "l2"
     clean_weight: float = 1.0
 
@@ -236,9 +243,9 @@ class FreeLB(BaseMethod):
 
     name = "freelb"
     steps: int = 3
-    step_size: float = 0.03
+    step_size: float = 0.2
     init_mag: float = 0.05
-    epsilon: float = 0.0
+    epsilon: float = 0.35
     norm: str = "l2"
 
     def __post_init__(self):
@@ -544,7 +551,8 @@ def finetune(model_source: str, train: pd.DataFrame, validation: pd.DataFrame, o
         metrics = classification_metrics(probabilities, validation["label"].to_numpy())
         run["history"].append({"epoch": epoch + 1, "train_loss": float(np.mean(run["losses"])),
                                "train_examples": len(examples), "adversarial": examples.attrs.get("adversarial"),
-                               "validation": metrics, "seconds": time.perf_counter() - started})
+                               "perturbation": realised_size(method), "validation": metrics,
+                               "seconds": time.perf_counter() - started})
         log.info("epoch %d: loss %.4f, validation accuracy %.4f", epoch + 1, run["history"][-1]["train_loss"],
                  metrics["accuracy"])
         if run["best"] is None or metrics["accuracy"] > run["best"]["validation"]["accuracy"]:
