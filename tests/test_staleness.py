@@ -54,9 +54,10 @@ def _edit(path):
 
 
 @pytest.mark.parametrize("edited, reruns", [
-    # imported by the scripts of tag_probe_corpus, extract_activations and probe_neurons
+    # imported by the scripts of tag_probe_corpus, extract_activations and probe_neurons (10 models and the
+    # start model's reference probe), and through advlm.neuron_report by aggregate's
     ("workflow_scripts/advlm/neurons.py",
-     {"tag_probe_corpus": 1, "extract_activations": 10, "probe_neurons": 10, "aggregate": 1, "all": 1}),
+     {"tag_probe_corpus": 1, "extract_activations": 11, "probe_neurons": 11, "aggregate": 1, "all": 1}),
     # imported only through advlm.report, by the aggregate script
     ("workflow_scripts/advlm/neuron_report.py", {"aggregate": 1, "all": 1}),
     # imported only through advlm.training, by the finetune script (and by evaluate's script directly)
