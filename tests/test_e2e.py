@@ -9,7 +9,7 @@ from smk import job_counts, run, write_overlay
 from test_workflow import TINY_JOBS
 from tiny_model import build_tiny_bert
 
-from advlm import io as aio
+from advlm import artifacts
 
 MODELS = [f"rotten_tomatoes/{p}/{m}/seed{s}" for p, m in (("none", "base"), ("clean", "base"), ("augmented", "base"),
                                                            ("none", "advaug"), ("none", "a2t")) for s in (1, 2)]
@@ -33,19 +33,19 @@ def test_every_job_ran(workflow):
 
 def test_data_splits(workflow):
     workdir, _, _ = workflow
-    splits = {s: aio.read_examples(workdir / f"results/data/rotten_tomatoes/{s}.jsonl")
+    splits = {s: artifacts.read_examples(workdir / f"results/data/rotten_tomatoes/{s}.jsonl")
               for s in ("train", "validation", "test")}
     assert {s: len(f) for s, f in splits.items()} == {"train": 48, "validation": 16, "test": 16}
     assert all(set(f["label"]) == {0, 1} and f["text"].str.len().min() > 0 for f in splits.values())
     assert not set(splits["train"]["id"]) & set(splits["test"]["id"])
-    tweets = aio.read_examples(workdir / "results/data/vader/tweets.jsonl")
+    tweets = artifacts.read_examples(workdir / "results/data/vader/tweets.jsonl")
     assert len(tweets) == 16 and ((tweets["rating"] > 0.5) == (tweets["label"] == 1)).all()
 
 
 def test_augmented_corpus_and_pretraining(workflow):
     workdir, _, _ = workflow
-    corpus = aio.read_examples(workdir / "results/corpus/augmented.jsonl")
-    train = aio.read_examples(workdir / "results/data/rotten_tomatoes/train.jsonl")
+    corpus = artifacts.read_examples(workdir / "results/corpus/augmented.jsonl")
+    train = artifacts.read_examples(workdir / "results/data/rotten_tomatoes/train.jsonl")
     assert (corpus["copy"] == 0).sum() == len(train) == (corpus["copy"] == 1).sum()
     originals = corpus[corpus["copy"] == 0].set_index("id")["text"]
     copies = corpus[corpus["copy"] == 1].set_index("id")["text"]
@@ -93,7 +93,7 @@ def test_input_space_methods_trained_on_adversarial_examples(workflow):
 
 def test_attacks_use_one_order_and_summaries_match_the_examples(workflow):
     workdir, _, _ = workflow
-    test = aio.read_examples(workdir / "results/data/rotten_tomatoes/test.jsonl")
+    test = artifacts.read_examples(workdir / "results/data/rotten_tomatoes/test.jsonl")
     order = test.sample(frac=1.0, random_state=765)["id"].astype(str).tolist()  # attack.seed: the same for every model
     for model in MODELS:
         examples = pd.read_csv(workdir / f"results/attacks/{model}/deepwordbug.csv", keep_default_na=False,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from advlm import data, models, training
-from advlm import io as aio
+from advlm import artifacts
 
 A2T = {"share": 0.15, "query_budget": 60}  # 4 of 24 examples; 5 attacks on the victim succeed
 A2T_OPTIONS = {"sentence_encoder_threshold": 0.5}  # the tiny random encoder scores every pair alike
@@ -125,7 +125,7 @@ def test_a_killed_a2t_run_resumes_with_its_epochs_adversarial_examples(victim_di
 def test_advaug_adds_successful_attacks_on_the_base_model(victim_dir, attack_resources, train_frame, tmp_path):
     import attack_train
 
-    aio.write_examples(train_frame, tmp_path / "train.jsonl")
+    artifacts.write_examples(train_frame, tmp_path / "train.jsonl")
     out = SimpleNamespace(csv=str(tmp_path / "adversarial.csv"), record=str(tmp_path / "adversarial.json"))
     attack_train.main(SimpleNamespace(  # the rule's script; the victim plays the trained base model
         threads=1, log=[str(tmp_path / "attack_train.log")], output=out,

@@ -8,14 +8,14 @@ import importlib.metadata
 from pathlib import Path
 
 from advlm import attacks, runtime
-from advlm import io as aio
+from advlm import artifacts
 
 
 def main(smk):
     params = dict(smk.params.attack)
     shard, num_shards = int(smk.params.shard), int(smk.params.num_shards)
     runtime.setup(smk.threads, params["seed"])
-    test = aio.read_examples(smk.input.test)
+    test = artifacts.read_examples(smk.input.test)
     # The resources this attack needs (rules/common.smk: attack_inputs); a Hub masked LM comes from params.
     resources = attacks.AttackResources(
         root=Path(smk.input.nltk_data).parent,
@@ -36,7 +36,7 @@ def main(smk):
     )
     Path(smk.output.csv).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(smk.output.csv, index=False)
-    aio.write_json({
+    artifacts.write_json({
         "attack": smk.wildcards.attack,
         "attack_repr": frame.attrs["attack_repr"],
         "resources": frame.attrs["resources"],

@@ -4,13 +4,13 @@ import importlib.metadata
 from pathlib import Path
 
 from advlm import attacks, runtime
-from advlm import io as aio
+from advlm import artifacts
 
 
 def main(smk):
     advaug, seed = smk.params.advaug, int(smk.params.seed)
     runtime.setup(smk.threads, seed)
-    train = aio.read_examples(smk.input.train)
+    train = artifacts.read_examples(smk.input.train)
     params = dict(smk.params.attack, query_budget=advaug["query_budget"], seed=seed,
                   sample_size=round(advaug["share"] * len(train)))
     resources = attacks.AttackResources(
@@ -23,7 +23,7 @@ def main(smk):
                               params=params, shard=0, num_shards=1, resources=resources,
                               device=runtime.device(smk.params.device))
     frame.to_csv(smk.output.csv, index=False)
-    aio.write_json({
+    artifacts.write_json({
         "attack": advaug["attack"], "attack_repr": frame.attrs["attack_repr"], "resources": frame.attrs["resources"],
         "advaug": advaug, "params": params, "summary": attacks.summarize(frame, params),
         "textattack_version": importlib.metadata.version("textattack"),

@@ -8,7 +8,7 @@ import importlib.metadata
 from pathlib import Path
 
 from advlm import attacks, embeddings, runtime
-from advlm import io as aio
+from advlm import artifacts
 from advlm.resources import sha256
 
 
@@ -17,12 +17,12 @@ def main(smk):
     out = Path(smk.output.embedding)
     params = {**embeddings.DEFAULTS, **smk.params.embedding}
     statistics = embeddings.build_counterfitted(smk.input.glove, smk.input.nltk_data, out, params)
-    texts = aio.read_examples(smk.input.texts)["text"].tolist()
+    texts = artifacts.read_examples(smk.input.texts)["text"].tolist()
     calibration = attacks.calibrate_sentence_encoder(
         texts, out, smk.input.minilm, Path(smk.input.nltk_data).parent,
         size=smk.params.calibration["pairs"], seed=smk.params.calibration["seed"])
     calibration["sample"]["source"] = str(smk.input.texts)
-    aio.write_json(calibration, out / attacks.CALIBRATION_FILE)
+    artifacts.write_json(calibration, out / attacks.CALIBRATION_FILE)
     embeddings.write_manifest(out, {
         "method": "counter-fitting (Mrkšić et al. 2016) of GloVe 6B 50d with WordNet 3.0 synonyms and antonyms",
         "params": params,

@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from advlm import io as aio
+from advlm import artifacts
 from advlm import neurons, runtime
 
 
@@ -19,7 +19,7 @@ def main(smk):
     sentence = np.repeat(np.arange(len(corpus)), corpus["words"].str.len())
     position = np.concatenate([np.arange(len(words)) for words in corpus["words"]])
     flat = {column: np.concatenate(corpus[column].to_numpy()) for column in ("words", *neurons.TAGSETS)}
-    aio.write_json({
+    artifacts.write_json({
         "model": model_source,
         "aggregation": params["aggregation"],
         "shape": list(activations.shape),

@@ -1,7 +1,7 @@
 """Rule finetune: fine-tune one (dataset, pre-training variant, method, seed) model."""
 from pathlib import Path
 
-from advlm import io as aio
+from advlm import artifacts
 from advlm import runtime, training
 
 
@@ -23,8 +23,8 @@ def main(smk):
     runtime.setup(smk.threads, smk.params.seed)
     training.finetune(
         model_source=smk.params.model_source,
-        train=aio.read_examples(smk.input.train),
-        validation=aio.read_examples(smk.input.validation),
+        train=artifacts.read_examples(smk.input.train),
+        validation=artifacts.read_examples(smk.input.validation),
         out_dir=Path(smk.output.record).parent,
         hp=smk.params.training,
         method_name=smk.wildcards.method,

@@ -2,7 +2,7 @@
 import pandas as pd
 
 from advlm import attacks, runtime
-from advlm import io as aio
+from advlm import artifacts
 
 # What every shard of one attack must share; a mismatch means a stale shard from an earlier configuration.
 SHARED_KEYS = ("attack", "attack_repr", "params", "resources", "num_shards", "sample_size", "textattack_version")
@@ -11,7 +11,7 @@ SHARED_KEYS = ("attack", "attack_repr", "params", "resources", "num_shards", "sa
 def main(smk):
     runtime.setup(smk.threads, None)
     shards = list(smk.input.shards)
-    records = [aio.read_json(attacks.shard_record_path(path)) for path in shards]
+    records = [artifacts.read_json(attacks.shard_record_path(path)) for path in shards]
     first = records[0]
     for path, record in zip(shards, records):
         for key in SHARED_KEYS:
@@ -24,7 +24,7 @@ def main(smk):
                           keep_default_na=False) for path in shards]
     frame = attacks.gather(frames, first["sample_size"])
     frame.to_csv(smk.output.csv, index=False)
-    aio.write_json({
+    artifacts.write_json({
         **attacks.summarize(frame, first["params"]),
         **{key: first.get(key) for key in SHARED_KEYS},
         "provenance": runtime.provenance(first["params"]["seed"], first["params"]),

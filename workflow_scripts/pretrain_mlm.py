@@ -3,14 +3,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from advlm import io as aio
+from advlm import artifacts
 from advlm import mlm, runtime
 
 
 def main(smk):
     params = smk.params.pretrain
     runtime.setup(smk.threads, params["seed"])
-    corpus = pd.concat([aio.read_examples(path) for path in smk.input.corpus], ignore_index=True)
+    corpus = pd.concat([artifacts.read_examples(path) for path in smk.input.corpus], ignore_index=True)
     mlm.pretrain(smk.params.model_source, corpus["text"].tolist(), Path(smk.output.record).parent, params,
                  params["seed"], runtime.device(smk.params.device), checkpoint_dir=smk.params.checkpoint_dir,
                  # from the config, not params: the interval does not change the result, so it must not rerun a job

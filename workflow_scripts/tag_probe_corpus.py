@@ -2,18 +2,18 @@
 import collections
 import json
 
-from advlm import io as aio
+from advlm import artifacts
 from advlm import neurons, runtime
 
 
 def main(smk):
     params = smk.params.neurons
     runtime.setup(smk.threads, params["seed"])
-    texts = aio.read_examples(smk.input.texts)["text"].tolist()
+    texts = artifacts.read_examples(smk.input.texts)["text"].tolist()
     nlp = neurons.load_tagger()
     records = neurons.tag_corpus(texts, params["num_sentences"], params["seed"], nlp)
-    aio.write_lines((json.dumps(record, ensure_ascii=False) for record in records), smk.output.corpus)
-    aio.write_json({
+    artifacts.write_lines((json.dumps(record, ensure_ascii=False) for record in records), smk.output.corpus)
+    artifacts.write_json({
         "num_texts": len(texts),
         "num_sentences_requested": params["num_sentences"],
         "num_sentences": len(records),

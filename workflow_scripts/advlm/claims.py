@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import io as aio
+from . import artifacts
 from .neuron_report import SPECIALIZATION, neuron_metrics
 
 # The transformation an attack recipe swaps with, and the one each augmenter uses: a model trained on a
@@ -110,7 +110,7 @@ def load_outcomes(predictions=(), evaluations=(), attacks=(), probes=()) -> Outc
                                                                                                  frame["id"]))
     for path in evaluations:
         model = model_of(path)
-        outcomes.add(model, "ece", model["leaf"], float(aio.read_json(path)["ece"]))
+        outcomes.add(model, "ece", model["leaf"], float(artifacts.read_json(path)["ece"]))
     for path in attacks:
         model = model_of(path)
         frame = pd.read_csv(path, dtype={"id": str}, usecols=["id", "outcome"])
@@ -120,7 +120,7 @@ def load_outcomes(predictions=(), evaluations=(), attacks=(), probes=()) -> Outc
         outcomes.add(model, "attack_success_rate", model["leaf"], pd.Series(success.values, ids))
     for path in probes:
         model = model_of(path)
-        metrics = neuron_metrics(aio.read_json(path))
+        metrics = neuron_metrics(artifacts.read_json(path))
         for name in SPECIALIZATION:
             outcomes.add(model, name, "all", float(metrics[name]))
     return outcomes

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from . import io as aio
+from . import artifacts
 from .resources import MissingResourceError, sha256
 
 MOVIE_REVIEWS_NAMES = ("imdb", "rotten_tomatoes")
@@ -244,12 +244,12 @@ def prepare_dataset(name: str, spec: dict, settings: dict, out_dir: str | Path) 
     max_examples = {**settings["max_examples"], **spec.get("max_examples", {})}
     splits = split_examples(frame[["id", "text", "label"]], settings["split"], max_examples, settings["seed"])
     for split, part in splits.items():
-        aio.write_examples(part, out_dir / f"{split}.jsonl")
+        artifacts.write_examples(part, out_dir / f"{split}.jsonl")
     meta = {"dataset": name, "origin": origin, "seed": settings["seed"], "duplicates_dropped": duplicates,
             "source_rows": len(frame) + duplicates, "split_fractions": settings["split"],
             "max_examples": max_examples, "sizes": {s: len(p) for s, p in splits.items()},
             "label_counts": {s: p["label"].value_counts().sort_index().to_dict() for s, p in splits.items()}}
-    aio.write_json(meta, out_dir / "meta.json")
+    artifacts.write_json(meta, out_dir / "meta.json")
     return meta
 
 
@@ -285,9 +285,9 @@ def prepare_vader_set(name: str, vader_dir: str | Path, settings: dict, out_path
     frame = validate_examples(frame, [0, 1], str(source))
     frame, duplicates = clean_texts(frame)
     frame = _cap(frame, settings["max_examples"], settings["seed"])
-    aio.write_examples(frame[["id", "text", "label", "rating"]], out_path)
+    artifacts.write_examples(frame[["id", "text", "label", "rating"]], out_path)
     meta = {"set": name, "file": str(source), "sha256": sha256(source), "threshold": settings["threshold"],
             "dropped_ambiguous": dropped, "duplicates_dropped": duplicates, "size": len(frame),
             "label_counts": frame["label"].value_counts().sort_index().to_dict(), "seed": settings["seed"]}
-    aio.write_json(meta, Path(out_path).with_suffix(".meta.json"))
+    artifacts.write_json(meta, Path(out_path).with_suffix(".meta.json"))
     return meta

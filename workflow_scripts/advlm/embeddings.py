@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import io as aio
+from . import artifacts
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +298,7 @@ def build_counterfitted(glove_dir: str | Path, nltk_dir: str | Path, out_dir: st
     nn = nearest_neighbours(fitted, params["neighbours"])
     np.save(out_dir / "vectors.npy", fitted)
     np.save(out_dir / "nn.npy", nn)
-    aio.write_lines(vocab, out_dir / "vocab.txt")
+    artifacts.write_lines(vocab, out_dir / "vocab.txt")
     np.savez(out_dir / "pairs.npz", synonyms=synonyms, antonyms=antonyms)
     return {
         "vocab_size": len(vocab), "dimension": int(fitted.shape[1]),
@@ -321,7 +321,7 @@ def write_manifest(out_dir: str | Path, source: dict) -> dict:
     files = {str(path.relative_to(out_dir)): sha256(path) for path in sorted(out_dir.rglob("*"))
              if path.is_file() and path.name != "MANIFEST.json"}
     manifest = {"source": source, "files": files}
-    aio.write_json(manifest, out_dir / "MANIFEST.json")
+    artifacts.write_json(manifest, out_dir / "MANIFEST.json")
     return manifest
 
 

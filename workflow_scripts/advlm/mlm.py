@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import io as aio
+from . import artifacts
 from .checkpoint import Checkpoints, fingerprint, restore
 from .models import autocast, load_masked_lm, load_tokenizer
 from .runtime import provenance, seed_everything
@@ -146,7 +146,7 @@ def pretrain(model_source: str, corpus: list[str], out_dir: str | Path, hp: dict
               "seconds": time.perf_counter() - started, "provenance": provenance(seed, {"pretrain": hp})}
     if checkpoints:
         record["checkpoint_seconds"] = checkpoints.seconds
-    aio.write_json(record, out_dir / "pretrain_log.json")
+    artifacts.write_json(record, out_dir / "pretrain_log.json")
     if checkpoints:
         checkpoints.remove()
     return record

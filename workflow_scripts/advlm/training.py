@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from transformers import get_linear_schedule_with_warmup
 
-from . import io as aio
+from . import artifacts
 from .checkpoint import Checkpoints, fingerprint, restore
 from .evaluation import classification_metrics
 from .models import autocast, encode, load_classifier, load_tokenizer, predict_proba
@@ -570,7 +570,7 @@ def finetune(model_source: str, train: pd.DataFrame, validation: pd.DataFrame, o
               "steps": total_steps, "provenance": provenance(seed, {"training": hp, "method": method_params})}
     if checkpoints:
         record["checkpoint_seconds"] = checkpoints.seconds  # this attempt's saves
-    aio.write_json(record, out_dir / "train_log.json")
+    artifacts.write_json(record, out_dir / "train_log.json")
     if checkpoints:
         checkpoints.remove()
     return record

@@ -1,4 +1,5 @@
-"""Reading and writing the plain files that pass between stages."""
+"""The plain files that pass between stages: examples (JSONL or Parquet), JSON records and line lists, written
+atomically."""
 from __future__ import annotations
 
 import json
