@@ -255,41 +255,55 @@ LIBRARY = "advlm"  # the package under workflow_scripts/ that the rules' scripts
 
 
 def script_libs(script):
-    """The library modules a rule's script imports, directly or through other modules (imports inside functions
-    included): inputs, so that a change to any of them reruns the rule. Snakemake itself tracks only the
-    script file; the list is read from the code, so it cannot fall behind it."""
+    """The library files a rule's script imports, directly or through other modules (imports inside functions
+    included; a package's ``__init__`` with each of its modules): inputs, so that a change to any of them reruns
+    the rule. Snakemake itself tracks only the script file; the list is read from the code, so it cannot fall
+    behind it."""
     root = Path(workflow.basedir) / "workflow_scripts"
     seen, todo = set(), [root / f"{script}.py"]
     while todo:
-        for name in _library_imports(todo.pop()) - seen:
-            seen.add(name)
-            todo.append(root / LIBRARY / f"{name}.py")
-    return [str(root / LIBRARY / f"{name}.py") for name in sorted(seen)]
+        for path in _library_imports(todo.pop(), root) - seen:
+            seen.add(path)
+            todo.append(path)
+    return sorted(str(path) for path in seen)
+
+
+def _module_file(root, dotted):
+    """The file of module ``dotted`` (``advlm.attacks.catalog``) under ``root``, or None if there is none."""
+    base = root.joinpath(*dotted.split("."))
+    return next((path for path in (base.with_suffix(".py"), base / "__init__.py") if path.exists()), None)
 
 
 @functools.cache
-def _library_imports(path):
-    """The library modules (by name; ``__init__`` for the package itself) one Python file imports."""
-    package = Path(path).parent / LIBRARY if Path(path).parent.name != LIBRARY else Path(path).parent
-    names = set()
-    for node in ast.walk(ast.parse(Path(path).read_text(), filename=str(path))):
+def _library_imports(path, root):
+    """The library files one Python file imports: each imported module's file and its packages' ``__init__``."""
+    path = Path(path)
+    own_package = ".".join(path.relative_to(root).parent.parts)  # "" for a rule's script
+    if path.name == "__init__.py":
+        own_package = ".".join(path.relative_to(root).parts[:-1])
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
-            for alias in node.names:
-                parts = alias.name.split(".")
-                if parts[0] == LIBRARY:
-                    names.update(["__init__", *parts[1:2]])
+            modules.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level == 0 and (node.module or "").split(".")[0] == LIBRARY:
-                parts = node.module.split(".")[1:]
-            elif node.level == 1 and Path(path).parent.name == LIBRARY:
-                parts = node.module.split(".") if node.module else []
+            if node.level:
+                anchor = own_package.split(".")[: len(own_package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([node.module] if node.module else [])])
             else:
-                continue
-            names.add("__init__")
+                base = node.module or ""
+            modules.add(base)
             # `from advlm import x` imports module x where x is one, else a name of the package
-            candidates = parts[:1] or [alias.name for alias in node.names]
-            names.update(name for name in candidates if (package / f"{name}.py").exists())
-    return frozenset(names)
+            modules.update(f"{base}.{alias.name}" for alias in node.names)
+    files = set()
+    for module in modules:
+        parts = module.split(".")
+        if parts[0] != LIBRARY:
+            continue
+        for depth in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ too
+            found = _module_file(root, ".".join(parts[:depth]))
+            if found:
+                files.add(found)
+    return frozenset(files)
 
 
 # --- model sources -----------------------------------------------------------------------------------
