@@ -322,15 +322,48 @@ def test_method_params_may_name_any_known_method():
 # --- end to end --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", EMBEDDING_METHODS)
-def test_finetune_runs_with_each_method(tiny_bert, tmp_path, name):
+# pgd and freelb with the same perturbation set and ascent: what tells their runs apart is the algorithm alone
+SHARED_ASCENT = {"steps": 2, "step_size": 0.15, "init_mag": 0.05, "epsilon": 0.35, "norm": "l2"}
+END_TO_END_PARAMS = {"base": {}, "pgd": SHARED_ASCENT, "freelb": SHARED_ASCENT, "lds": {}}
+
+
+@pytest.fixture(scope="module")
+def finetuned(tiny_bert, tmp_path_factory):
+    """Each embedding-space method and base fine-tuned end to end from the same seed and data, and pgd twice."""
     frame = pd.DataFrame({"id": [str(i) for i in range(12)], "text": TEXTS * 2, "label": LABELS * 2})
     hp = {"lr": 1e-3, "weight_decay": 0.0, "batch_size": 4, "epochs": 1, "warmup_ratio": 0.0, "max_length": 16,
           "max_grad_norm": 1.0, "eval_batch_size": 8}
-    record = training.finetune(str(tiny_bert), frame, frame, tmp_path, hp, name, {}, 3, 2, torch.device("cpu"))
-    assert record["method"] == name and record["method_params"] == training.method_defaults(name)
-    assert math.isfinite(record["history"][0]["train_loss"]) and record["history"][0]["train_loss"] > 0
-    assert (tmp_path / "model" / "config.json").exists()
+    runs = {}
+    for name in [*END_TO_END_PARAMS, "pgd again"]:
+        method = name.split()[0]
+        out = tmp_path_factory.mktemp(method)
+        record = training.finetune(str(tiny_bert), frame, frame, out, hp, method, END_TO_END_PARAMS[method], 3, 2,
+                                   torch.device("cpu"))
+        weights = models.load_classifier(str(out / "model"), 2).state_dict()
+        runs[name] = types.SimpleNamespace(record=record, weights=weights, out=out)
+    return runs
+
+
+@pytest.mark.parametrize("name", EMBEDDING_METHODS)
+def test_finetune_runs_with_each_method(finetuned, name):
+    run = finetuned[name]
+    assert run.record["method"] == name
+    assert run.record["method_params"] == {**training.method_defaults(name), **END_TO_END_PARAMS[name]}
+    assert math.isfinite(run.record["history"][0]["train_loss"]) and run.record["history"][0]["train_loss"] > 0
+    assert (run.out / "model" / "config.json").exists()
+
+
+def test_each_method_trains_its_own_way(finetuned):
+    """From the same seed, data and (for pgd and freelb) perturbation set, every method ends at other weights
+    than every other and than base, while a method run twice ends at the same: one method's step put in place
+    of another's makes this fail."""
+    def same(first, second):
+        return all(torch.equal(finetuned[first].weights[k], finetuned[second].weights[k])
+                   for k in finetuned[first].weights)
+
+    assert same("pgd", "pgd again")
+    methods = list(END_TO_END_PARAMS)
+    assert not [(a, b) for i, a in enumerate(methods) for b in methods[i + 1:] if same(a, b)]
 
 
 @pytest.mark.parametrize("name, params", [("pgd", {"epsilon": 0.2, "step_size": 0.15}),

@@ -81,8 +81,10 @@ def test_every_module_a_script_loads_is_an_input_of_its_rule(script):
     """What Python actually loads on importing a script is among the modules derived from its code."""
     import test_workflow
 
-    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'workflow_scripts')!r}); import {script}; "
+    # run from the scripts' folder, which is first on the path as in a Snakemake job
+    code = (f"import sys, {script}; "
             "print('\\n'.join(m.__file__ for name, m in sys.modules.items() if name.split('.')[0] == 'advlm'))")
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "workflow_scripts", capture_output=True,
+                            text=True, check=True).stdout.split()
     assert loaded, "the script imports no library module"
     assert set(loaded) <= set(test_workflow._common().script_libs(script))
