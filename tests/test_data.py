@@ -123,7 +123,7 @@ def test_vader_binarisation_drops_the_ambiguous_band(tmp_path):
 def test_vader_sets_from_the_archive(resources_dir, tmp_path):
     meta = data.prepare_vader_set("tweets", resources_dir / "vader", {"threshold": 0.5, "max_examples": None,
                                                                       "seed": 1}, tmp_path / "tweets.jsonl")
-    # 4,200 rated tweets; 838 within ±0.5 (offline-resources.md §2.2)
+    # 4,200 rated tweets; 838 within ±0.5 (../shared/research/offline-resources.md §2.2)
     assert meta["dropped_ambiguous"] == 838 and meta["size"] + meta["duplicates_dropped"] == 4200 - 838
     frame = artifacts.read_examples(tmp_path / "tweets.jsonl")
     assert ((frame["rating"] > 0.5) == (frame["label"] == 1)).all()

@@ -9,8 +9,6 @@ from typing import Iterable
 
 import pandas as pd
 
-EXAMPLE_COLUMNS = ["id", "text", "label"]
-
 
 def write_examples(frame: pd.DataFrame, path: str | Path) -> None:
     """Write examples (``id``, ``text``, ``label`` plus optional extra columns) as JSONL or Parquet."""

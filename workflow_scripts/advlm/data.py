@@ -19,7 +19,6 @@ from sklearn.model_selection import train_test_split
 from . import artifacts
 from .resources import MissingResourceError, sha256
 
-MOVIE_REVIEWS_NAMES = ("imdb", "rotten_tomatoes")
 # VADER ground-truth sets (Hutto & Gilbert 2014) usable as out-of-domain evaluation sets. The movie
 # snippets come from the same source as Rotten Tomatoes (Pang & Lee), so they are in-domain for it.
 VADER_FILES = {"amazon": "amazonReviewSnippets", "tweets": "tweets", "nyt": "nytEditorialSnippets",

@@ -15,7 +15,7 @@ per-example loss weight. Embedding-space methods (pgd, freelb, lds) perturb the 
 ``E = model.get_input_embeddings()(input_ids)``, before the position/type embeddings, LayerNorm and
 dropout that the model adds to ``inputs_embeds``. Padding positions are never perturbed, and the norm
 of a perturbation is taken per example over its whole [T, d] slice (FreeLB, TextDefender, Miyato et
-al.). Reference code and defaults: shared/research/methods.md, sections 3-5.
+al.). Reference code and defaults: ../shared/research/methods.md, sections 3-5.
 """
 from __future__ import annotations
 
