@@ -184,10 +184,18 @@ def comparable(workdir: Path) -> dict[str, object]:
 
 
 def drop_seconds(markdown: str) -> list[list[str]]:
-    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in markdown.splitlines()
-            if line.startswith("|")]
-    keep = [i for i, name in enumerate(rows[0]) if "seconds" not in name] if rows else []
-    return [markdown.splitlines()[0]] + [[row[i] for i in keep] for row in rows]
+    """A section's prose and tables (a section may hold several, with different columns), each table's columns
+    named *seconds* left out."""
+    kept = []
+    for block in re.split(r"\n(?!\|)|(?<!\|)\n", markdown):  # table lines stay together, prose splits off
+        lines = block.splitlines()
+        if not lines or not lines[0].startswith("|"):
+            kept.append([block])
+            continue
+        rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+        keep = [i for i, name in enumerate(rows[0]) if "seconds" not in name]
+        kept.extend([row[i] for i in keep] for row in rows)
+    return kept
 
 
 def assert_same_results(workdir: Path, expected: dict[str, object]):
