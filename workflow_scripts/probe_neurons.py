@@ -31,9 +31,9 @@ def main(smk):
     activations = np.load(smk.input.activations, mmap_mode="r")  # float16 on disk; the probe reads it in chunks
     report, ranking = analysis.analyze(activations, labels["words"], labels[params["tagset"]], labels["sentence"],
                                        params, regularization(smk), model=smk.params.model)
-    report["aggregation"] = labels["aggregation"]
-    report["provenance"] = runtime.provenance(params["seed"], params)
-    artifacts.write_json(report, smk.output.probe)
+    provenance = runtime.provenance(params["seed"], params)
+    record = {**report, "aggregation": labels["aggregation"], "provenance": provenance}
+    artifacts.write_json(record, smk.output.probe)
     ranking.to_csv(smk.output.ranking, index=False)
 
 

@@ -17,7 +17,7 @@ def analyze(activations: np.ndarray, words, tags, sentence_ids, hp: dict, regula
     ``hp`` is the config's ``neurons`` block, every key filled (the schema holds the defaults); ``words`` are
     the word forms, which the control task needs. ``regularization`` None: choose (C, l1_ratio) from the grid on
     validation (the reference model); else ``{"C", "l1_ratio", "chosen_on"}``, fitted as given. ``model``
-    names this model in the record. ``activations`` is only read.
+    names this model in the record. Nothing passed in is changed.
     """
     started = time.perf_counter()
     _, layers, hidden = activations.shape
@@ -42,13 +42,13 @@ def analyze(activations: np.ndarray, words, tags, sentence_ids, hp: dict, regula
                 for labels in (control.control_labels(words, tags, split["train"], seed) for seed in control_seeds)]
     control_full = [probe.refit(best, X, task, slice(None), hp) for task in controls]
     # From here on the features are needed in ranking order only, so that the top-n neurons are the view [:, :n].
-    # Split by split, the ranked copy replaces the unranked array, which is then freed: memory peaks at the
-    # features plus one split, not twice the features.
-    for name in X:
-        X[name] = X[name][:, ordering]
-    minimal = subset.minimal_subset(best, X, y, full_accuracy, hp)
-    control_minimal = [probe.refit(best, X, task, slice(0, minimal["n"]), hp) for task in controls]
-    minimal["layer_distribution"] = np.bincount(ordering[:minimal["n"]] // hidden, minlength=layers).tolist()
+    # Split by split, the ranked copy is made and the unranked array leaves X and is freed: memory peaks at the
+    # features plus one split, not twice the features. X is empty afterwards.
+    ranked = {name: X.pop(name)[:, ordering] for name in list(X)}
+    minimal = subset.minimal_subset(best, ranked, y, full_accuracy, hp)
+    minimal_neurons = ordering[:minimal["n"]]
+    minimal = {**minimal, "layer_distribution": np.bincount(minimal_neurons // hidden, minlength=layers).tolist()}
+    control_minimal = [probe.refit(best, ranked, task, slice(0, minimal["n"]), hp) for task in controls]
     control_accuracy = {"all_layers": float(np.mean([run["test"] for run in control_full])),
                         "minimal_subset": float(np.mean([run["test"] for run in control_minimal]))}
     # Hewitt & Liang: linguistic minus control accuracy, both on test, same probe family and settings.
@@ -79,6 +79,6 @@ def analyze(activations: np.ndarray, words, tags, sentence_ids, hp: dict, regula
         "specialization": specialization.specialization_summary({
             "minimal_share": minimal["share"], "selectivity": selectivity["all_layers"],
             "mean_jaccard": top_report["jaccard"]["mean_off_diagonal"], "probeless_share": probeless_report["share"]}),
+        "seconds": round(time.perf_counter() - started, 2),
     }
-    report["seconds"] = round(time.perf_counter() - started, 2)
     return report, ranking.ranking_table(best.weights, classes, ordering, top, hidden, probeless_score)
