@@ -15,6 +15,11 @@ def params(**overrides):
     return {key: spec["default"] for key, spec in schema["properties"]["neurons"]["properties"].items()} | overrides
 
 
+def solver(hp):
+    """The probe solver's stopping rule from a neurons block, as the analysis passes it to every fit."""
+    return {"max_iter": hp["max_iter"], "tol": hp["tol"]}
+
+
 @pytest.fixture(scope="module")
 def nlp():
     return tagging.load_tagger()
@@ -50,7 +55,8 @@ def manual_hidden_states(model_dir, words):
 
 
 def test_extract_activations_match_manual_lookup(tiny_bert):
-    results = {agg: word_activations.extract_activations(str(tiny_bert), SENTENCES, agg, batch_size=1, max_length=64)
+    results = {agg: word_activations.extract_activations(str(tiny_bert), SENTENCES, agg, batch_size=1, max_length=64,
+                                                         device="cpu")
                for agg in ("first", "last", "mean")}
     activations, kept = results["first"]
     assert activations.dtype == np.float16 and activations.shape == (7, 3, 32)  # 2 layers + embeddings
@@ -71,9 +77,11 @@ def test_extract_activations_match_manual_lookup(tiny_bert):
 
 
 def test_extract_activations_drop_truncated_words(tiny_bert):
-    full, _ = word_activations.extract_activations(str(tiny_bert), SENTENCES, "first", batch_size=2, max_length=64)
+    full, _ = word_activations.extract_activations(str(tiny_bert), SENTENCES, "first", batch_size=2, max_length=64,
+                                                   device="cpu")
     # max_length 6 leaves 4 pieces: "the z ##x ##q" cuts zxqv, so it and all after it go; "a good film ." fits.
-    cut, kept = word_activations.extract_activations(str(tiny_bert), SENTENCES, "first", batch_size=2, max_length=6)
+    cut, kept = word_activations.extract_activations(str(tiny_bert), SENTENCES, "first", batch_size=2, max_length=6,
+                                                     device="cpu")
     assert kept.tolist() == [True, False, False, False, True, True, True, True]
     assert cut.shape == (5, 3, 32)
     np.testing.assert_allclose(cut[1:], full[3:7], atol=2e-3)  # the second sentence keeps its rows, in order
@@ -136,7 +144,7 @@ def test_planted_neuron_ranked_first_and_ablation_hurts_its_tag():
     split = features.split_by_sentence(sentences, 0, test_share=0.25, validation_share=0.0)
     X = activations.reshape(len(tags), -1).astype(np.float32)
     X = (X - X[split["train"]].mean(0)) / X[split["train"]].std(0)
-    fitted = probe.fit_probe(X[split["train"]], tags[split["train"]], C=0.05, l1_ratio=0.5)
+    fitted = probe.fit_probe(X[split["train"]], tags[split["train"]], C=0.05, l1_ratio=0.5, **solver(params()))
     noun = list(fitted.classes).index("NOUN")
     top = ranking.top_neurons(fitted.weights, 0.5)
     assert top[noun][0] == 17
@@ -208,7 +216,8 @@ def typed_corpus(features: str, num_words=2000, num_types=150, seed=0):
 ])
 def test_selectivity_high_for_a_planted_tag_and_low_for_noise_or_memorised_words(features, selectivity, control):
     activations, words, tags, sentences = typed_corpus(features)
-    report, _ = analysis.analyze(activations, words, tags, sentences, params(C_grid=[0.1, 1.0, 10.0], ablation_n=2))
+    report, _ = analysis.analyze(activations, words, tags, sentences, params(C_grid=[0.1, 1.0, 10.0], ablation_n=2),
+                                 None, "")
     assert selectivity[0] < report["selectivity"]["all_layers"] < selectivity[1]
     assert control[0] < report["control_task"]["accuracy"]["all_layers"] <= control[1]
     assert report["control_task"]["rng_seeds"] == [[7, 0], [7, 1]]
@@ -219,7 +228,7 @@ def test_probe_report_and_ranking_table():
     activations, tags, sentences = planted()
     words = [f"w{i}" for i in range(len(tags))]
     report, table = analysis.analyze(activations, words, tags, sentences,
-                                    params(C_grid=[0.05, 0.5], ablation_n=2, ablation_draws=3))
+                                     params(C_grid=[0.05, 0.5], ablation_n=2, ablation_draws=3), None, "")
     assert report["num_neurons"] == 32 and report["num_layers"] == 2 and report["classes"] == ["DET", "NOUN", "VERB"]
     assert sum(report["num_words"].values()) == len(tags)
     overall = report["accuracy"]["all_layers"]["test"]
@@ -270,14 +279,15 @@ def test_a_fixed_regularization_gives_the_same_lambda_in_every_probe_record():
     words = [f"w{i}" for i in range(1200)]
     grid = params(C_grid=[0.05, 0.5, 5.0], l1_ratio_grid=[0.5, 0.9], ablation_n=2, ablation_draws=1)
     activations, tags, sentences = planted()
-    reference, _ = analysis.analyze(activations, words, tags, sentences, grid, model="rt/none/pretrained/seed0")
+    reference, _ = analysis.analyze(activations, words, tags, sentences, grid, None, model="rt/none/pretrained/seed0")
     chosen = reference["hyperparameters"]
     assert chosen["selected"] and chosen["chosen_on"] == "rt/none/pretrained/seed0" and len(reference["grid"]) == 6
     fixed = {"C": chosen["C"], "l1_ratio": chosen["l1_ratio"], "chosen_on": "rt/none/pretrained/seed0"}
     records = [reference]
     for seed in (1, 2):  # other "models": other activations, the reference's (C, l1_ratio), the grid unused
         activations, tags, sentences = planted(seed=seed)
-        record, _ = analysis.analyze(activations, words, tags, sentences, grid, fixed, model=f"rt/none/base/seed{seed}")
+        record, _ = analysis.analyze(activations, words, tags, sentences, grid, fixed,
+                                     model=f"rt/none/base/seed{seed}")
         assert record["hyperparameters"] == {**fixed, "selected": False}
         assert [(point["C"], point["l1_ratio"]) for point in record["grid"]] == [(chosen["C"], chosen["l1_ratio"])]
         records.append(record)
@@ -308,9 +318,9 @@ def test_best_layer_is_chosen_on_validation_not_test(monkeypatch):
     # Layer 1 has the best test accuracy, layer 0 the best validation accuracy: layer 0 is reported.
     scores = [{"train": 0.9, "validation": 0.8, "test": 0.6}, {"train": 0.9, "validation": 0.7, "test": 0.9},
               {"train": 0.9, "validation": 0.8, "test": 0.7}]
-    monkeypatch.setattr(probe, "refit", lambda chosen, X, y, columns, hp: scores[columns.start // 4])
+    monkeypatch.setattr(probe, "refit", lambda chosen, X, y, columns, max_iter, tol: scores[columns.start // 4])
     X = {name: np.zeros((5, 12), dtype=np.float32) for name in ("train", "validation", "test")}
-    result = probe.layer_accuracies(None, X, {}, hidden=4, hp={})
+    result = probe.layer_accuracies(None, X, {}, hidden=4, max_iter=1, tol=0.1)
     assert result["per_layer"] == scores
     assert result["best_layer"] == {"layer": 0, "selected_on": "validation", **scores[0]}  # a tie: the lower layer
 
@@ -340,7 +350,7 @@ def test_probeless_share_does_not_depend_on_the_probe():
     activations, tags, sentences = planted(num_words=600)
     words = [f"w{i}" for i in range(len(tags))]
     records = [analysis.analyze(activations, words, tags, sentences, params(ablation_n=2, ablation_draws=1),
-                             {"C": C, "l1_ratio": 0.5, "chosen_on": "test"})[0] for C in (0.01, 10.0)]
+                                {"C": C, "l1_ratio": 0.5, "chosen_on": "test"}, "")[0] for C in (0.01, 10.0)]
     assert records[0]["top_neurons"]["overall"] != records[1]["top_neurons"]["overall"]  # the probes differ
     assert records[0]["probeless"] == records[1]["probeless"]
 
@@ -350,24 +360,30 @@ def test_nothing_passed_in_is_changed():
     split = features.split_by_sentence(sentences, 0, test_share=0.2, validation_share=0.2)
     X = features.standardized_splits(activations, split)
     y = {name: tags[index] for name, index in split.items()}
-    chosen = probe.fit_probe(X["train"], y["train"], C=0.05, l1_ratio=0.5)
-    ordering, _ = ranking.neuron_ordering(chosen.weights)
+    hp = params()
+    chosen = probe.fit_probe(X["train"], y["train"], C=0.05, l1_ratio=0.5, **solver(hp))
+    ordering, _ = ranking.neuron_ordering(chosen.weights, hp["ordering_stride"])
     ranked = {name: values[:, ordering] for name, values in X.items()}
     before = {name: values.copy() for name, values in ranked.items()}
     full = {name: probe.accuracy(chosen, X[name], y[name])["accuracy"] for name in X}
-    minimal = subset.minimal_subset(chosen, ranked, y, full, params())
+    full_before = dict(full)
+    minimal = subset.minimal_subset(chosen, ranked, y, full, hp["minimal_accuracy_share"], **solver(hp))
     assert 1 <= minimal["n"] <= 32
     for name in ranked:
         np.testing.assert_array_equal(ranked[name], before[name])
-    unchanged = activations.copy()
-    analysis.analyze(activations, [f"w{i}" for i in range(600)], tags, sentences, params(C_grid=[0.5], ablation_n=2))
-    np.testing.assert_array_equal(activations, unchanged)
+    assert full == full_before
+    inputs = (activations, [f"w{i}" for i in range(600)], tags, sentences)
+    unchanged = [np.array(values, copy=True) for values in inputs]
+    analysis.analyze(*inputs, params(C_grid=[0.5], ablation_n=2), None, "")
+    for values, original in zip(inputs, unchanged):
+        np.testing.assert_array_equal(values, original)
 
 
 def test_neuron_plots(tmp_path):
     activations, tags, sentences = planted(num_words=600)
     words = [f"w{i}" for i in range(len(tags))]
-    records = {variant: {seed: analysis.analyze(activations, words, tags, sentences, params(seed=seed, C_grid=[0.5]))[0]
+    records = {variant: {seed: analysis.analyze(activations, words, tags, sentences,
+                                                params(seed=seed, C_grid=[0.5]), None, "")[0]
                          for seed in (1, 2)} for variant in ("rt / none / base", "rt / clean / base")}
     shares = neuron_report.tag_layer_shares(records["rt / none / base"][1])
     np.testing.assert_allclose(shares.sum(axis=1), 1)

@@ -37,8 +37,8 @@ def _aggregated_pieces(word_ids: list, aggregation: str) -> list[tuple[int, int]
     raise ValueError(f"aggregation must be first, last or mean, not {aggregation!r}")
 
 
-def extract_activations(model_source: str, sentences: list[list[str]], aggregation: str = "first",
-                        batch_size: int = 32, max_length: int = 128, device="cpu", out_path=None):
+def extract_activations(model_source: str, sentences: list[list[str]], aggregation: str, batch_size: int,
+                        max_length: int, device, out_path=None):
     """Word activations of every layer: ``(activations [kept words, layers + 1, hidden] float16, kept)``.
 
     ``kept`` is a boolean array over all words of ``sentences`` in order (see :func:`kept_words`); row ``j``

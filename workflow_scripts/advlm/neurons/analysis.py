@@ -10,8 +10,8 @@ import pandas as pd
 from . import ablation, control, features, probe, probeless, ranking, specialization, subset
 
 
-def analyze(activations: np.ndarray, words, tags, sentence_ids, hp: dict, regularization: dict | None = None,
-            model: str = "") -> tuple[dict, pd.DataFrame]:
+def analyze(activations: np.ndarray, words, tags, sentence_ids, hp: dict, regularization: dict | None,
+            model: str) -> tuple[dict, pd.DataFrame]:
     """The whole analysis of one model for one tag sequence; returns (report, ranking table).
 
     ``hp`` is the config's ``neurons`` block, every key filled (the schema holds the defaults); ``words`` are
@@ -26,8 +26,9 @@ def analyze(activations: np.ndarray, words, tags, sentence_ids, hp: dict, regula
     X = features.standardized_splits(activations, split)  # this function's own arrays
     y = {name: tags[index] for name, index in split.items()}
 
-    best, grid = probe.select_probe(X, y, hp, regularization)
-    by_layer = probe.layer_accuracies(best, X, y, hidden, hp)
+    solver = {"max_iter": hp["max_iter"], "tol": hp["tol"]}  # the probe solver's stopping rule, for every fit
+    best, grid = probe.select_probe(X, y, hp["C_grid"], hp["l1_ratio_grid"], regularization, **solver)
+    by_layer = probe.layer_accuracies(best, X, y, hidden, **solver)
     classes = [str(c) for c in best.classes]
     top_report, top = specialization.specialization(best.weights, classes, hidden, hp["top_mass"])
     probeless_score = probeless.probeless_scores(X["train"], y["train"])
@@ -40,15 +41,15 @@ def analyze(activations: np.ndarray, words, tags, sentence_ids, hp: dict, regula
     control_seeds = [[hp["seed"], k] for k in range(hp["control_seeds"])]
     controls = [{name: labels[index] for name, index in split.items()}
                 for labels in (control.control_labels(words, tags, split["train"], seed) for seed in control_seeds)]
-    control_full = [probe.refit(best, X, task, slice(None), hp) for task in controls]
+    control_full = [probe.refit(best, X, task, slice(None), **solver) for task in controls]
     # From here on the features are needed in ranking order only, so that the top-n neurons are the view [:, :n].
     # Split by split, the ranked copy is made and the unranked array leaves X and is freed: memory peaks at the
     # features plus one split, not twice the features. X is empty afterwards.
     ranked = {name: X.pop(name)[:, ordering] for name in list(X)}
-    minimal = subset.minimal_subset(best, ranked, y, full_accuracy, hp)
+    minimal = subset.minimal_subset(best, ranked, y, full_accuracy, hp["minimal_accuracy_share"], **solver)
     minimal_neurons = ordering[:minimal["n"]]
     minimal = {**minimal, "layer_distribution": np.bincount(minimal_neurons // hidden, minlength=layers).tolist()}
-    control_minimal = [probe.refit(best, ranked, task, slice(0, minimal["n"]), hp) for task in controls]
+    control_minimal = [probe.refit(best, ranked, task, slice(0, minimal["n"]), **solver) for task in controls]
     control_accuracy = {"all_layers": float(np.mean([run["test"] for run in control_full])),
                         "minimal_subset": float(np.mean([run["test"] for run in control_minimal]))}
     # Hewitt & Liang: linguistic minus control accuracy, both on test, same probe family and settings.

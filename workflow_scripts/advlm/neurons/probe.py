@@ -37,8 +37,7 @@ def _largest_eigenvalue(X) -> float:
     return value.item()
 
 
-def fit_probe(X: np.ndarray, y: np.ndarray, C: float, l1_ratio: float, max_iter: int = 500,
-              tol: float = 1e-5) -> LinearProbe:
+def fit_probe(X: np.ndarray, y: np.ndarray, C: float, l1_ratio: float, max_iter: int, tol: float) -> LinearProbe:
     """Elastic-net softmax regression, scikit-learn's objective, solved by full-batch FISTA.
 
     scikit-learn minimises ``C * sum CE + l1_ratio * |W|_1 + (1 - l1_ratio) / 2 * ||W||^2`` (bias free);
@@ -110,21 +109,20 @@ def accuracy(probe, X: np.ndarray, y: np.ndarray, zeroed=()) -> dict:
             "per_tag": {str(tag): float(correct[y == tag].mean()) for tag in np.unique(y)}}
 
 
-def select_probe(X: dict, y: dict, hp: dict, regularization: dict | None = None) -> tuple[LinearProbe, list[dict]]:
+def select_probe(X: dict, y: dict, C_grid: list, l1_ratio_grid: list, regularization: dict | None, max_iter: int,
+                 tol: float) -> tuple[LinearProbe, list[dict]]:
     """Fit one probe per (C, l1_ratio) of ``C_grid`` x ``l1_ratio_grid`` on train; keep the best on validation.
 
     Ties go to the earlier grid point: list the strongest regularization (smallest C) first to prefer the
     sparser probe. With a fixed ``regularization`` ({"C", "l1_ratio"}) the grid is that one point: the number of
     neurons a probe keeps moves far more with C than between models, so compared models share one C.
     """
-    if regularization is None:
-        C_grid, l1_ratio_grid = hp["C_grid"], hp["l1_ratio_grid"]
-    else:
+    if regularization is not None:
         C_grid, l1_ratio_grid = [regularization["C"]], [regularization["l1_ratio"]]
     best, grid = None, []
     for C in C_grid:
         for l1_ratio in l1_ratio_grid:
-            candidate = fit_probe(X["train"], y["train"], C, l1_ratio, **_training(hp))
+            candidate = fit_probe(X["train"], y["train"], C, l1_ratio, max_iter, tol)
             score = accuracy(candidate, X["validation"], y["validation"])["accuracy"]
             grid.append({"C": C, "l1_ratio": l1_ratio, "validation_accuracy": score,
                          "nonzero_weights": float(np.mean(candidate.weights != 0)),
@@ -136,23 +134,20 @@ def select_probe(X: dict, y: dict, hp: dict, regularization: dict | None = None)
     return best[1], grid
 
 
-def _training(hp: dict) -> dict:
-    return {key: hp[key] for key in ("max_iter", "tol")}
-
-
-def refit(chosen: LinearProbe, X: dict, y: dict, columns: slice, hp: dict) -> dict[str, float]:
+def refit(chosen: LinearProbe, X: dict, y: dict, columns: slice, max_iter: int, tol: float) -> dict[str, float]:
     """Accuracy on every split of a probe with ``chosen``'s C and l1_ratio, trained on ``columns`` and labels ``y``.
 
     ``columns`` is a slice, so that the features are a view of ``X``, not a copy.
     """
-    fitted = fit_probe(X["train"][:, columns], y["train"], chosen.C, chosen.l1_ratio, **_training(hp))
+    fitted = fit_probe(X["train"][:, columns], y["train"], chosen.C, chosen.l1_ratio, max_iter, tol)
     return {name: accuracy(fitted, X[name][:, columns], y[name])["accuracy"] for name in X}
 
 
-def layer_accuracies(chosen: LinearProbe, X: dict, y: dict, hidden: int, hp: dict) -> dict:
+def layer_accuracies(chosen: LinearProbe, X: dict, y: dict, hidden: int, max_iter: int, tol: float) -> dict:
     """A probe per layer (``chosen``'s C and l1_ratio); the best layer is chosen on validation, and its test
     accuracy is the report (the maximum of test accuracies would be biased upwards)."""
     layers = X["train"].shape[1] // hidden
-    per_layer = [refit(chosen, X, y, slice(layer * hidden, (layer + 1) * hidden), hp) for layer in range(layers)]
+    per_layer = [refit(chosen, X, y, slice(layer * hidden, (layer + 1) * hidden), max_iter, tol)
+                 for layer in range(layers)]
     best = int(np.argmax([scores["validation"] for scores in per_layer]))  # ties: the lower layer
     return {"per_layer": per_layer, "best_layer": {"layer": best, "selected_on": "validation", **per_layer[best]}}

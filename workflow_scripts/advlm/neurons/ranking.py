@@ -22,7 +22,7 @@ def top_neurons(weights: np.ndarray, share: float) -> list[np.ndarray]:
     return selected
 
 
-def neuron_ordering(weights: np.ndarray, stride: int = 100) -> tuple[np.ndarray, list[int]]:
+def neuron_ordering(weights: np.ndarray, stride: int) -> tuple[np.ndarray, list[int]]:
     """Global ranking as NeuroX ``get_neuron_ordering``: neurons in the order they join the union of top sets
     as the mass share sweeps 0..1 in ``stride`` steps; ``cutoffs[k]`` = ranked neurons after step ``k``.
 

