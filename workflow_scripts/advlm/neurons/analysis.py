@@ -30,7 +30,7 @@ def analyze(activations: np.ndarray, words, tags, sentence_ids, hp: dict, regula
     best, grid = probe.select_probe(X, y, hp["C_grid"], hp["l1_ratio_grid"], regularization, **solver)
     by_layer = probe.layer_accuracies(best, X, y, hidden, **solver)
     classes = [str(c) for c in best.classes]
-    top_report, top = specialization.specialization(best.weights, classes, hidden, hp["top_mass"])
+    top_report, top = specialization.tag_specialization(best.weights, classes, hidden, hp["top_mass"])
     probeless_score = probeless.probeless_scores(X["train"], y["train"])
     probeless_report = probeless.probeless_concentration(probeless_score, hp["top_mass"], hidden)
     ordering, cutoffs = ranking.neuron_ordering(best.weights, hp["ordering_stride"])
@@ -39,8 +39,7 @@ def analyze(activations: np.ndarray, words, tags, sentence_ids, hp: dict, regula
     ablation_report = ablation.ablation(best, X["test"], y["test"], ordering, hp["ablation_n"],
                                         hp["ablation_draws"], hp["seed"])
     control_seeds = [[hp["seed"], k] for k in range(hp["control_seeds"])]
-    controls = [{name: labels[index] for name, index in split.items()}
-                for labels in (control.control_labels(words, tags, split["train"], seed) for seed in control_seeds)]
+    controls = control.control_tasks(words, tags, split, control_seeds)
     control_full = [probe.refit(best, X, task, slice(None), **solver) for task in controls]
     # From here on the features are needed in ranking order only, so that the top-n neurons are the view [:, :n].
     # Split by split, the ranked copy is made and the unranked array leaves X and is freed: memory peaks at the

@@ -21,7 +21,7 @@ def jaccard_matrix(sets: list[np.ndarray]) -> np.ndarray:
     return np.array([[len(np.intersect1d(a, b)) / len(np.union1d(a, b)) for b in sets] for a in sets])
 
 
-def specialization(weights: np.ndarray, classes: list[str], hidden: int, top_mass: float) -> tuple[dict, list]:
+def tag_specialization(weights: np.ndarray, classes: list[str], hidden: int, top_mass: float) -> tuple[dict, list]:
     """Neurons each tag needs (its top neurons), where they are and how much the tags share them."""
     layers = weights.shape[1] // hidden
     top = top_neurons(weights, top_mass)
