@@ -54,12 +54,14 @@ def _edit(path):
 
 
 @pytest.mark.parametrize("edited, reruns", [
-    # imported by the scripts of tag_probe_corpus, extract_activations and probe_neurons (10 models and the
-    # start model's reference probe), and through advlm.neuron_report by aggregate's
-    ("workflow_scripts/advlm/neurons.py",
+    # imported by the scripts of tag_probe_corpus and extract_activations (10 models and the start model's
+    # reference); what follows them reruns too: the probes and the report
+    ("workflow_scripts/advlm/neurons/tagging.py",
      {"tag_probe_corpus": 1, "extract_activations": 11, "probe_neurons": 11, "aggregate": 1, "all": 1}),
-    # imported only through advlm.report, by the aggregate script
-    ("workflow_scripts/advlm/neuron_report.py", {"aggregate": 1, "all": 1}),
+    # imported only through advlm.neurons.analysis, by the probe_neurons script: the corpus and the activations stay
+    ("workflow_scripts/advlm/neurons/probe.py", {"probe_neurons": 11, "aggregate": 1, "all": 1}),
+    # imported only through advlm.report and advlm.claims, by the aggregate script
+    ("workflow_scripts/advlm/neurons/report.py", {"aggregate": 1, "all": 1}),
     # imported only through advlm.training, by the finetune script (and by evaluate's script directly)
     ("workflow_scripts/advlm/evaluation.py",
      {"finetune": 10, "attack_train": 2, "evaluate": 30, "attack": 20, "gather_attack": 10,

@@ -8,7 +8,8 @@ fine-tuning) selects it from the grid on validation, every other probe reads it 
 import numpy as np
 
 from advlm import artifacts
-from advlm import neurons, runtime
+from advlm import runtime
+from advlm.neurons import analysis
 
 
 def regularization(smk) -> dict | None:
@@ -28,11 +29,11 @@ def main(smk):
     runtime.setup(smk.threads, params["seed"])
     labels = artifacts.read_json(smk.input.labels)
     activations = np.load(smk.input.activations, mmap_mode="r")  # float16 on disk; the probe reads it in chunks
-    report, ranking = neurons.probe(activations, labels["words"], labels[params["tagset"]], labels["sentence"],
-                                    params, regularization(smk), model=smk.params.model)
-    report["aggregation"] = labels["aggregation"]
-    report["provenance"] = runtime.provenance(params["seed"], params)
-    artifacts.write_json(report, smk.output.probe)
+    report, ranking = analysis.analyze(activations, labels["words"], labels[params["tagset"]], labels["sentence"],
+                                       params, regularization(smk), model=smk.params.model)
+    provenance = runtime.provenance(params["seed"], params)
+    record = {**report, "aggregation": labels["aggregation"], "provenance": provenance}
+    artifacts.write_json(record, smk.output.probe)
     ranking.to_csv(smk.output.ranking, index=False)
 
 

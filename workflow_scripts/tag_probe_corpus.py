@@ -3,15 +3,16 @@ import collections
 import json
 
 from advlm import artifacts
-from advlm import neurons, runtime
+from advlm import runtime
+from advlm.neurons import tagging
 
 
 def main(smk):
     params = smk.params.neurons
     runtime.setup(smk.threads, params["seed"])
     texts = artifacts.read_examples(smk.input.texts)["text"].tolist()
-    nlp = neurons.load_tagger()
-    records = neurons.tag_corpus(texts, params["num_sentences"], params["seed"], nlp)
+    nlp = tagging.load_tagger()
+    records = tagging.tag_corpus(texts, params["num_sentences"], params["seed"], nlp)
     artifacts.write_lines((json.dumps(record, ensure_ascii=False) for record in records), smk.output.corpus)
     artifacts.write_json({
         "num_texts": len(texts),
@@ -19,9 +20,9 @@ def main(smk):
         "num_sentences": len(records),
         "num_words": sum(len(r["words"]) for r in records),
         "seed": params["seed"],
-        "tagger": neurons.tagger_info(nlp),
+        "tagger": tagging.tagger_info(nlp),
         "tag_counts": {tagset: dict(collections.Counter(t for r in records for t in r[tagset]).most_common())
-                       for tagset in neurons.TAGSETS},
+                       for tagset in tagging.TAGSETS},
     }, smk.output.meta)
 
 

@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 from . import artifacts
-from .neuron_report import SPECIALIZATION, neuron_metrics
+from .neurons.report import neuron_metrics
+from .neurons.specialization import SPECIALIZATION
 
 # The transformation an attack recipe swaps with, and the one each augmenter uses: a model trained on a
 # transformation has seen the attacks that use it (advlm/attacks.py ATTACKS, advlm/augment.py).

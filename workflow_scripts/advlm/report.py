@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 
 from . import claims  # noqa: E402
 from . import artifacts  # noqa: E402
-from .neuron_report import neuron_metrics, plot_neurons_per_tag, plot_tag_layer_heatmap  # noqa: E402
+from .neurons.report import neuron_metrics, plot_neurons_per_tag, plot_tag_layer_heatmap  # noqa: E402
 
 MODEL_KEYS = ["dataset", "pretrain", "method", "seed"]
 _MODEL_PATH = re.compile(r"(?P<dataset>[^/]+)/(?P<pretrain>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/(?P<leaf>[^/]+)$")

@@ -1,9 +1,9 @@
 """The neuron analysis in the report: flat metrics for the tables and the specialization plots.
 
 ``probe_records`` maps a model variant's label (e.g. ``rotten_tomatoes / none / base``) to ``{seed: record}``,
-each record a ``probe.json`` of :func:`advlm.neurons.probe`. The start model without fine-tuning is probed as
-each dataset's reference (method ``pretrained``, seed 0); its probe chose the regularization every other probe of
-the dataset uses.
+each record a ``probe.json`` of :func:`advlm.neurons.analysis.analyze`. The start model without fine-tuning is
+probed as each dataset's reference (method ``pretrained``, seed 0); its probe chose the regularization every other
+probe of the dataset uses.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .neurons import SPECIALIZATION  # noqa: E402,F401  (metric -> "lower"/"higher" = more specialized)
+from .specialization import SPECIALIZATION  # noqa: E402  (metric -> "lower"/"higher" = more specialized)
 
 
 def neuron_metrics(record: dict) -> dict:
