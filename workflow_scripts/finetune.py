@@ -8,11 +8,10 @@ from advlm import runtime, training
 def method_context(smk) -> dict:
     """The run objects an input-space method needs (rules/common.smk: method_inputs)."""
     if smk.wildcards.method == "a2t":
-        from advlm import attacks
+        from advlm.attacks.resources import AttackResources
 
-        resources = attacks.AttackResources(root=Path(smk.input.nltk_data).parent,
-                                            counterfitted=smk.input.counterfitted,
-                                            sentence_encoder=smk.input.sentence_encoder)
+        resources = AttackResources(root=Path(smk.input.nltk_data).parent, counterfitted=smk.input.counterfitted,
+                                    sentence_encoder=smk.input.sentence_encoder)
         return {"attack_context": {"resources": resources, **smk.params.attack}}
     if smk.wildcards.method == "advaug":
         return {"adversarial_examples": smk.input.adversarial_examples}

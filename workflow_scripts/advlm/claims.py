@@ -39,7 +39,7 @@ from . import artifacts
 from .neuron_report import SPECIALIZATION, neuron_metrics
 
 # The transformation an attack recipe swaps with, and the one each augmenter uses: a model trained on a
-# transformation has seen the attacks that use it (advlm/attacks.py ATTACKS, advlm/augment.py).
+# transformation has seen the attacks that use it (advlm/attacks/catalog.py, advlm/augment.py).
 ATTACK_TRANSFORMATIONS = {"pwws": "wordnet", "textfooler": "counterfitted", "a2t": "counterfitted",
                           "bae": "masked_lm", "bert-attack": "masked_lm", "deepwordbug": "characters"}
 AUGMENTER_TRANSFORMATIONS = {"wordnet": "wordnet", "embedding": "counterfitted"}

@@ -370,18 +370,20 @@ class A2T(BaseMethod):
         return round(self.share * num_examples)
 
     def attack(self, model, examples: pd.DataFrame, seed: int) -> pd.DataFrame:
-        """Per-example attack results (``attacks.RESULT_COLUMNS``) against ``model`` as it is now: a new wrapper
-        and attack each time, so no query result is cached from earlier weights."""
-        from . import attacks
+        """Per-example attack results (``attacks.running.RESULT_COLUMNS``) against ``model`` as it is now: a new
+        wrapper and attack each time, so no query result is cached from earlier weights."""
+        from .attacks import running
 
         context = self.attack_context
-        wrapper = attacks.make_wrapper(model, self.tokenizer, self.max_length, context["batch_size"],
+        wrapper = running.make_wrapper(model, self.tokenizer, self.max_length, context["batch_size"],
                                        context["resources"].root)  # puts the model in eval mode
+        from .attacks.recipes import build_attack  # imports textattack: after make_wrapper's offline set-up
+
         params = {"query_budget": self.query_budget, "batch_size": context["batch_size"],
                   "options": context["options"]}
-        attack = attacks.build_attack("a2t", wrapper, params, context["resources"])
+        attack = build_attack("a2t", wrapper, params, context["resources"])
         with _kept_random_state():  # the attack reseeds per example; training's dropout stream goes on unchanged
-            return attacks.attack_until(attack, examples, self.wanted(len(examples)), seed)
+            return running.attack_until(attack, examples, self.wanted(len(examples)), seed)
 
 
 @dataclasses.dataclass
