@@ -1,4 +1,5 @@
 """Attack stage: the model wrapper, the six recipes, counter-fitting, calibration, sharding and the summaries."""
+import dataclasses
 import json
 import socket
 from types import SimpleNamespace
@@ -237,7 +238,7 @@ def test_constraint_order_changes_cost_not_results(name, wrapper, test_frame, at
 
 def test_calibrated_thresholds_are_read_from_the_calibration(wrapper, attack_resources):
     calibration = encoder_calibration.read_calibration(attack_resources.embedding_dir)
-    for name in ("textfooler", "bae", "bert-attack", "a2t"):
+    for name in (recipe.name for recipe in catalog.RECIPES if recipe.sentence_encoder):
         attack = build_attack(name, wrapper, PARAMS, attack_resources)  # options default: calibrated
         (encoder,) = [c for c in attack.constraints if type(c).__name__ == "MeanPoolSentenceEncoder"]
         assert encoder.threshold == calibration["thresholds"][name]["value"]
@@ -442,7 +443,10 @@ def test_counterfitted_resource_and_calibration(attack_resources):
     manifest = json.loads((directory / "MANIFEST.json").read_text())
     assert set(manifest["files"]) == {"vectors.npy", "vocab.txt", "nn.npy", "pairs.npz", "calibration.json"}
     calibration = encoder_calibration.read_calibration(directory)
-    assert set(calibration["thresholds"]) == {"textfooler", "bae", "bert-attack", "a2t"}
+    assert set(calibration["thresholds"]) == {"textfooler", "bae", "bert-attack", "a2t"} == {
+        recipe.name for recipe in catalog.RECIPES if recipe.sentence_encoder}
+    for name, threshold in calibration["thresholds"].items():  # the original constraint each one replaces
+        assert threshold["original"] == dataclasses.asdict(catalog.recipe(name).sentence_encoder)
     assert calibration["sample"]["swaps"] >= 10 and "equal" in calibration["procedure"]
     textfooler, bae = calibration["thresholds"]["textfooler"], calibration["thresholds"]["bae"]
     assert textfooler["metric"] == "angular" and textfooler["value"] == pytest.approx(
