@@ -214,10 +214,10 @@ def _attack_catalog():
 
     path = Path(workflow.basedir) / "workflow_scripts" / "advlm" / "attacks" / "catalog.py"
     spec = importlib.util.spec_from_file_location("advlm_attack_catalog", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look up the module of the class they make
-    spec.loader.exec_module(module)
-    return module
+    catalog = importlib.util.module_from_spec(spec)  # (not named module: a Snakemake keyword)
+    sys.modules[spec.name] = catalog  # dataclasses look up the module of the class they make
+    spec.loader.exec_module(catalog)
+    return catalog
 
 
 @functools.cache
