@@ -96,11 +96,10 @@ class MeanPoolSentenceEncoder(SentenceEncoder):
     """
 
     def __init__(self, model_dir, threshold, metric="cosine", window_size=None,
-                 skip_text_shorter_than_window=False, compare_against_original=True, device="cpu",
-                 name=None):
+                 skip_text_shorter_than_window=False, compare_against_original=True, device="cpu"):
         super().__init__(threshold=threshold, metric=metric, compare_against_original=compare_against_original,
                          window_size=window_size, skip_text_shorter_than_window=skip_text_shorter_than_window)
-        self.encoder = name or Path(model_dir).name
+        self.encoder = Path(model_dir).name
         self.model = MeanPooler(model_dir, device)  # SentenceEncoder._sim_score calls self.model.encode
 
     def encode(self, sentences):
