@@ -142,10 +142,14 @@ def test_gradient_word_ranking_uses_the_wrapper(wrapper, test_frame):
 
 
 def test_recipes_match_textattack(wrapper):
-    from textattack.attack_recipes import DeepWordBugGao2018, PWWSRen2019
+    """The catalog's faithful recipes (no stand-ins) are TextAttack's own."""
+    from textattack import attack_recipes
 
-    for name, recipe in (("pwws", PWWSRen2019), ("deepwordbug", DeepWordBugGao2018)):
-        ours, theirs = build_attack(name, wrapper, PARAMS), recipe.build(wrapper)
+    faithful = [recipe for recipe in catalog.RECIPES if not recipe.stands_in_for]
+    assert [recipe.name for recipe in faithful] == ["pwws", "deepwordbug"]
+    for recipe in faithful:
+        ours = build_attack(recipe.name, wrapper, PARAMS)
+        theirs = getattr(attack_recipes, recipe.textattack_recipe).build(wrapper)
         assert repr(ours) == repr(theirs)
         assert attack_stopwords(ours) == attack_stopwords(theirs)
         assert ours.goal_function.query_budget == 200 and ours.goal_function.batch_size == 16
@@ -171,6 +175,7 @@ def test_variants_are_the_recipes_with_offline_stand_ins(name, module, recipe, w
     from textattack.constraints.semantics import WordEmbeddingDistance
     from textattack.transformations import WordSwapEmbedding
 
+    assert catalog.recipe(name).textattack_recipe == recipe and catalog.recipe(name).stands_in_for
     recipe_module = importlib.import_module(f"textattack.attack_recipes.{module}")
     ours = build_attack(name, wrapper, {**params_for(name), "query_budget": None, "batch_size": 32},
                         attack_resources)
