@@ -4,7 +4,7 @@ Runs one attack on the same Rotten Tomatoes test examples through
 
 * ``textattack.models.wrappers.HuggingFaceModelWrapper`` (pads every batch to ``model_max_length``, 512 for
   MiniLM), and
-* ``advlm.attacks`` ``ModelWrapper`` (pads each batch to its longest sequence; same truncation, 512, so both
+* ``advlm.attacks.wrapper.ModelWrapper`` (pads each batch to its longest sequence; same truncation, 512, so both
   see the same tokens),
 
 checks that every example ends with the same outcome, perturbed text and query count, and prints the speed
@@ -86,11 +86,11 @@ def victim(args):
 
 
 def run(attack_name, wrapper, sample, params, resources):
-    from advlm import attacks
+    from advlm.attacks import recipes, running
 
-    attack = attacks.build_attack(attack_name, wrapper, params, resources)
+    attack = recipes.build_attack(attack_name, wrapper, params, resources)
     start = time.perf_counter()
-    frame = attacks.attack_examples(attack, sample, range(len(sample)), params["seed"])
+    frame = running.attack_examples(attack, sample, range(len(sample)), params["seed"])
     return frame, time.perf_counter() - start
 
 
@@ -111,21 +111,23 @@ def main():
 
     import yaml
 
-    from advlm import attacks, runtime
+    from advlm import runtime
+    from advlm.attacks import metrics, running, sharding
+    from advlm.attacks.resources import AttackResources
 
     runtime.setup(args.threads, 0)
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     masked_lm = args.masked_lm or next((str(p) for p in (ROOT / "results/pretrain/clean/model",
                                                          ROOT / "results/pretrain/augmented/model") if p.exists()), None)
-    resources = attacks.AttackResources(ROOT / "results/resources", counterfitted=args.counterfitted,
-                                        masked_lm=masked_lm)
+    resources = AttackResources(ROOT / "results/resources", counterfitted=args.counterfitted,
+                                masked_lm=masked_lm)
     runtime.offline_textattack(resources.root)  # before anything imports textattack
     model, tokenizer, model_name = victim(args)
     test, source = load_texts("test")
     settings = config["attack"]
     params = {"query_budget": settings["query_budget"], "batch_size": settings["batch_size"], "seed": settings["seed"],
               "sample_size": args.n, "options": {}}
-    sample = attacks.attack_sample(test, args.n, settings["seed"])
+    sample = sharding.attack_sample(test, args.n, settings["seed"])
     report = {"model": model_name, "examples": f"{len(sample)} from {source}", "threads": args.threads,
               "query_budget": params["query_budget"], "batch_size": params["batch_size"]}
     print(json.dumps(report))
@@ -133,7 +135,7 @@ def main():
     if not args.skip_stock:
         from textattack.models.wrappers import HuggingFaceModelWrapper
 
-        ours_wrapper = attacks.make_wrapper(model, tokenizer, max_length=tokenizer.model_max_length,
+        ours_wrapper = running.make_wrapper(model, tokenizer, max_length=tokenizer.model_max_length,
                                             batch_size=params["batch_size"], resources_dir=resources.root)
         stock_wrapper = HuggingFaceModelWrapper(model, tokenizer)
         ours, ours_seconds = run(args.attack, ours_wrapper, sample, params, resources)
@@ -153,11 +155,11 @@ def main():
 
     timings = {}
     if args.time_attacks:
-        wrapper = attacks.make_wrapper(model, tokenizer, max_length=config["model"]["max_length"],
+        wrapper = running.make_wrapper(model, tokenizer, max_length=config["model"]["max_length"],
                                        batch_size=params["batch_size"], resources_dir=resources.root)
         for name in args.time_attacks.split(","):
             frame, seconds = run(name, wrapper, sample, params, resources)
-            summary = attacks.summarize(frame, params)
+            summary = metrics.summarize(frame, params)
             timings[name] = {"seconds_per_example": round(seconds / len(frame), 3),
                              **{key: summary[key] for key in ("clean_accuracy", "attack_success_rate",
                                                               "mean_num_queries", "mean_perturbed_word_share")}}

@@ -113,7 +113,7 @@ def _check_references(config):
         yield from _undefined("finetune.grid_variant", [finetune["grid_variant"]], config["pretrain"]["variants"],
                               "not one of pretrain.variants")
     yield from _check_model_path("model.name", config["model"]["name"], ("minilm",))
-    if set(attacks_run(config)) & {"bae", "bert-attack"}:
+    if any(_attack_catalog().recipe(name).masked_lm for name in attacks_run(config)):
         yield from _check_model_path("attack.masked_lm", config["attack"]["masked_lm"], ("clean", "augmented"))
 
 
@@ -143,8 +143,8 @@ def _check_counts(config):
     if attack["recipes"] and attack["shards"] > sample:
         yield "attack.shards", f"{attack['shards']} shards for a sample of at most {sample} test examples"
     neighbours = attack["embedding"]["neighbours"]
-    candidates = {f"attack.options.{name}.max_candidates": attack["options"][name]["max_candidates"]
-                  for name in ("textfooler", "a2t") if name in attacks_run(config)}
+    candidates = {f"attack.options.{recipe.name}.max_candidates": attack["options"][recipe.name]["max_candidates"]
+                  for recipe in _attack_catalog().RECIPES if recipe.embedding and recipe.name in attacks_run(config)}
     if config["augment"]["augmenter"] == "embedding":
         candidates["augment.max_candidates"] = config["augment"]["max_candidates"]
     for key, value in candidates.items():
@@ -202,6 +202,22 @@ def _check_ood_leakage(config):
 
 CONFIG_CHECKS = [_check_whole_numbers, _check_sources, _check_references, _check_counts, _check_claims,
                  _check_ood_leakage]
+
+
+@functools.cache
+def _attack_catalog():
+    """The attack recipes as data (workflow_scripts/advlm/attacks/catalog.py: which attacks need the embedding, the
+    sentence encoder, the masked LM), loaded from its file on its own: it imports nothing, whereas importing it as
+    advlm.attacks.catalog would need workflow_scripts on sys.path and run the advlm package's set-up here."""
+    import importlib.util
+    import sys
+
+    path = Path(workflow.basedir) / "workflow_scripts" / "advlm" / "attacks" / "catalog.py"
+    spec = importlib.util.spec_from_file_location("advlm_attack_catalog", path)
+    catalog = importlib.util.module_from_spec(spec)  # (not named module: a Snakemake keyword)
+    sys.modules[spec.name] = catalog  # dataclasses look up the module of the class they make
+    spec.loader.exec_module(catalog)
+    return catalog
 
 
 @functools.cache
@@ -495,26 +511,29 @@ def attack_shards(config, wildcards):
 
 def attack_recipe_params(config, attack):
     """What the jobs of one attack recipe depend on besides the sample: its name and options, the query batch
-    size, the token limit and (bae, bert-attack) the masked LM; other recipes' options are left out."""
+    size, the token limit and (bae, bert-attack: the catalog's masked_lm) the masked LM; other recipes' options are
+    left out."""
     settings = config["attack"]
     return ({"name": attack, "batch_size": settings["batch_size"], "max_length": config["model"]["max_length"],
              "options": settings["options"].get(attack, {})}
-            | ({"masked_lm": settings["masked_lm"]} if attack in ("bae", "bert-attack") else {}))
+            | ({"masked_lm": settings["masked_lm"]} if _attack_catalog().recipe(attack).masked_lm else {}))
 
 
 def attack_inputs(config, attack):
-    """The resources one attack needs beyond the model, the test split and nltk_data, by input name.
+    """The resources one attack needs beyond the model, the test split and nltk_data, by input name, as the
+    attack catalog says (advlm/attacks/catalog.py).
 
     textfooler and a2t swap words with the counter-fitted vectors; those two, bae and bert-attack use the
     MiniLM sentence encoder with the thresholds calibrated beside the vectors (results/resources/counterfitted,
     built by build_embeddings). bae and bert-attack also need their masked LM (a pre-training variant's
     model or a local directory; a Hub name is no file, the attack reads it from its params).
     """
-    inputs = {}
-    if attack in ("textfooler", "a2t", "bae", "bert-attack"):
+    recipe, inputs = _attack_catalog().recipe(attack), {}
+    if recipe.needs_counterfitted:
         inputs["counterfitted"] = "results/resources/counterfitted"
+    if recipe.sentence_encoder:
         inputs["sentence_encoder"] = "results/resources/minilm"
-    if attack in ("bae", "bert-attack"):
+    if recipe.masked_lm:
         source = config["attack"]["masked_lm"]
         if source in ("clean", "augmented"):
             inputs["masked_lm"] = f"results/pretrain/{source}/model"

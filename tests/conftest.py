@@ -14,8 +14,9 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)  # one thread per test process: faster on 2 cores and deterministic
 
-from advlm import attacks, data, models  # noqa: E402
+from advlm import data, models  # noqa: E402
 from advlm import artifacts  # noqa: E402
+from advlm.attacks.resources import AttackResources  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -84,4 +85,4 @@ def attack_resources(tiny_bert, resources_dir, tmp_path_factory):
         input=SimpleNamespace(glove=str(mini_glove(words, root / "glove")), nltk_data=str(root / "nltk_data"),
                               minilm=str(tiny_bert), texts=str(root / "train.jsonl")),
         output=SimpleNamespace(embedding=str(root / "counterfitted"))))
-    return attacks.AttackResources(root, sentence_encoder=tiny_bert, masked_lm=str(tiny_bert))
+    return AttackResources(root, sentence_encoder=tiny_bert, masked_lm=str(tiny_bert))

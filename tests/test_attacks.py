@@ -1,4 +1,5 @@
 """Attack stage: the model wrapper, the six recipes, counter-fitting, calibration, sharding and the summaries."""
+import dataclasses
 import json
 import socket
 from types import SimpleNamespace
@@ -8,8 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from advlm import attacks, data, embeddings, models
+from advlm import data, embeddings, encoder_calibration, models
 from advlm import artifacts
+from advlm.attacks import catalog, metrics, running, sharding
 
 PARAMS = {"query_budget": 200, "sample_size": 8, "seed": 0, "batch_size": 16, "max_length": 48}
 # The tiny random encoder scores every pair of texts alike, so the tests fix thresholds that let swaps through.
@@ -19,6 +21,12 @@ OPTIONS = {
     "bert-attack": {"sentence_encoder_threshold": 0.2, "max_candidates": 2},  # k^pieces combinations: the tiny vocabulary splits words into letters
     "a2t": {"sentence_encoder_threshold": 0.5},
 }
+
+
+def build_attack(*args):
+    from advlm.attacks.recipes import build_attack  # imports textattack: after the wrapper's offline set-up
+
+    return build_attack(*args)
 
 
 def params_for(name, **extra):
@@ -41,7 +49,7 @@ def attack_stopwords(attack) -> set:
 @pytest.fixture(scope="module")
 def wrapper(victim_dir, resources_dir):
     model = models.load_classifier(str(victim_dir), 2)
-    return attacks.make_wrapper(model, models.load_tokenizer(str(victim_dir)), max_length=48, batch_size=3,
+    return running.make_wrapper(model, models.load_tokenizer(str(victim_dir)), max_length=48, batch_size=3,
                                 resources_dir=resources_dir)
 
 
@@ -119,7 +127,7 @@ def test_gradient_word_ranking_uses_the_wrapper(wrapper, test_frame):
     from textattack.search_methods import GreedyWordSwapWIR
     from textattack.shared import AttackedText
 
-    base = attacks.build_attack("deepwordbug", wrapper, PARAMS)
+    base = build_attack("deepwordbug", wrapper, PARAMS)
     attack = Attack(base.goal_function, base.constraints + base.pre_transformation_constraints,
                     base.transformation, GreedyWordSwapWIR(wir_method="gradient"))
     text = AttackedText(test_frame["text"][0])
@@ -134,19 +142,23 @@ def test_gradient_word_ranking_uses_the_wrapper(wrapper, test_frame):
 
 
 def test_recipes_match_textattack(wrapper):
-    from textattack.attack_recipes import DeepWordBugGao2018, PWWSRen2019
+    """The catalog's faithful recipes (no stand-ins) are TextAttack's own."""
+    from textattack import attack_recipes
 
-    for name, recipe in (("pwws", PWWSRen2019), ("deepwordbug", DeepWordBugGao2018)):
-        ours, theirs = attacks.build_attack(name, wrapper, PARAMS), recipe.build(wrapper)
+    faithful = [recipe for recipe in catalog.RECIPES if not recipe.stands_in_for]
+    assert [recipe.name for recipe in faithful] == ["pwws", "deepwordbug"]
+    for recipe in faithful:
+        ours = build_attack(recipe.name, wrapper, PARAMS)
+        theirs = getattr(attack_recipes, recipe.textattack_recipe).build(wrapper)
         assert repr(ours) == repr(theirs)
         assert attack_stopwords(ours) == attack_stopwords(theirs)
         assert ours.goal_function.query_budget == 200 and ours.goal_function.batch_size == 16
     with pytest.raises(ValueError, match="unknown attack"):
-        attacks.build_attack("hotflip", wrapper, PARAMS)
+        build_attack("hotflip", wrapper, PARAMS)
     with pytest.raises(ValueError, match="needs resources"):
-        attacks.build_attack("textfooler", wrapper, PARAMS)
+        build_attack("textfooler", wrapper, PARAMS)
     with pytest.raises(ValueError, match="no options"):
-        attacks.build_attack("a2t", wrapper, {**PARAMS, "options": {"threshold": 0.9}})
+        build_attack("a2t", wrapper, {**PARAMS, "options": {"threshold": 0.9}})
 
 
 @pytest.mark.parametrize("name, module, recipe", [
@@ -163,11 +175,13 @@ def test_variants_are_the_recipes_with_offline_stand_ins(name, module, recipe, w
     from textattack.constraints.semantics import WordEmbeddingDistance
     from textattack.transformations import WordSwapEmbedding
 
+    assert catalog.recipe(name).textattack_recipe == recipe and catalog.recipe(name).stands_in_for
     recipe_module = importlib.import_module(f"textattack.attack_recipes.{module}")
-    ours = attacks.build_attack(name, wrapper, {**params_for(name), "query_budget": None, "batch_size": 32},
-                                attack_resources)
-    parts = attacks._components()
-    embedding = attacks.load_embedding(str(attack_resources.embedding_dir))
+    ours = build_attack(name, wrapper, {**params_for(name), "query_budget": None, "batch_size": 32},
+                        attack_resources)
+    from advlm.attacks import components as parts
+
+    embedding = parts.load_embedding(str(attack_resources.embedding_dir))
     threshold = OPTIONS[name]["sentence_encoder_threshold"]
 
     def encoder(threshold=None, metric="cosine", compare_against_original=True, window_size=None,
@@ -178,7 +192,7 @@ def test_variants_are_the_recipes_with_offline_stand_ins(name, module, recipe, w
             skip_text_shorter_than_window=skip_text_shorter_than_window)
 
     def masked_lm(method="bae", **kwargs):
-        model, tokenizer = attacks._load_masked_lm(attack_resources.masked_lm, "cpu")
+        model, tokenizer = parts.load_masked_lm(attack_resources.masked_lm, "cpu")
         kwargs["max_candidates"] = OPTIONS[name].get("max_candidates", kwargs.get("max_candidates", 50))
         return parts.LocalWordSwapMaskedLM(source=attack_resources.masked_lm, method=method, masked_language_model=model,
                                            tokenizer=tokenizer, max_length=128, **kwargs)
@@ -205,7 +219,9 @@ def cheap_first(attack):
     """``attack`` with its constraints in the order build_attack gives them (sentence encoders last)."""
     from textattack import Attack
 
-    constraints = attacks.cheap_constraints_first(attack.pre_transformation_constraints + attack.constraints)
+    from advlm.attacks.recipes import cheap_constraints_first
+
+    constraints = cheap_constraints_first(attack.pre_transformation_constraints + attack.constraints)
     return Attack(attack.goal_function, constraints, attack.transformation, attack.search_method)
 
 
@@ -213,33 +229,33 @@ def cheap_first(attack):
 def test_constraint_order_changes_cost_not_results(name, wrapper, test_frame, attack_resources):
     from textattack import Attack
 
-    ours = attacks.build_attack(name, wrapper, params_for(name), attack_resources)
+    ours = build_attack(name, wrapper, params_for(name), attack_resources)
     assert type(ours.constraints[-1]).__name__ == "MeanPoolSentenceEncoder"
     recipe_order = Attack(ours.goal_function, ours.pre_transformation_constraints + ours.constraints[::-1],
                           ours.transformation, ours.search_method)  # the encoder first
     assert type(recipe_order.constraints[0]).__name__ == "MeanPoolSentenceEncoder"
-    sample = attacks.attack_sample(test_frame, 8, 0)
-    first = attacks.attack_examples(ours, sample, range(8), seed=0)
-    second = attacks.attack_examples(recipe_order, sample, range(8), seed=0)
+    sample = sharding.attack_sample(test_frame, 8, 0)
+    first = running.attack_examples(ours, sample, range(8), seed=0)
+    second = running.attack_examples(recipe_order, sample, range(8), seed=0)
     assert (first["outcome"] == "success").sum() >= 2
     pd.testing.assert_frame_equal(first.drop(columns="seconds"), second.drop(columns="seconds"))
 
 
 def test_calibrated_thresholds_are_read_from_the_calibration(wrapper, attack_resources):
-    calibration = attacks.read_calibration(attack_resources.embedding_dir)
-    for name in ("textfooler", "bae", "bert-attack", "a2t"):
-        attack = attacks.build_attack(name, wrapper, PARAMS, attack_resources)  # options default: calibrated
+    calibration = encoder_calibration.read_calibration(attack_resources.embedding_dir)
+    for name in (recipe.name for recipe in catalog.RECIPES if recipe.sentence_encoder):
+        attack = build_attack(name, wrapper, PARAMS, attack_resources)  # options default: calibrated
         (encoder,) = [c for c in attack.constraints if type(c).__name__ == "MeanPoolSentenceEncoder"]
         assert encoder.threshold == calibration["thresholds"][name]["value"]
-        assert encoder.metric == attacks.ORIGINAL_SENTENCE_ENCODERS[name]["metric"]
+        assert encoder.metric == catalog.recipe(name).sentence_encoder.metric
 
 
 def test_attack_sample_is_seeded_and_sorted(test_frame):
-    sample = attacks.attack_sample(test_frame, 8, seed=0)
+    sample = sharding.attack_sample(test_frame, 8, seed=0)
     assert len(sample) == 8 and sample["id"].is_monotonic_increasing
-    pd.testing.assert_frame_equal(sample, attacks.attack_sample(test_frame.copy(), 8, seed=0))
-    assert set(sample["id"]) != set(attacks.attack_sample(test_frame, 8, seed=1)["id"])
-    assert len(attacks.attack_sample(test_frame, 1000, seed=0)) == len(test_frame)
+    pd.testing.assert_frame_equal(sample, sharding.attack_sample(test_frame.copy(), 8, seed=0))
+    assert set(sample["id"]) != set(sharding.attack_sample(test_frame, 8, seed=1)["id"])
+    assert len(sharding.attack_sample(test_frame, 1000, seed=0)) == len(test_frame)
 
 
 def test_correct_prefix_cuts_the_seeded_order_after_the_size_th_correct_example(test_frame):
@@ -250,25 +266,25 @@ def test_correct_prefix_cuts_the_seeded_order_after_the_size_th_correct_example(
     order = test_frame.sample(frac=1.0, random_state=5)
     right = (order["text"].str.len() % 2 == 0).to_numpy()
     for size, chunk in ((1, 256), (7, 3), (7, 256)):
-        sample = attacks.correct_prefix(test_frame, size, 5, predict, chunk=chunk)
+        sample = sharding.correct_prefix(test_frame, size, 5, predict, chunk=chunk)
         end = int(np.flatnonzero(right)[size - 1]) + 1  # the size-th right example closes the prefix
         assert set(sample["id"]) == set(order["id"].iloc[:end]) and sample["id"].is_monotonic_increasing
     # the fixed sample of attack_train is a prefix of the same order (pandas draws both from one permutation)
-    assert set(attacks.attack_sample(test_frame, 10, 5)["id"]) == set(order["id"].iloc[:10])
+    assert set(sharding.attack_sample(test_frame, 10, 5)["id"]) == set(order["id"].iloc[:10])
     # more right examples asked for than there are: the whole split
-    assert len(attacks.correct_prefix(test_frame, 1000, 5, predict)) == len(test_frame)
+    assert len(sharding.correct_prefix(test_frame, 1000, 5, predict)) == len(test_frame)
 
 
-@pytest.mark.parametrize("name", sorted(attacks.ATTACKS))
+@pytest.mark.parametrize("name", sorted(catalog.BY_NAME))
 def test_attack_rows_are_consistent(name, victim_dir, test_frame, attack_resources, wrapper, no_network):
     from textattack.shared import AttackedText
 
     params = params_for(name)
-    frame = attacks.run_shard(victim_dir, test_frame, name, params, 0, 1, attack_resources, "cpu")
-    assert list(frame.columns) == attacks.RESULT_COLUMNS
-    assert frame["id"].tolist() == attacks.attack_sample(test_frame, 8, 0)["id"].tolist()
+    frame = running.run_shard(victim_dir, test_frame, name, params, 0, 1, attack_resources, "cpu")
+    assert list(frame.columns) == running.RESULT_COLUMNS
+    assert frame["id"].tolist() == sharding.attack_sample(test_frame, 8, 0)["id"].tolist()
     assert {"success", "skipped"} <= set(frame["outcome"])
-    attack = attacks.build_attack(name, wrapper, params, attack_resources)
+    attack = build_attack(name, wrapper, params, attack_resources)
     assert frame.attrs["attack_repr"] == repr(attack)
     embedding_resources, mlm_resources = {"counterfitted", "sentence_encoder"}, {"counterfitted", "sentence_encoder", "masked_lm"}
     assert set(frame.attrs["resources"]) == {"textfooler": embedding_resources, "a2t": embedding_resources,
@@ -298,19 +314,19 @@ def test_attack_rows_are_consistent(name, victim_dir, test_frame, attack_resourc
             assert row.words_perturbed <= max(4, np.ceil(0.1 * row.num_words))
 
 
-@pytest.mark.parametrize("name", sorted(attacks.ATTACKS))
+@pytest.mark.parametrize("name", sorted(catalog.BY_NAME))
 def test_sharding_does_not_change_results(name, victim_dir, test_frame, attack_resources):
     params = params_for(name)
-    whole = attacks.run_shard(victim_dir, test_frame, name, params, 0, 1, attack_resources, "cpu")
-    shards = [attacks.run_shard(victim_dir, test_frame, name, params, shard, 3, attack_resources, "cpu")
+    whole = running.run_shard(victim_dir, test_frame, name, params, 0, 1, attack_resources, "cpu")
+    shards = [running.run_shard(victim_dir, test_frame, name, params, shard, 3, attack_resources, "cpu")
               for shard in (2, 0, 1)]  # any order: gather puts them in sample order
     assert [len(shard) for shard in shards] == [2, 3, 3]
-    gathered = attacks.gather(shards, sample_size=8)
+    gathered = sharding.gather(shards, sample_size=8)
     pd.testing.assert_frame_equal(gathered.drop(columns="seconds"), whole.drop(columns="seconds"))
     with pytest.raises(ValueError, match=r"missing positions \[3, 4, 5\]"):
-        attacks.gather([shards[0], shards[1]], sample_size=8)
+        sharding.gather([shards[0], shards[1]], sample_size=8)
     with pytest.raises(ValueError, match=r"duplicated \[0"):
-        attacks.gather(shards + [shards[1]], sample_size=8)
+        sharding.gather(shards + [shards[1]], sample_size=8)
 
 
 def test_stock_wrapper_gives_the_same_attack_results(test_frame, wrapper, resources_dir):
@@ -319,10 +335,10 @@ def test_stock_wrapper_gives_the_same_attack_results(test_frame, wrapper, resour
     from textattack.models.wrappers import HuggingFaceModelWrapper
 
     stock = HuggingFaceModelWrapper(wrapper.model, wrapper.tokenizer)
-    ours = attacks.make_wrapper(wrapper.model, wrapper.tokenizer, max_length=128, batch_size=16,
+    ours = running.make_wrapper(wrapper.model, wrapper.tokenizer, max_length=128, batch_size=16,
                                 resources_dir=resources_dir)
-    sample = attacks.attack_sample(test_frame, 4, seed=0)
-    frames = [attacks.attack_examples(attacks.build_attack("pwws", w, PARAMS), sample, range(4), seed=0)
+    sample = sharding.attack_sample(test_frame, 4, seed=0)
+    frames = [running.attack_examples(build_attack("pwws", w, PARAMS), sample, range(4), seed=0)
               for w in (stock, ours)]
     columns = ["perturbed_text", "outcome", "num_queries", "perturbed_prediction"]
     pd.testing.assert_frame_equal(frames[0][columns], frames[1][columns])
@@ -335,13 +351,13 @@ def test_summarize_hand_computed():
         "num_queries": [10, 20, 30, 1, 40, 50, 60, 1],
         "seconds": [1.0, 2.0, 3.0, 0.5, 1.5, 2.5, 3.5, 2.0],
     })
-    summary = attacks.summarize(frame, {"query_budget": 200})
+    summary = metrics.summarize(frame, {"query_budget": 200})
     assert summary == pytest.approx({
         "n": 8, "successes": 3, "failures": 3, "skipped": 2,
         "clean_accuracy": 6 / 8, "accuracy_under_attack": 3 / 8, "attack_success_rate": 3 / 6,
         "mean_perturbed_word_share": 0.2, "mean_num_queries": 35.0, "mean_seconds": 2.0, "query_budget": 200,
     })
-    only_skipped = attacks.summarize(frame[frame["outcome"] == "skipped"], {"query_budget": None})
+    only_skipped = metrics.summarize(frame[frame["outcome"] == "skipped"], {"query_budget": None})
     assert only_skipped["attack_success_rate"] is None and only_skipped["mean_num_queries"] is None
     assert only_skipped["clean_accuracy"] == 0.0
 
@@ -356,7 +372,7 @@ def test_all_correct_summary_hand_computed():
               [0.1, 0.0, 0.0, 0.0], [10, 20, 30, 1])
     b = frame(["3", "4", "1", "2"], [1, 0, 1, 0], [1, 0, 1, 1], ["success", "success", "success", "skipped"],
               [0.2, 0.3, 0.4, 0.0], [5, 6, 7, 1])
-    summary = attacks.all_correct_summary({"a": a, "b": b}, {"query_budget": 50})
+    summary = metrics.all_correct_summary({"a": a, "b": b}, {"query_budget": 50})
     assert summary["a"] == pytest.approx({
         "n": 2, "successes": 1, "failures": 1, "skipped": 0, "clean_accuracy": 1.0, "accuracy_under_attack": 0.5,
         "attack_success_rate": 0.5, "mean_perturbed_word_share": 0.1, "mean_num_queries": 20.0,
@@ -365,9 +381,9 @@ def test_all_correct_summary_hand_computed():
     assert summary["b"]["accuracy_under_attack"] == 0.0 and summary["b"]["mean_perturbed_word_share"] == pytest.approx(0.3)
     assert summary["b"]["mean_num_queries"] == 6.0
     # Samples of different lengths (each model's own prefix): the subset is what both were attacked on and got right.
-    shorter = attacks.all_correct_summary({"a": a, "c": a.iloc[:2]}, {})
+    shorter = metrics.all_correct_summary({"a": a, "c": a.iloc[:2]}, {})
     assert shorter["a"]["all_correct_n"] == 2 and shorter["a"]["n"] == 2 and shorter["c"]["sample_n"] == 2
-    assert attacks.all_correct_summary({}, {}) == {}
+    assert metrics.all_correct_summary({}, {}) == {}
 
 
 # --- counter-fitting and calibration -------------------------------------------------------------------------
@@ -419,9 +435,9 @@ def test_wordnet_pairs_and_nearest_neighbours(resources_dir):
 def test_eer_threshold_hand_computed():
     # Synonym swaps score 0.7..0.95, antonym swaps 0.5..0.85: at t = 0.8 one of four synonyms is rejected
     # (0.7) and one of four antonyms accepted (0.85): both error rates 1/4.
-    threshold, error = attacks.eer_threshold([0.7, 0.8, 0.9, 0.95], [0.5, 0.6, 0.75, 0.85])
+    threshold, error = encoder_calibration.eer_threshold([0.7, 0.8, 0.9, 0.95], [0.5, 0.6, 0.75, 0.85])
     assert threshold == 0.8 and error == 0.25
-    assert attacks.eer_threshold([0.9, 1.0], [0.1, 0.2]) == (0.9, 0.0)
+    assert encoder_calibration.eer_threshold([0.9, 1.0], [0.1, 0.2]) == (0.9, 0.0)
 
 
 def test_counterfitted_resource_and_calibration(attack_resources):
@@ -431,8 +447,11 @@ def test_counterfitted_resource_and_calibration(attack_resources):
     assert all(word.isalpha() for word in vocab)
     manifest = json.loads((directory / "MANIFEST.json").read_text())
     assert set(manifest["files"]) == {"vectors.npy", "vocab.txt", "nn.npy", "pairs.npz", "calibration.json"}
-    calibration = attacks.read_calibration(directory)
-    assert set(calibration["thresholds"]) == {"textfooler", "bae", "bert-attack", "a2t"}
+    calibration = encoder_calibration.read_calibration(directory)
+    assert set(calibration["thresholds"]) == {"textfooler", "bae", "bert-attack", "a2t"} == {
+        recipe.name for recipe in catalog.RECIPES if recipe.sentence_encoder}
+    for name, threshold in calibration["thresholds"].items():  # the original constraint each one replaces
+        assert threshold["original"] == dataclasses.asdict(catalog.recipe(name).sentence_encoder)
     assert calibration["sample"]["swaps"] >= 10 and "equal" in calibration["procedure"]
     textfooler, bae = calibration["thresholds"]["textfooler"], calibration["thresholds"]["bae"]
     assert textfooler["metric"] == "angular" and textfooler["value"] == pytest.approx(
@@ -465,11 +484,11 @@ def test_rule_scripts_write_shards_and_summary(victim_dir, test_frame, resources
     assert (frame["outcome"] != "skipped").sum() == 8 and summary["n"] == len(frame) > 8
     assert summary["clean_accuracy"] == pytest.approx(8 / len(frame))
     assert summary["n"] == len(frame) and summary["params"]["query_budget"] == 200 and summary["attack"] == "deepwordbug"
-    assert summary["attack_success_rate"] == attacks.summarize(frame, PARAMS)["attack_success_rate"]
+    assert summary["attack_success_rate"] == metrics.summarize(frame, PARAMS)["attack_success_rate"]
     assert "LevenshteinEditDistance" in summary["attack_repr"] and summary["textattack_version"] == "0.3.11"
     assert len(summary["shard_provenance"]) == 2 and summary["provenance"]["seed"] == 0
-    artifacts.write_json({**artifacts.read_json(attacks.shard_record_path(shards[1])), "params": {**PARAMS, "seed": 1}},
-                   attacks.shard_record_path(shards[1]))
+    artifacts.write_json({**artifacts.read_json(sharding.shard_record_path(shards[1])), "params": {**PARAMS, "seed": 1}},
+                   sharding.shard_record_path(shards[1]))
     with pytest.raises(ValueError, match="params differs"):
         gather_attack.main(SimpleNamespace(threads=1, log=[str(tmp_path / "gather.log")],
                                            input=SimpleNamespace(shards=[str(p) for p in shards]), output=output))

@@ -23,7 +23,7 @@ def train_frame():
 def build_a2t(victim_dir, attack_resources, **params):
     return training.build_method(
         "a2t", {**A2T, **params}, tokenizer=models.load_tokenizer(str(victim_dir)), max_length=48, seed=3,
-        attack_context={"resources": attack_resources, "options": A2T_OPTIONS, "batch_size": 16})
+        attack_context=training.A2TContext(attack_resources, options=A2T_OPTIONS, batch_size=16))
 
 
 def predictions(model, tokenizer, texts):
@@ -84,7 +84,7 @@ def test_weighted_cross_entropy_is_the_weighted_batch_mean():
 def test_a2t_fine_tuning_records_its_adversarial_epochs(victim_dir, attack_resources, train_frame, tmp_path):
     hp = {"epochs": 2, "batch_size": 8, "eval_batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "warmup_ratio": 0.0,
           "max_grad_norm": 1.0, "max_length": 48}
-    context = {"attack_context": {"resources": attack_resources, "options": A2T_OPTIONS, "batch_size": 16}}
+    context = {"attack_context": training.A2TContext(attack_resources, options=A2T_OPTIONS, batch_size=16)}
     record = training.finetune(str(victim_dir), train_frame, train_frame.iloc[:8], tmp_path, hp, "a2t", A2T,
                                seed=3, num_labels=2, device=torch.device("cpu"), method_context=context)
     clean, adversarial = record["history"]
@@ -100,7 +100,7 @@ def test_a_killed_a2t_run_resumes_with_its_epochs_adversarial_examples(victim_di
 
     hp = {"epochs": 2, "batch_size": 8, "eval_batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "warmup_ratio": 0.0,
           "max_grad_norm": 1.0, "max_length": 48}
-    context = {"attack_context": {"resources": attack_resources, "options": A2T_OPTIONS, "batch_size": 16}}
+    context = {"attack_context": training.A2TContext(attack_resources, options=A2T_OPTIONS, batch_size=16)}
     attacks = []
     attack = training.A2T.attack
     monkeypatch.setattr(training.A2T, "attack", lambda self, *a, **k: attacks.append(1) or attack(self, *a, **k))

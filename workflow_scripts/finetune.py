@@ -8,12 +8,13 @@ from advlm import runtime, training
 def method_context(smk) -> dict:
     """The run objects an input-space method needs (rules/common.smk: method_inputs)."""
     if smk.wildcards.method == "a2t":
-        from advlm import attacks
+        from advlm.attacks.resources import AttackResources
 
-        resources = attacks.AttackResources(root=Path(smk.input.nltk_data).parent,
-                                            counterfitted=smk.input.counterfitted,
-                                            sentence_encoder=smk.input.sentence_encoder)
-        return {"attack_context": {"resources": resources, **smk.params.attack}}
+        resources = AttackResources(root=Path(smk.input.nltk_data).parent, counterfitted=smk.input.counterfitted,
+                                    sentence_encoder=smk.input.sentence_encoder)
+        attack = smk.params.attack  # rules/common.smk: attack_recipe_params(config, "a2t")
+        return {"attack_context": training.A2TContext(resources, options=attack["options"],
+                                                      batch_size=attack["batch_size"])}
     if smk.wildcards.method == "advaug":
         return {"adversarial_examples": smk.input.adversarial_examples}
     return {}

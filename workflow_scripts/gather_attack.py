@@ -1,7 +1,8 @@
 """Rule gather_attack: join the shards of one model's attack and summarize it."""
 import pandas as pd
 
-from advlm import attacks, runtime
+from advlm import runtime
+from advlm.attacks import metrics, sharding
 from advlm import artifacts
 
 # What every shard of one attack must share; a mismatch means a stale shard from an earlier configuration.
@@ -11,7 +12,7 @@ SHARED_KEYS = ("attack", "attack_repr", "params", "resources", "num_shards", "sa
 def main(smk):
     runtime.setup(smk.threads, None)
     shards = list(smk.input.shards)
-    records = [artifacts.read_json(attacks.shard_record_path(path)) for path in shards]
+    records = [artifacts.read_json(sharding.shard_record_path(path)) for path in shards]
     first = records[0]
     for path, record in zip(shards, records):
         for key in SHARED_KEYS:
@@ -22,10 +23,10 @@ def main(smk):
     # keep_default_na=False: an empty or "NA" text stays a string
     frames = [pd.read_csv(path, dtype={"id": str, "original_text": str, "perturbed_text": str},
                           keep_default_na=False) for path in shards]
-    frame = attacks.gather(frames, first["sample_size"])
+    frame = sharding.gather(frames, first["sample_size"])
     frame.to_csv(smk.output.csv, index=False)
     artifacts.write_json({
-        **attacks.summarize(frame, first["params"]),
+        **metrics.summarize(frame, first["params"]),
         **{key: first.get(key) for key in SHARED_KEYS},
         "provenance": runtime.provenance(first["params"]["seed"], first["params"]),
         "shard_provenance": [record["provenance"] for record in records],

@@ -88,7 +88,7 @@ def _embedding(params: dict, embedding_dir):
     from textattack.constraints.semantics import WordEmbeddingDistance
     from textattack.transformations import WordSwapEmbedding
 
-    from .attacks import load_embedding
+    from .attacks.components import load_embedding
 
     if embedding_dir is None or not (Path(embedding_dir) / "vectors.npy").exists():
         where = "no directory was given" if embedding_dir is None else f"{embedding_dir} has no vectors.npy"

@@ -57,7 +57,7 @@ def fingerprint(*parts) -> str:
                 digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
         else:
             digest.update(json.dumps(part, sort_keys=True, default=str).encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    for path in sorted(Path(__file__).parent.rglob("*.py")):  # the packages (advlm.attacks) too
         digest.update(path.read_bytes())
     return digest.hexdigest()
 

@@ -40,7 +40,7 @@ from .neurons.report import neuron_metrics
 from .neurons.specialization import SPECIALIZATION
 
 # The transformation an attack recipe swaps with, and the one each augmenter uses: a model trained on a
-# transformation has seen the attacks that use it (advlm/attacks.py ATTACKS, advlm/augment.py).
+# transformation has seen the attacks that use it (advlm/attacks/catalog.py, advlm/augment.py).
 ATTACK_TRANSFORMATIONS = {"pwws": "wordnet", "textfooler": "counterfitted", "a2t": "counterfitted",
                           "bae": "masked_lm", "bert-attack": "masked_lm", "deepwordbug": "characters"}
 AUGMENTER_TRANSFORMATIONS = {"wordnet": "wordnet", "embedding": "counterfitted"}

@@ -56,9 +56,9 @@ ALL_CORRECT_METRICS = ("accuracy_under_attack", "attack_success_rate", "mean_per
 
 def all_correct_table(attack_paths) -> pd.DataFrame:
     """Attack metrics of every model on the examples that every model of its dataset classifies correctly
-    (``attacks.all_correct_summary``), one row per attack summary in ``attack_paths``; the per-example CSV
+    (``attacks.metrics.all_correct_summary``), one row per attack summary in ``attack_paths``; the per-example CSV
     lies beside each summary JSON."""
-    from .attacks import all_correct_summary
+    from .attacks.metrics import all_correct_summary
 
     groups: dict[tuple, list] = {}
     for path in attack_paths:

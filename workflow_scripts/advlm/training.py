@@ -26,6 +26,7 @@ import logging
 import random
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,9 @@ from .checkpoint import Checkpoints, fingerprint, restore
 from .evaluation import classification_metrics
 from .models import autocast, encode, load_classifier, load_tokenizer, predict_proba
 from .runtime import provenance, seed_everything
+
+if TYPE_CHECKING:
+    from .attacks.resources import AttackResources
 
 log = logging.getLogger(__name__)
 
@@ -332,6 +336,17 @@ def _with_adversarial(examples: pd.DataFrame, adversarial: pd.DataFrame, weight:
     return frame
 
 
+@dataclasses.dataclass(frozen=True)
+class A2TContext:
+    """What the A2T method's attack needs besides its hyperparameters: where its offline resources are
+    (``advlm.attacks.resources.AttackResources``), the a2t attack's options (attack.options.a2t) and the texts
+    per model query batch (attack.batch_size)."""
+
+    resources: AttackResources
+    options: dict
+    batch_size: int
+
+
 @dataclasses.dataclass
 class A2T(BaseMethod):
     """A2T (Yoo & Qi 2021; TextAttack's Trainer): ``clean_epochs`` epochs on the clean set, then at the start of
@@ -350,7 +365,7 @@ class A2T(BaseMethod):
     tokenizer: object = None
     max_length: int = 0
     seed: int = 0
-    attack_context: dict | None = None  # resources (AttackResources), options (of the a2t attack), batch_size
+    attack_context: A2TContext | None = None
 
     def __post_init__(self):
         _require(self, clean_epochs=self.clean_epochs >= 0, share=0 < self.share <= 1,
@@ -370,18 +385,19 @@ class A2T(BaseMethod):
         return round(self.share * num_examples)
 
     def attack(self, model, examples: pd.DataFrame, seed: int) -> pd.DataFrame:
-        """Per-example attack results (``attacks.RESULT_COLUMNS``) against ``model`` as it is now: a new wrapper
-        and attack each time, so no query result is cached from earlier weights."""
-        from . import attacks
+        """Per-example attack results (``attacks.running.RESULT_COLUMNS``) against ``model`` as it is now: a new
+        wrapper and attack each time, so no query result is cached from earlier weights."""
+        from .attacks import running
 
         context = self.attack_context
-        wrapper = attacks.make_wrapper(model, self.tokenizer, self.max_length, context["batch_size"],
-                                       context["resources"].root)  # puts the model in eval mode
-        params = {"query_budget": self.query_budget, "batch_size": context["batch_size"],
-                  "options": context["options"]}
-        attack = attacks.build_attack("a2t", wrapper, params, context["resources"])
+        wrapper = running.make_wrapper(model, self.tokenizer, self.max_length, context.batch_size,
+                                       context.resources.root)  # puts the model in eval mode
+        from .attacks.recipes import build_attack  # imports textattack: after make_wrapper's offline set-up
+
+        params = {"query_budget": self.query_budget, "batch_size": context.batch_size, "options": context.options}
+        attack = build_attack("a2t", wrapper, params, context.resources)
         with _kept_random_state():  # the attack reseeds per example; training's dropout stream goes on unchanged
-            return attacks.attack_until(attack, examples, self.wanted(len(examples)), seed)
+            return running.attack_until(attack, examples, self.wanted(len(examples)), seed)
 
 
 @dataclasses.dataclass
