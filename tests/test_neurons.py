@@ -4,8 +4,8 @@ import torch
 import yaml
 from smk import ROOT
 
-from advlm.neurons import analysis, control, features, probe, probeless, ranking, specialization, subset, tagging
 from advlm.neurons import activations as word_activations
+from advlm.neurons import analysis, control, features, probe, probeless, ranking, specialization, subset, tagging
 from advlm.neurons import report as neuron_report
 
 
@@ -55,9 +55,12 @@ def manual_hidden_states(model_dir, words):
 
 
 def test_extract_activations_match_manual_lookup(tiny_bert):
-    results = {agg: word_activations.extract_activations(str(tiny_bert), SENTENCES, agg, batch_size=1, max_length=64,
-                                                         device="cpu")
-               for agg in ("first", "last", "mean")}
+    results = {
+        agg: word_activations.extract_activations(
+            str(tiny_bert), SENTENCES, agg, batch_size=1, max_length=64, device="cpu"
+        )
+        for agg in ("first", "last", "mean")
+    }
     activations, kept = results["first"]
     assert activations.dtype == np.float16 and activations.shape == (7, 3, 32)  # 2 layers + embeddings
     assert kept.tolist() == [True, True, True, False, True, True, True, True]
@@ -77,11 +80,13 @@ def test_extract_activations_match_manual_lookup(tiny_bert):
 
 
 def test_extract_activations_drop_truncated_words(tiny_bert):
-    full, _ = word_activations.extract_activations(str(tiny_bert), SENTENCES, "first", batch_size=2, max_length=64,
-                                                   device="cpu")
+    full, _ = word_activations.extract_activations(
+        str(tiny_bert), SENTENCES, "first", batch_size=2, max_length=64, device="cpu"
+    )
     # max_length 6 leaves 4 pieces: "the z ##x ##q" cuts zxqv, so it and all after it go; "a good film ." fits.
-    cut, kept = word_activations.extract_activations(str(tiny_bert), SENTENCES, "first", batch_size=2, max_length=6,
-                                                     device="cpu")
+    cut, kept = word_activations.extract_activations(
+        str(tiny_bert), SENTENCES, "first", batch_size=2, max_length=6, device="cpu"
+    )
     assert kept.tolist() == [True, False, False, False, True, True, True, True]
     assert cut.shape == (5, 3, 32)
     np.testing.assert_allclose(cut[1:], full[3:7], atol=2e-3)  # the second sentence keeps its rows, in order
@@ -209,15 +214,19 @@ def typed_corpus(features: str, num_words=2000, num_types=150, seed=0):
     return activations.astype(np.float16), words, tags, np.arange(num_words) // 10
 
 
-@pytest.mark.parametrize("features, selectivity, control", [
-    ("tag", (0.4, 1.0), (0.0, 0.6)),  # the features know the tag, not the word: only the real task is solvable
-    ("noise", (-0.1, 0.1), (0.0, 0.6)),  # nothing to learn: both at the majority rate
-    ("type_identity", (-0.1, 0.25), (0.7, 1.0)),  # a probe that memorises words solves the control task too
-])
+@pytest.mark.parametrize(
+    "features, selectivity, control",
+    [
+        ("tag", (0.4, 1.0), (0.0, 0.6)),  # the features know the tag, not the word: only the real task is solvable
+        ("noise", (-0.1, 0.1), (0.0, 0.6)),  # nothing to learn: both at the majority rate
+        ("type_identity", (-0.1, 0.25), (0.7, 1.0)),  # a probe that memorises words solves the control task too
+    ],
+)
 def test_selectivity_high_for_a_planted_tag_and_low_for_noise_or_memorised_words(features, selectivity, control):
     activations, words, tags, sentences = typed_corpus(features)
-    report, _ = analysis.analyze(activations, words, tags, sentences, params(C_grid=[0.1, 1.0, 10.0], ablation_n=2),
-                                 None, "")
+    report, _ = analysis.analyze(
+        activations, words, tags, sentences, params(C_grid=[0.1, 1.0, 10.0], ablation_n=2), None, ""
+    )
     assert selectivity[0] < report["selectivity"]["all_layers"] < selectivity[1]
     assert control[0] < report["control_task"]["accuracy"]["all_layers"] <= control[1]
     assert report["control_task"]["rng_seeds"] == [[7, 0], [7, 1]]
@@ -227,8 +236,9 @@ def test_selectivity_high_for_a_planted_tag_and_low_for_noise_or_memorised_words
 def test_probe_report_and_ranking_table():
     activations, tags, sentences = planted()
     words = [f"w{i}" for i in range(len(tags))]
-    report, table = analysis.analyze(activations, words, tags, sentences,
-                                     params(C_grid=[0.05, 0.5], ablation_n=2, ablation_draws=3), None, "")
+    report, table = analysis.analyze(
+        activations, words, tags, sentences, params(C_grid=[0.05, 0.5], ablation_n=2, ablation_draws=3), None, ""
+    )
     assert report["num_neurons"] == 32 and report["num_layers"] == 2 and report["classes"] == ["DET", "NOUN", "VERB"]
     assert sum(report["num_words"].values()) == len(tags)
     overall = report["accuracy"]["all_layers"]["test"]
@@ -286,8 +296,7 @@ def test_a_fixed_regularization_gives_the_same_lambda_in_every_probe_record():
     records = [reference]
     for seed in (1, 2):  # other "models": other activations, the reference's (C, l1_ratio), the grid unused
         activations, tags, sentences = planted(seed=seed)
-        record, _ = analysis.analyze(activations, words, tags, sentences, grid, fixed,
-                                     model=f"rt/none/base/seed{seed}")
+        record, _ = analysis.analyze(activations, words, tags, sentences, grid, fixed, model=f"rt/none/base/seed{seed}")
         assert record["hyperparameters"] == {**fixed, "selected": False}
         assert [(point["C"], point["l1_ratio"]) for point in record["grid"]] == [(chosen["C"], chosen["l1_ratio"])]
         records.append(record)
@@ -304,20 +313,30 @@ def test_probe_rule_reads_the_regularization_from_the_reference_or_the_config(tm
     reference.write_text('{"model": "rt/none/pretrained/seed0", "hyperparameters": {"C": 0.5, "l1_ratio": 0.9}}')
 
     def job(setting, **inputs):
-        return types.SimpleNamespace(params=types.SimpleNamespace(neurons={"regularization": setting}),
-                                     input=types.SimpleNamespace(**inputs))
+        return types.SimpleNamespace(
+            params=types.SimpleNamespace(neurons={"regularization": setting}), input=types.SimpleNamespace(**inputs)
+        )
 
     assert probe_neurons.regularization(job("reference")) is None  # the reference chooses
     assert probe_neurons.regularization(job("reference", reference=str(reference))) == {
-        "C": 0.5, "l1_ratio": 0.9, "chosen_on": "rt/none/pretrained/seed0"}
+        "C": 0.5,
+        "l1_ratio": 0.9,
+        "chosen_on": "rt/none/pretrained/seed0",
+    }
     assert probe_neurons.regularization(job({"C": 2.0, "l1_ratio": 0.1})) == {
-        "C": 2.0, "l1_ratio": 0.1, "chosen_on": "config"}
+        "C": 2.0,
+        "l1_ratio": 0.1,
+        "chosen_on": "config",
+    }
 
 
 def test_best_layer_is_chosen_on_validation_not_test(monkeypatch):
     # Layer 1 has the best test accuracy, layer 0 the best validation accuracy: layer 0 is reported.
-    scores = [{"train": 0.9, "validation": 0.8, "test": 0.6}, {"train": 0.9, "validation": 0.7, "test": 0.9},
-              {"train": 0.9, "validation": 0.8, "test": 0.7}]
+    scores = [
+        {"train": 0.9, "validation": 0.8, "test": 0.6},
+        {"train": 0.9, "validation": 0.7, "test": 0.9},
+        {"train": 0.9, "validation": 0.8, "test": 0.7},
+    ]
     monkeypatch.setattr(probe, "refit", lambda chosen, X, y, columns, max_iter, tol: scores[columns.start // 4])
     X = {name: np.zeros((5, 12), dtype=np.float32) for name in ("train", "validation", "test")}
     result = probe.layer_accuracies(None, X, {}, hidden=4, max_iter=1, tol=0.1)
@@ -337,11 +356,15 @@ def test_probeless_score_and_concentration_on_a_known_case():
     np.testing.assert_allclose(scores, [12, 2, 0, 0, 0, 0], atol=1e-5)
     # NeuroX's definition, pair by pair:
     tag_means = [X[y == tag].mean(axis=0) for tag in ("DET", "NOUN", "VERB")]
-    pairs = sum(np.abs(a - b) for i, a in enumerate(tag_means) for b in tag_means[i + 1:])
+    pairs = sum(np.abs(a - b) for i, a in enumerate(tag_means) for b in tag_means[i + 1 :])
     np.testing.assert_allclose(scores, pairs, atol=1e-5)
     # Half of the total (14) lies in n0 alone; 90 % needs n1 too; scores spread evenly need half the neurons.
     assert probeless.probeless_concentration(scores, 0.5, hidden=3) == {
-        "mass_share": 0.5, "n": 1, "share": 1 / 6, "layer_distribution": [1, 0]}
+        "mass_share": 0.5,
+        "n": 1,
+        "share": 1 / 6,
+        "layer_distribution": [1, 0],
+    }
     assert probeless.probeless_concentration(scores, 0.9, hidden=3)["n"] == 2
     assert probeless.probeless_concentration(np.ones(6), 0.5, hidden=3)["share"] == 0.5
 
@@ -349,8 +372,18 @@ def test_probeless_score_and_concentration_on_a_known_case():
 def test_probeless_share_does_not_depend_on_the_probe():
     activations, tags, sentences = planted(num_words=600)
     words = [f"w{i}" for i in range(len(tags))]
-    records = [analysis.analyze(activations, words, tags, sentences, params(ablation_n=2, ablation_draws=1),
-                                {"C": C, "l1_ratio": 0.5, "chosen_on": "test"}, "")[0] for C in (0.01, 10.0)]
+    records = [
+        analysis.analyze(
+            activations,
+            words,
+            tags,
+            sentences,
+            params(ablation_n=2, ablation_draws=1),
+            {"C": C, "l1_ratio": 0.5, "chosen_on": "test"},
+            "",
+        )[0]
+        for C in (0.01, 10.0)
+    ]
     assert records[0]["top_neurons"]["overall"] != records[1]["top_neurons"]["overall"]  # the probes differ
     assert records[0]["probeless"] == records[1]["probeless"]
 
@@ -382,9 +415,13 @@ def test_nothing_passed_in_is_changed():
 def test_neuron_plots(tmp_path):
     activations, tags, sentences = planted(num_words=600)
     words = [f"w{i}" for i in range(len(tags))]
-    records = {variant: {seed: analysis.analyze(activations, words, tags, sentences,
-                                                params(seed=seed, C_grid=[0.5]), None, "")[0]
-                         for seed in (1, 2)} for variant in ("rt / none / base", "rt / clean / base")}
+    records = {
+        variant: {
+            seed: analysis.analyze(activations, words, tags, sentences, params(seed=seed, C_grid=[0.5]), None, "")[0]
+            for seed in (1, 2)
+        }
+        for variant in ("rt / none / base", "rt / clean / base")
+    }
     shares = neuron_report.tag_layer_shares(records["rt / none / base"][1])
     np.testing.assert_allclose(shares.sum(axis=1), 1)
     for plot in (neuron_report.plot_tag_layer_heatmap, neuron_report.plot_neurons_per_tag):

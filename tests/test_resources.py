@@ -26,7 +26,7 @@ def test_minilm_and_glove_from_packages(tmp_path):
     config = json.loads((tmp_path / "minilm" / "config.json").read_text())
     assert (config["num_hidden_layers"], config["hidden_size"]) == (6, 384)
     resources.build("glove", tmp_path / "glove", "unused")
-    assert sum(1 for _ in open(tmp_path / "glove" / "vocab.txt")) == 400_000
+    assert len((tmp_path / "glove" / "vocab.txt").read_text().splitlines()) == 400_000
 
 
 def test_missing_or_corrupt_download_says_how_to_fetch(tmp_path):
@@ -56,8 +56,14 @@ def test_textattack_imports_offline_with_wordnet_and_no_network_call(resources_d
     )
     env = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "HOME": str(resources_dir)}  # no NLTK or TextAttack cache
     # run from the scripts' folder, which is first on the path as in a Snakemake job
-    result = subprocess.run([sys.executable, "-c", code], cwd=resources.REPO / "workflow_scripts", env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=resources.REPO / "workflow_scripts",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     wordnet_version, has_antonym, replacements = result.stdout.split()[-3:]
     assert (wordnet_version, has_antonym) == ("3.0", "True") and int(replacements) > 0

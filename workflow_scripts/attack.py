@@ -4,13 +4,13 @@ Writes the per-example CSV and, beside it (``sharding.shard_record_path``: same 
 gather step records: the attack's full ``repr``, its parameters, the checksums of the resources it used,
 the shard and this job's provenance.
 """
+
 import importlib.metadata
 from pathlib import Path
 
-from advlm import runtime
+from advlm import artifacts, runtime
 from advlm.attacks import running, sharding
 from advlm.attacks.resources import AttackResources
-from advlm import artifacts
 
 
 def main(smk):
@@ -38,17 +38,20 @@ def main(smk):
     )
     Path(smk.output.csv).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(smk.output.csv, index=False)
-    artifacts.write_json({
-        "attack": smk.wildcards.attack,
-        "attack_repr": frame.attrs["attack_repr"],
-        "resources": frame.attrs["resources"],
-        "params": params,
-        "shard": shard,
-        "num_shards": num_shards,
-        "sample_size": frame.attrs["sample_size"],
-        "textattack_version": importlib.metadata.version("textattack"),
-        "provenance": runtime.provenance(params["seed"], params),
-    }, sharding.shard_record_path(smk.output.csv))
+    artifacts.write_json(
+        {
+            "attack": smk.wildcards.attack,
+            "attack_repr": frame.attrs["attack_repr"],
+            "resources": frame.attrs["resources"],
+            "params": params,
+            "shard": shard,
+            "num_shards": num_shards,
+            "sample_size": frame.attrs["sample_size"],
+            "textattack_version": importlib.metadata.version("textattack"),
+            "provenance": runtime.provenance(params["seed"], params),
+        },
+        sharding.shard_record_path(smk.output.csv),
+    )
 
 
 if __name__ == "__main__" and "snakemake" in globals():

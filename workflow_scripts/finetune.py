@@ -1,8 +1,8 @@
 """Rule finetune: fine-tune one (dataset, pre-training variant, method, seed) model."""
+
 from pathlib import Path
 
-from advlm import artifacts
-from advlm import runtime, training
+from advlm import artifacts, runtime, training
 
 
 def method_context(smk) -> dict:
@@ -10,11 +10,15 @@ def method_context(smk) -> dict:
     if smk.wildcards.method == "a2t":
         from advlm.attacks.resources import AttackResources
 
-        resources = AttackResources(root=Path(smk.input.nltk_data).parent, counterfitted=smk.input.counterfitted,
-                                    sentence_encoder=smk.input.sentence_encoder)
+        resources = AttackResources(
+            root=Path(smk.input.nltk_data).parent,
+            counterfitted=smk.input.counterfitted,
+            sentence_encoder=smk.input.sentence_encoder,
+        )
         attack = smk.params.attack  # rules/common.smk: attack_recipe_params(config, "a2t")
-        return {"attack_context": training.A2TContext(resources, options=attack["options"],
-                                                      batch_size=attack["batch_size"])}
+        return {
+            "attack_context": training.A2TContext(resources, options=attack["options"], batch_size=attack["batch_size"])
+        }
     if smk.wildcards.method == "advaug":
         return {"adversarial_examples": smk.input.adversarial_examples}
     return {}

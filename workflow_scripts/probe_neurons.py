@@ -5,10 +5,10 @@ The regularization (C, l1_ratio) is chosen once per dataset: the reference probe
 fine-tuning) selects it from the grid on validation, every other probe reads it from the reference's probe.json
 (input ``reference``); or it is fixed in the config (neurons.regularization: {C, l1_ratio}).
 """
+
 import numpy as np
 
-from advlm import artifacts
-from advlm import runtime
+from advlm import artifacts, runtime
 from advlm.neurons import analysis
 
 
@@ -29,8 +29,15 @@ def main(smk):
     runtime.setup(smk.threads, params["seed"])
     labels = artifacts.read_json(smk.input.labels)
     activations = np.load(smk.input.activations, mmap_mode="r")  # float16 on disk; the probe reads it in chunks
-    report, ranking = analysis.analyze(activations, labels["words"], labels[params["tagset"]], labels["sentence"],
-                                       params, regularization(smk), model=smk.params.model)
+    report, ranking = analysis.analyze(
+        activations,
+        labels["words"],
+        labels[params["tagset"]],
+        labels["sentence"],
+        params,
+        regularization(smk),
+        model=smk.params.model,
+    )
     provenance = runtime.provenance(params["seed"], params)
     record = {**report, "aggregation": labels["aggregation"], "provenance": provenance}
     artifacts.write_json(record, smk.output.probe)

@@ -1,9 +1,9 @@
 """Rule tag_probe_corpus: sample sentences and tag them with spaCy for the neuron probes (silver POS tags)."""
+
 import collections
 import json
 
-from advlm import artifacts
-from advlm import runtime
+from advlm import artifacts, runtime
 from advlm.neurons import tagging
 
 
@@ -14,16 +14,21 @@ def main(smk):
     nlp = tagging.load_tagger()
     records = tagging.tag_corpus(texts, params["num_sentences"], params["seed"], nlp)
     artifacts.write_lines((json.dumps(record, ensure_ascii=False) for record in records), smk.output.corpus)
-    artifacts.write_json({
-        "num_texts": len(texts),
-        "num_sentences_requested": params["num_sentences"],
-        "num_sentences": len(records),
-        "num_words": sum(len(r["words"]) for r in records),
-        "seed": params["seed"],
-        "tagger": tagging.tagger_info(nlp),
-        "tag_counts": {tagset: dict(collections.Counter(t for r in records for t in r[tagset]).most_common())
-                       for tagset in tagging.TAGSETS},
-    }, smk.output.meta)
+    artifacts.write_json(
+        {
+            "num_texts": len(texts),
+            "num_sentences_requested": params["num_sentences"],
+            "num_sentences": len(records),
+            "num_words": sum(len(r["words"]) for r in records),
+            "seed": params["seed"],
+            "tagger": tagging.tagger_info(nlp),
+            "tag_counts": {
+                tagset: dict(collections.Counter(t for r in records for t in r[tagset]).most_common())
+                for tagset in tagging.TAGSETS
+            },
+        },
+        smk.output.meta,
+    )
 
 
 if __name__ == "__main__" and "snakemake" in globals():

@@ -1,11 +1,12 @@
 """The plain files that pass between stages: examples (JSONL or Parquet), JSON records and line lists, written
 atomically."""
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 

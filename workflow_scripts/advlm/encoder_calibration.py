@@ -3,6 +3,7 @@ recipes' thresholds recalibrated for the local encoder (MiniLM), written as ``ca
 counter-fitted vectors and read back by the attacks (``read_calibration``). Which recipes have a sentence
 encoder, its original settings and how its threshold is recalibrated come from ``advlm.attacks.catalog``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,8 +24,10 @@ CALIBRATION_FILE = "calibration.json"
 def read_calibration(embedding_dir: str | Path) -> dict:
     path = Path(embedding_dir) / CALIBRATION_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run the build_embeddings rule "
-                                "(snakemake results/resources/counterfitted), or give numeric thresholds")
+        raise FileNotFoundError(
+            f"{path} is missing: run the build_embeddings rule "
+            "(snakemake results/resources/counterfitted), or give numeric thresholds"
+        )
     return json.loads(path.read_text())
 
 
@@ -48,8 +51,9 @@ def eer_threshold(positive: np.ndarray, negative: np.ndarray) -> tuple[float, fl
     return float(candidates[best]), float((false_reject[best] + false_accept[best]) / 2)
 
 
-def _calibration_pairs(texts: list[str], synonyms: dict, antonyms: dict, unrelated: list[str], stopwords: set,
-                       size: int, seed: int):
+def _calibration_pairs(
+    texts: list[str], synonyms: dict, antonyms: dict, unrelated: list[str], stopwords: set, size: int, seed: int
+):
     """Up to ``size`` (text, word index, {kind: replacement}) tuples: in each text one content word that has
     both a WordNet synonym and a WordNet antonym in the embedding vocabulary, chosen at random, with a random
     synonym, a random antonym and a random unrelated word (one of ``unrelated``) as replacements."""
@@ -65,9 +69,11 @@ def _calibration_pairs(texts: list[str], synonyms: dict, antonyms: dict, unrelat
             continue
         i = indices[rng.integers(len(indices))]
         word = words[i]
-        replacements = {"synonym": synonyms[word][rng.integers(len(synonyms[word]))],
-                        "antonym": antonyms[word][rng.integers(len(antonyms[word]))],
-                        "unrelated": unrelated[rng.integers(len(unrelated))]}
+        replacements = {
+            "synonym": synonyms[word][rng.integers(len(synonyms[word]))],
+            "antonym": antonyms[word][rng.integers(len(antonyms[word]))],
+            "unrelated": unrelated[rng.integers(len(unrelated))],
+        }
         if replacements["unrelated"] in (word, *synonyms[word], *antonyms[word]):
             continue
         out.append((text, i, replacements))
@@ -78,13 +84,21 @@ def _calibration_pairs(texts: list[str], synonyms: dict, antonyms: dict, unrelat
 
 def _quantiles(values) -> dict:
     values = np.asarray(values, float)
-    return {f"q{int(q * 100):02d}": float(np.quantile(values, q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95)} \
-        | {"mean": float(values.mean()), "n": int(len(values))}
+    return {f"q{int(q * 100):02d}": float(np.quantile(values, q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95)} | {
+        "mean": float(values.mean()),
+        "n": int(len(values)),
+    }
 
 
-def calibrate_sentence_encoder(texts: list[str], embedding_dir: str | Path, encoder_dir: str | Path,
-                               resources_dir: str | Path, size: int = 600, seed: int = 0,
-                               device="cpu") -> dict:
+def calibrate_sentence_encoder(
+    texts: list[str],
+    embedding_dir: str | Path,
+    encoder_dir: str | Path,
+    resources_dir: str | Path,
+    size: int = 600,
+    seed: int = 0,
+    device="cpu",
+) -> dict:
     """Recalibrate the recipes' sentence-encoder thresholds for the local encoder (procedure in docs/attacks.md).
 
     The original encoders (USE, SBERT stsb-distilbert-base) are not available offline, so their similarity
@@ -115,7 +129,10 @@ def calibrate_sentence_encoder(texts: list[str], embedding_dir: str | Path, enco
     embedding_dir = Path(embedding_dir)
     vocab = (embedding_dir / "vocab.txt").read_text().splitlines()
     pairs = np.load(embedding_dir / "pairs.npz")
-    synonyms, antonyms = embeddings.pair_lists(vocab, pairs["synonyms"]), embeddings.pair_lists(vocab, pairs["antonyms"])
+    synonyms, antonyms = (
+        embeddings.pair_lists(vocab, pairs["synonyms"]),
+        embeddings.pair_lists(vocab, pairs["antonyms"]),
+    )
     stop = set(nltk_stopwords.words("english"))
     unrelated = [word for word in vocab[:10000] if word not in stop]  # the frequent words (vocab is by frequency)
     swaps = _calibration_pairs(texts, synonyms, antonyms, unrelated, stop, size, seed)
@@ -129,7 +146,10 @@ def calibrate_sentence_encoder(texts: list[str], embedding_dir: str | Path, enco
         for text, i, replacements in swaps:
             if window and text.num_words < window:
                 continue  # the recipes skip texts shorter than the window
-            view = (lambda t: t.text_window_around_index(i, window)) if window else (lambda t: t.text)
+
+            def view(t, i=i):  # the text the recipe's encoder compares: a window around the swap, or all of it
+                return t.text_window_around_index(i, window) if window else t.text
+
             originals.append(view(text))
             for kind in kinds:
                 word = replacements[kind].capitalize() if text.words[i].istitle() else replacements[kind]
@@ -143,8 +163,12 @@ def calibrate_sentence_encoder(texts: list[str], embedding_dir: str | Path, enco
         setting = _setting(window)
         sims[setting] = similarities(window)
         threshold, error = eer_threshold(sims[setting]["synonym"], sims[setting]["unrelated"])
-        settings[setting] = {"window_size": window, **{kind: _quantiles(sims[setting][kind]) for kind in kinds},
-                             "eer_threshold_cosine": threshold, "equal_error_rate": error}
+        settings[setting] = {
+            "window_size": window,
+            **{kind: _quantiles(sims[setting][kind]) for kind in kinds},
+            "eer_threshold_cosine": threshold,
+            "equal_error_rate": error,
+        }
 
     def acceptance(setting, cosine):
         return {kind: float((values >= cosine - 1e-12).mean()) for kind, values in sims[setting].items()}
@@ -161,14 +185,18 @@ def calibrate_sentence_encoder(texts: list[str], embedding_dir: str | Path, enco
         original = recipe.sentence_encoder
         if recipe.calibration == "equal_error_rate":
             where = f"{original.window_size}-word windows" if original.window_size else "whole texts"
-            return (settings[_setting(original.window_size)]["eer_threshold_cosine"],
-                    f"equal-error-rate threshold of synonym vs unrelated-word swaps, {where}")
+            return (
+                settings[_setting(original.window_size)]["eer_threshold_cosine"],
+                f"equal-error-rate threshold of synonym vs unrelated-word swaps, {where}",
+            )
         if recipe.calibration == "textfooler_ratio":
             textfooler = catalog.recipe("textfooler")
             ratio = (1 - cosine_of(original)) / (1 - cosine_of(textfooler.sentence_encoder))
-            return (1 - ratio * (1 - calibrated(textfooler)[0]),
-                    f"TextFooler's calibrated cosine distance x {ratio:.4f} ({recipe.title}'s original cosine "
-                    "distance over TextFooler's)")
+            return (
+                1 - ratio * (1 - calibrated(textfooler)[0]),
+                f"TextFooler's calibrated cosine distance x {ratio:.4f} ({recipe.title}'s original cosine "
+                "distance over TextFooler's)",
+            )
         if recipe.calibration == "original":
             return original.threshold, "the recipe's value, kept (it does not bind one-word swaps)"
         raise ValueError(f"attack {recipe.name!r}: unknown calibration {recipe.calibration!r}")
@@ -178,18 +206,28 @@ def calibrate_sentence_encoder(texts: list[str], embedding_dir: str | Path, enco
         original, (cosine, rule) = recipe.sentence_encoder, calibrated(recipe)
         setting = _setting(original.window_size)
         thresholds[recipe.name] = {
-            "metric": original.metric, "window_size": original.window_size,
+            "metric": original.metric,
+            "window_size": original.window_size,
             "value": angular(cosine) if original.metric == "angular" else cosine,
-            "cosine": cosine, "rule": rule, "original": dataclasses.asdict(original),
+            "cosine": cosine,
+            "rule": rule,
+            "original": dataclasses.asdict(original),
             "acceptance": acceptance(setting, cosine),
             "acceptance_of_original_value_unrecalibrated": acceptance(setting, cosine_of(original)),
         }
     return {
         "procedure": calibrate_sentence_encoder.__doc__.split("Returns")[0].strip(),
-        "encoder": {"directory": Path(encoder_dir).name, "identity": manifest_digest(Path(encoder_dir)),
-                    "pooling": "mean over real tokens, L2-normalised"},
-        "sample": {"texts": len(texts), "swaps": len(swaps), "seed": seed,
-                   "examples": [{"text": t.text, "word": t.words[i], **r} for t, i, r in swaps[:10]]},
+        "encoder": {
+            "directory": Path(encoder_dir).name,
+            "identity": manifest_digest(Path(encoder_dir)),
+            "pooling": "mean over real tokens, L2-normalised",
+        },
+        "sample": {
+            "texts": len(texts),
+            "swaps": len(swaps),
+            "seed": seed,
+            "examples": [{"text": t.text, "word": t.words[i], **r} for t, i, r in swaps[:10]],
+        },
         "settings": settings,
         "thresholds": thresholds,
     }

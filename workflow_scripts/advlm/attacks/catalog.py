@@ -9,6 +9,7 @@ the claims' transformations against it. Adding a recipe is one record here plus 
 
 Pure data: no TextAttack or torch import, so that the Snakefile can load this file on its own.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -66,33 +67,69 @@ USE = "USE (TF-Hub universal-sentence-encoder/4)"
 RECIPES = (
     Recipe("pwws", "PWWS", "Ren et al. 2019", "PWWSRen2019", "wordnet"),
     Recipe("deepwordbug", "DeepWordBug", "Gao et al. 2018", "DeepWordBugGao2018", "characters"),
-    Recipe("textfooler", "TextFooler", "Jin et al. 2020", "TextFoolerJin2019", "counterfitted",
-           options=types.MappingProxyType(
-               {"max_candidates": 50, "min_cos_sim": 0.5, "sentence_encoder_threshold": "calibrated"}),
-           embedding=True, pos_tagger=True,
-           sentence_encoder=SentenceEncoder(USE, "angular", 0.840845057, 15, True, False),
-           calibration="equal_error_rate",
-           stands_in_for=("paragramcf", "NLTK POS tagger", USE)),
-    Recipe("bae", "BAE", "Garg & Ramakrishnan 2020 (BAE-R)", "BAEGarg2019", "masked_lm",
-           options=types.MappingProxyType({"max_candidates": 50, "sentence_encoder_threshold": "calibrated"}),
-           masked_lm=True, pos_tagger=True,
-           sentence_encoder=SentenceEncoder(USE, "cosine", 0.936338023, 15, True, True),
-           calibration="textfooler_ratio",
-           stands_in_for=("bert-base-uncased", "NLTK POS tagger", USE)),
-    Recipe("bert-attack", "BERT-Attack", "Li et al. 2020", "BERTAttackLi2020", "masked_lm",
-           options=types.MappingProxyType(
-               {"max_candidates": 8, "max_perturbed_share": 0.4, "sentence_encoder_threshold": "calibrated"}),
-           masked_lm=True,
-           sentence_encoder=SentenceEncoder(USE, "cosine", 0.2, None, False, True),
-           calibration="original",
-           stands_in_for=("bert-base-uncased", USE)),
-    Recipe("a2t", "A2T", "Yoo & Qi 2021", "A2TYoo2021", "counterfitted",
-           options=types.MappingProxyType({"max_candidates": 20, "min_cos_sim": 0.8, "max_modification_rate": 0.1,
-                                           "min_modifications": 4, "sentence_encoder_threshold": "calibrated"}),
-           embedding=True, pos_tagger=True,
-           sentence_encoder=SentenceEncoder("SBERT stsb-distilbert-base", "cosine", 0.9, None, False, True),
-           calibration="equal_error_rate",
-           stands_in_for=("paragramcf", "NLTK POS tagger", "SBERT stsb-distilbert-base")),
+    Recipe(
+        "textfooler",
+        "TextFooler",
+        "Jin et al. 2020",
+        "TextFoolerJin2019",
+        "counterfitted",
+        options=types.MappingProxyType(
+            {"max_candidates": 50, "min_cos_sim": 0.5, "sentence_encoder_threshold": "calibrated"}
+        ),
+        embedding=True,
+        pos_tagger=True,
+        sentence_encoder=SentenceEncoder(USE, "angular", 0.840845057, 15, True, False),
+        calibration="equal_error_rate",
+        stands_in_for=("paragramcf", "NLTK POS tagger", USE),
+    ),
+    Recipe(
+        "bae",
+        "BAE",
+        "Garg & Ramakrishnan 2020 (BAE-R)",
+        "BAEGarg2019",
+        "masked_lm",
+        options=types.MappingProxyType({"max_candidates": 50, "sentence_encoder_threshold": "calibrated"}),
+        masked_lm=True,
+        pos_tagger=True,
+        sentence_encoder=SentenceEncoder(USE, "cosine", 0.936338023, 15, True, True),
+        calibration="textfooler_ratio",
+        stands_in_for=("bert-base-uncased", "NLTK POS tagger", USE),
+    ),
+    Recipe(
+        "bert-attack",
+        "BERT-Attack",
+        "Li et al. 2020",
+        "BERTAttackLi2020",
+        "masked_lm",
+        options=types.MappingProxyType(
+            {"max_candidates": 8, "max_perturbed_share": 0.4, "sentence_encoder_threshold": "calibrated"}
+        ),
+        masked_lm=True,
+        sentence_encoder=SentenceEncoder(USE, "cosine", 0.2, None, False, True),
+        calibration="original",
+        stands_in_for=("bert-base-uncased", USE),
+    ),
+    Recipe(
+        "a2t",
+        "A2T",
+        "Yoo & Qi 2021",
+        "A2TYoo2021",
+        "counterfitted",
+        options=types.MappingProxyType(
+            {
+                "max_candidates": 20,
+                "min_cos_sim": 0.8,
+                "max_modification_rate": 0.1,
+                "min_modifications": 4,
+                "sentence_encoder_threshold": "calibrated",
+            }
+        ),
+        embedding=True,
+        pos_tagger=True,
+        sentence_encoder=SentenceEncoder("SBERT stsb-distilbert-base", "cosine", 0.9, None, False, True),
+        calibration="equal_error_rate",
+        stands_in_for=("paragramcf", "NLTK POS tagger", "SBERT stsb-distilbert-base"),
+    ),
 )
 BY_NAME = types.MappingProxyType({recipe.name: recipe for recipe in RECIPES})
 

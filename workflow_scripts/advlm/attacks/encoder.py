@@ -1,6 +1,7 @@
 """The local sentence encoder: all-MiniLM-L6-v2 with SBERT's mean pooling, the stand-in for the Universal
 Sentence Encoder and SBERT in the attacks (``components.MeanPoolSentenceEncoder``) and the encoder the
 calibration measures (``advlm.encoder_calibration``)."""
+
 from __future__ import annotations
 
 import functools
@@ -36,7 +37,7 @@ class MeanPooler:
     def encode(self, sentences) -> torch.Tensor:
         missing = list(dict.fromkeys(s for s in sentences if s not in self.cache))
         for start in range(0, len(missing), self.batch_size):
-            chunk = missing[start:start + self.batch_size]
+            chunk = missing[start : start + self.batch_size]
             for text, vector in zip(chunk, self._encode(chunk)):
                 self.cache[text] = vector
         if not sentences:

@@ -1,5 +1,6 @@
 """Attack metrics over per-example results (``running.RESULT_COLUMNS``), as TextAttack's attack summary
 defines them, and on the examples every model classifies correctly (the A2T protocol)."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -21,12 +22,16 @@ def summarize(per_example: pd.DataFrame, params: dict) -> dict:
     successes, failures, skipped = (int(counts.get(outcome, 0)) for outcome in OUTCOMES)
     attacked = per_example[per_example["outcome"] != "skipped"]
     return {
-        "n": n, "successes": successes, "failures": failures, "skipped": skipped,
+        "n": n,
+        "successes": successes,
+        "failures": failures,
+        "skipped": skipped,
         "clean_accuracy": 1 - skipped / n if n else None,
         "accuracy_under_attack": failures / n if n else None,
         "attack_success_rate": successes / (successes + failures) if successes + failures else None,
-        "mean_perturbed_word_share": _mean(per_example.loc[per_example["outcome"] == "success",
-                                                           "perturbed_word_share"]),
+        "mean_perturbed_word_share": _mean(
+            per_example.loc[per_example["outcome"] == "success", "perturbed_word_share"]
+        ),
         "mean_num_queries": _mean(attacked["num_queries"]),
         "mean_seconds": _mean(per_example["seconds"]),
         "query_budget": params.get("query_budget"),

@@ -8,6 +8,7 @@ never looked up by TextAttack.
 
 Imports textattack: import this module only after :func:`advlm.runtime.offline_textattack`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,21 +19,33 @@ import torch
 from textattack import Attack
 from textattack.constraints.overlap import LevenshteinEditDistance, MaxWordsPerturbed
 from textattack.constraints.pre_transformation import (
-    InputColumnModification, MaxModificationRate, RepeatModification, StopwordModification,
+    InputColumnModification,
+    MaxModificationRate,
+    RepeatModification,
+    StopwordModification,
 )
 from textattack.constraints.semantics import WordEmbeddingDistance
 from textattack.constraints.semantics.sentence_encoders import SentenceEncoder
 from textattack.goal_functions import UntargetedClassification
 from textattack.search_methods import GreedyWordSwapWIR
 from textattack.transformations import (
-    CompositeTransformation, WordSwapEmbedding, WordSwapNeighboringCharacterSwap, WordSwapRandomCharacterDeletion,
-    WordSwapRandomCharacterInsertion, WordSwapRandomCharacterSubstitution, WordSwapWordNet,
+    CompositeTransformation,
+    WordSwapEmbedding,
+    WordSwapNeighboringCharacterSwap,
+    WordSwapRandomCharacterDeletion,
+    WordSwapRandomCharacterInsertion,
+    WordSwapRandomCharacterSubstitution,
+    WordSwapWordNet,
 )
 
 from ..encoder_calibration import read_calibration
 from . import catalog
 from .components import (
-    LocalWordSwapMaskedLM, MeanPoolSentenceEncoder, SpacyPartOfSpeech, load_embedding, load_masked_lm,
+    LocalWordSwapMaskedLM,
+    MeanPoolSentenceEncoder,
+    SpacyPartOfSpeech,
+    load_embedding,
+    load_masked_lm,
 )
 from .resources import AttackResources
 
@@ -76,9 +89,14 @@ class _Context:
         """The recipe's sentence-encoder constraint (window, metric, reference) on the local encoder."""
         original = self.recipe.sentence_encoder
         return MeanPoolSentenceEncoder(
-            self.need().encoder_dir, threshold=self.threshold(), metric=original.metric,
-            window_size=original.window_size, skip_text_shorter_than_window=original.skip_text_shorter_than_window,
-            compare_against_original=original.compare_against_original, device=self.device)
+            self.need().encoder_dir,
+            threshold=self.threshold(),
+            metric=original.metric,
+            window_size=original.window_size,
+            skip_text_shorter_than_window=original.skip_text_shorter_than_window,
+            compare_against_original=original.compare_against_original,
+            device=self.device,
+        )
 
     def masked_lm(self, method: str, **kwargs):
         source = self.need().masked_lm
@@ -86,15 +104,22 @@ class _Context:
             raise ValueError(f"attack {self.recipe.name!r} needs a masked LM (attack.masked_lm)")
         model, tokenizer = load_masked_lm(str(source), str(self.device))
         max_length = min(tokenizer.model_max_length, model.config.max_position_embeddings)
-        return LocalWordSwapMaskedLM(source=str(source), method=method, masked_language_model=model,
-                                     tokenizer=tokenizer, max_length=max_length, **kwargs)
+        return LocalWordSwapMaskedLM(
+            source=str(source),
+            method=method,
+            masked_language_model=model,
+            tokenizer=tokenizer,
+            max_length=max_length,
+            **kwargs,
+        )
 
     def attack(self, transformation, constraints: list, search_method):
         """The ``textattack.Attack``: the shared goal function (untargeted classification within the query
         budget) and the constraints cheapest first."""
         budget = self.query_budget  # None: unlimited; TextAttack slices lists with it, so it must be an int
         goal_function = UntargetedClassification(
-            self.wrapper, query_budget=float("inf") if budget is None else int(budget), model_batch_size=self.batch_size)
+            self.wrapper, query_budget=float("inf") if budget is None else int(budget), model_batch_size=self.batch_size
+        )
         return Attack(goal_function, cheap_constraints_first(constraints), transformation, search_method)
 
 
@@ -107,8 +132,13 @@ def _textfooler_stopwords() -> frozenset:
     from textattack.attack_recipes import textfooler_jin_2019
 
     for node in ast.walk(ast.parse(inspect.getsource(textfooler_jin_2019))):
-        if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "set" and node.args
-                and isinstance(node.args[0], ast.List) and len(node.args[0].elts) > 100):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "set"
+            and node.args
+            and isinstance(node.args[0], ast.List)
+            and len(node.args[0].elts) > 100
+        ):
             return frozenset(ast.literal_eval(node.args[0]))
     raise RuntimeError("TextFooler's stopword list was not found in textattack.attack_recipes.textfooler_jin_2019")
 
@@ -121,12 +151,15 @@ def pwws(ctx):
 
 def deepwordbug(ctx):
     """DeepWordBug (Gao et al. 2018) as TextAttack's ``DeepWordBugGao2018`` (all four character edits)."""
-    transformation = CompositeTransformation([
-        WordSwapNeighboringCharacterSwap(), WordSwapRandomCharacterSubstitution(),
-        WordSwapRandomCharacterDeletion(), WordSwapRandomCharacterInsertion(),
-    ])
-    constraints = [RepeatModification(), StopwordModification(stopwords=ctx.stopwords()),
-                   LevenshteinEditDistance(30)]
+    transformation = CompositeTransformation(
+        [
+            WordSwapNeighboringCharacterSwap(),
+            WordSwapRandomCharacterSubstitution(),
+            WordSwapRandomCharacterDeletion(),
+            WordSwapRandomCharacterInsertion(),
+        ]
+    )
+    constraints = [RepeatModification(), StopwordModification(stopwords=ctx.stopwords()), LevenshteinEditDistance(30)]
     return ctx.attack(transformation, constraints, GreedyWordSwapWIR("unk"))
 
 
@@ -135,7 +168,8 @@ def textfooler(ctx):
     (for paragramcf), spaCy POS tags (for NLTK's), MiniLM with a recalibrated threshold (for USE)."""
     options, embedding = ctx.options, ctx.embedding()
     constraints = [
-        RepeatModification(), StopwordModification(stopwords=_textfooler_stopwords()),
+        RepeatModification(),
+        StopwordModification(stopwords=_textfooler_stopwords()),
         InputColumnModification(["premise", "hypothesis"], {"premise"}),
         WordEmbeddingDistance(embedding=embedding, min_cos_sim=options["min_cos_sim"]),
         SpacyPartOfSpeech(allow_verb_noun_swap=True),
@@ -148,8 +182,12 @@ def textfooler(ctx):
 def bae(ctx):
     """BAE-R (Garg & Ramakrishnan 2020) as TextAttack's ``BAEGarg2019``, variant: the workflow's masked LM
     (for bert-base-uncased), spaCy POS tags, MiniLM with a recalibrated threshold (for USE)."""
-    constraints = [RepeatModification(), StopwordModification(stopwords=ctx.stopwords()),
-                   SpacyPartOfSpeech(allow_verb_noun_swap=True), ctx.sentence_encoder()]
+    constraints = [
+        RepeatModification(),
+        StopwordModification(stopwords=ctx.stopwords()),
+        SpacyPartOfSpeech(allow_verb_noun_swap=True),
+        ctx.sentence_encoder(),
+    ]
     transformation = ctx.masked_lm("bae", max_candidates=ctx.options["max_candidates"], min_confidence=0.0)
     return ctx.attack(transformation, constraints, GreedyWordSwapWIR(wir_method="delete"))
 
@@ -157,8 +195,12 @@ def bae(ctx):
 def bert_attack(ctx):
     """BERT-Attack (Li et al. 2020) as TextAttack's ``BERTAttackLi2020``, variant: the workflow's masked LM,
     MiniLM (for USE; the recipe's whole-text cosine 0.2 hardly ever binds)."""
-    constraints = [RepeatModification(), StopwordModification(stopwords=ctx.stopwords()),
-                   MaxWordsPerturbed(max_percent=ctx.options["max_perturbed_share"]), ctx.sentence_encoder()]
+    constraints = [
+        RepeatModification(),
+        StopwordModification(stopwords=ctx.stopwords()),
+        MaxWordsPerturbed(max_percent=ctx.options["max_perturbed_share"]),
+        ctx.sentence_encoder(),
+    ]
     transformation = ctx.masked_lm("bert-attack", max_candidates=ctx.options["max_candidates"])
     return ctx.attack(transformation, constraints, GreedyWordSwapWIR(wir_method="unk"))
 
@@ -168,17 +210,20 @@ def a2t(ctx):
     POS tags, MiniLM with a recalibrated threshold (for SBERT stsb-distilbert-base)."""
     options, embedding = ctx.options, ctx.embedding()
     constraints = [
-        RepeatModification(), StopwordModification(stopwords=ctx.stopwords()),
+        RepeatModification(),
+        StopwordModification(stopwords=ctx.stopwords()),
         InputColumnModification(["premise", "hypothesis"], {"premise"}),
         SpacyPartOfSpeech(allow_verb_noun_swap=False),
-        MaxModificationRate(max_rate=float(options["max_modification_rate"]),
-                            min_threshold=int(options["min_modifications"])),
+        MaxModificationRate(
+            max_rate=float(options["max_modification_rate"]), min_threshold=int(options["min_modifications"])
+        ),
         ctx.sentence_encoder(),
         WordEmbeddingDistance(embedding=embedding, min_cos_sim=options["min_cos_sim"]),
     ]
     wrapper = ctx.wrapper
     max_len = getattr(wrapper, "max_length", None) or min(
-        1024, wrapper.tokenizer.model_max_length, wrapper.model.config.max_position_embeddings - 2)
+        1024, wrapper.tokenizer.model_max_length, wrapper.model.config.max_position_embeddings - 2
+    )
     transformation = WordSwapEmbedding(max_candidates=options["max_candidates"], embedding=embedding)
     search_method = GreedyWordSwapWIR(wir_method="gradient", truncate_words_to=max_len)
     return ctx.attack(transformation, constraints, search_method)
@@ -207,8 +252,9 @@ def build_attack(name: str, wrapper, params: dict, resources: AttackResources | 
     """
     recipe = catalog.recipe(name)
     resources = None if resources is None else AttackResources.coerce(resources)
-    context = _Context(recipe, wrapper, attack_options(name, params), params.get("query_budget"),
-                       params["batch_size"], resources)
+    context = _Context(
+        recipe, wrapper, attack_options(name, params), params.get("query_budget"), params["batch_size"], resources
+    )
     return BUILDS[name](context)
 
 

@@ -1,4 +1,5 @@
 """Where an attack finds its offline resources, and their identity (checksums, not paths)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,7 +23,7 @@ class AttackResources:
     masked_lm: str | None = None
 
     @classmethod
-    def coerce(cls, value) -> "AttackResources":
+    def coerce(cls, value) -> AttackResources:
         return value if isinstance(value, cls) else cls(Path(value))
 
     @property
@@ -41,8 +42,11 @@ class AttackResources:
         if recipe.sentence_encoder:
             out["sentence_encoder"] = manifest_digest(self.encoder_dir)
         if recipe.masked_lm:
-            out["masked_lm"] = manifest_digest(Path(self.masked_lm)) if self.masked_lm and Path(self.masked_lm).exists() \
+            out["masked_lm"] = (
+                manifest_digest(Path(self.masked_lm))
+                if self.masked_lm and Path(self.masked_lm).exists()
                 else self.masked_lm
+            )
         return out
 
 

@@ -1,4 +1,5 @@
 """Running attacks: the wrapped model, one example at a time from a fixed state, one shard of a model's sample."""
+
 from __future__ import annotations
 
 import time
@@ -13,8 +14,18 @@ from .resources import AttackResources
 from .sharding import attack_sample, correct_prefix, shard_indices
 
 RESULT_COLUMNS = [
-    "sample_index", "id", "original_text", "perturbed_text", "label", "original_prediction",
-    "perturbed_prediction", "outcome", "num_queries", "words_perturbed", "num_words", "perturbed_word_share",
+    "sample_index",
+    "id",
+    "original_text",
+    "perturbed_text",
+    "label",
+    "original_prediction",
+    "perturbed_prediction",
+    "outcome",
+    "num_queries",
+    "words_perturbed",
+    "num_words",
+    "perturbed_word_share",
     "seconds",
 ]
 
@@ -30,19 +41,26 @@ def make_wrapper(model, tokenizer, max_length: int, batch_size: int, resources_d
 def _row(result, sample_index: int, example, seconds: float) -> dict:
     from textattack.attack_results import FailedAttackResult, SkippedAttackResult, SuccessfulAttackResult
 
-    outcome = {SuccessfulAttackResult: "success", FailedAttackResult: "failure",
-               SkippedAttackResult: "skipped"}[type(result)]
+    outcome = {SuccessfulAttackResult: "success", FailedAttackResult: "failure", SkippedAttackResult: "skipped"}[
+        type(result)
+    ]
     original = result.original_result.attacked_text
     perturbed = result.perturbed_result.attacked_text
     words_perturbed = len(original.all_words_diff(perturbed))
     num_words = len(original.words)
     return {
-        "sample_index": sample_index, "id": example.id, "original_text": original.text,
-        "perturbed_text": perturbed.text, "label": int(example.label),
+        "sample_index": sample_index,
+        "id": example.id,
+        "original_text": original.text,
+        "perturbed_text": perturbed.text,
+        "label": int(example.label),
         "original_prediction": int(result.original_result.output),
-        "perturbed_prediction": int(result.perturbed_result.output), "outcome": outcome,
-        "num_queries": int(result.perturbed_result.num_queries), "words_perturbed": words_perturbed,
-        "num_words": num_words, "perturbed_word_share": words_perturbed / num_words if num_words else 0.0,
+        "perturbed_prediction": int(result.perturbed_result.output),
+        "outcome": outcome,
+        "num_queries": int(result.perturbed_result.num_queries),
+        "words_perturbed": words_perturbed,
+        "num_words": num_words,
+        "perturbed_word_share": words_perturbed / num_words if num_words else 0.0,
         "seconds": seconds,
     }
 
@@ -80,8 +98,17 @@ def _attack_one(attack, example, index: int, seed: int) -> dict:
     return _row(result, index, example, time.perf_counter() - start)
 
 
-def run_shard(model_dir: str | Path, test_frame: pd.DataFrame, attack_name: str, params: dict, shard: int,
-              num_shards: int, resources: AttackResources | str | Path, device, until_correct: bool = False) -> pd.DataFrame:
+def run_shard(
+    model_dir: str | Path,
+    test_frame: pd.DataFrame,
+    attack_name: str,
+    params: dict,
+    shard: int,
+    num_shards: int,
+    resources: AttackResources | str | Path,
+    device,
+    until_correct: bool = False,
+) -> pd.DataFrame:
     """Attack the examples of one shard of the sample; one row per example (columns ``RESULT_COLUMNS``).
 
     The sample: ``params["sample_size"]`` seeded examples (``sharding.attack_sample``), or with ``until_correct``
@@ -97,14 +124,16 @@ def run_shard(model_dir: str | Path, test_frame: pd.DataFrame, attack_name: str,
     device = torch.device(device)
     model_dir = str(model_dir)
     model = models.load_classifier(model_dir, AutoConfig.from_pretrained(model_dir).num_labels).to(device)
-    wrapper = make_wrapper(model, models.load_tokenizer(model_dir), params["max_length"], params["batch_size"],
-                           resources.root)
+    wrapper = make_wrapper(
+        model, models.load_tokenizer(model_dir), params["max_length"], params["batch_size"], resources.root
+    )
     from .recipes import build_attack  # imports textattack: after make_wrapper's offline set-up
 
     attack = build_attack(attack_name, wrapper, params, resources)
     if until_correct:
-        sample = correct_prefix(test_frame, params["sample_size"], params["seed"],
-                                lambda texts: wrapper(texts).argmax(1).cpu().numpy())
+        sample = correct_prefix(
+            test_frame, params["sample_size"], params["seed"], lambda texts: wrapper(texts).argmax(1).cpu().numpy()
+        )
     else:
         sample = attack_sample(test_frame, params["sample_size"], params["seed"])
     frame = attack_examples(attack, sample, shard_indices(len(sample), shard, num_shards), params["seed"])

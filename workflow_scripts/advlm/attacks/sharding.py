@@ -1,4 +1,5 @@
 """Which examples a model attacks, which of them a shard attacks, and joining the shards again."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,7 +30,7 @@ def correct_prefix(test: pd.DataFrame, size: int, seed: int, predict, chunk: int
     order = test.sample(frac=1.0, random_state=seed)
     found, end = 0, len(order)
     for start in range(0, len(order), chunk):
-        batch = order.iloc[start:start + chunk]
+        batch = order.iloc[start : start + chunk]
         correct = np.cumsum(np.asarray(predict(batch["text"].tolist())) == batch["label"].to_numpy())
         if found + correct[-1] >= size:
             end = start + int(np.searchsorted(correct, size - found)) + 1
@@ -56,6 +57,8 @@ def gather(shard_frames: list[pd.DataFrame], sample_size: int) -> pd.DataFrame:
     if frame["sample_index"].tolist() != list(range(sample_size)) or frame["id"].duplicated().any():
         missing = sorted(set(range(sample_size)) - set(frame["sample_index"]))
         duplicated = sorted(frame.loc[frame["sample_index"].duplicated(), "sample_index"])
-        raise ValueError(f"shards do not cover the sample of {sample_size} exactly once: "
-                         f"missing positions {missing[:10]}, duplicated {duplicated[:10]}")
+        raise ValueError(
+            f"shards do not cover the sample of {sample_size} exactly once: "
+            f"missing positions {missing[:10]}, duplicated {duplicated[:10]}"
+        )
     return frame.reset_index(drop=True)

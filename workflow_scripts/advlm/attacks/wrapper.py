@@ -3,6 +3,7 @@
 Imports textattack: import this module only after :func:`advlm.runtime.offline_textattack`
 (:func:`advlm.attacks.running.make_wrapper` does both).
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,8 +40,9 @@ class ModelWrapper(TextAttackModelWrapper):
         self._check_eval()
         probabilities = []
         for start in range(0, len(text_input_list), self.batch_size):
-            batch = models.encode(self.tokenizer, text_input_list[start:start + self.batch_size],
-                                  self.max_length, self.device)
+            batch = models.encode(
+                self.tokenizer, text_input_list[start : start + self.batch_size], self.max_length, self.device
+            )
             with models.autocast(self.device):
                 logits = self.model(**batch).logits
             # float64: TextAttack re-applies softmax to rows that do not sum to 1 within 1e-6.
@@ -77,6 +79,7 @@ class ModelWrapper(TextAttackModelWrapper):
         """Tokens as strings, tokenized exactly as :meth:`get_grad` does (for the word alignment)."""
         return [
             self.tokenizer.convert_ids_to_tokens(
-                self.tokenizer([text], truncation=True, max_length=self.max_length)["input_ids"][0])
+                self.tokenizer([text], truncation=True, max_length=self.max_length)["input_ids"][0]
+            )
             for text in inputs
         ]

@@ -1,4 +1,5 @@
 """Ablation: the probe's accuracy with its top, bottom or random neurons zeroed."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,7 +16,10 @@ def ablation(probe, X: np.ndarray, y: np.ndarray, ordering: np.ndarray, n: int, 
         "none": accuracy(probe, X, y),
         "top": accuracy(probe, X, y, ordering[:n]),
         "bottom": accuracy(probe, X, y, ordering[-n:]),
-        "random": {"accuracy": float(np.mean([r["accuracy"] for r in random_runs])),
-                   "per_tag": {tag: float(np.mean([r["per_tag"][tag] for r in random_runs]))
-                               for tag in random_runs[0]["per_tag"]}},
+        "random": {
+            "accuracy": float(np.mean([r["accuracy"] for r in random_runs])),
+            "per_tag": {
+                tag: float(np.mean([r["per_tag"][tag] for r in random_runs])) for tag in random_runs[0]["per_tag"]
+            },
+        },
     }

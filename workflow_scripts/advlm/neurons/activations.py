@@ -1,4 +1,5 @@
 """Word activations of every layer (the embeddings and each transformer layer) of a model on the tagged corpus."""
+
 from __future__ import annotations
 
 import collections
@@ -37,8 +38,15 @@ def _aggregated_pieces(word_ids: list, aggregation: str) -> list[tuple[int, int]
     raise ValueError(f"aggregation must be first, last or mean, not {aggregation!r}")
 
 
-def extract_activations(model_source: str, sentences: list[list[str]], aggregation: str, batch_size: int,
-                        max_length: int, device, out_path=None):
+def extract_activations(
+    model_source: str,
+    sentences: list[list[str]],
+    aggregation: str,
+    batch_size: int,
+    max_length: int,
+    device,
+    out_path=None,
+):
     """Word activations of every layer: ``(activations [kept words, layers + 1, hidden] float16, kept)``.
 
     ``kept`` is a boolean array over all words of ``sentences`` in order (see :func:`kept_words`); row ``j``
@@ -57,9 +65,15 @@ def extract_activations(model_source: str, sentences: list[list[str]], aggregati
         activations = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.float16, shape=shape)
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))  # similar lengths, little padding
     for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
-        encoded = tokenizer([sentences[i] for i in batch], is_split_into_words=True, truncation=True,
-                            max_length=max_length, padding=True, return_tensors="pt")
+        batch = order[start : start + batch_size]
+        encoded = tokenizer(
+            [sentences[i] for i in batch],
+            is_split_into_words=True,
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        )
         rows, batch_index, token_index = [], [], []
         for b, i in enumerate(batch):
             word_rows = first_row[i] + np.cumsum(kept[i]) - 1

@@ -1,4 +1,5 @@
 """The control task (Hewitt & Liang 2019): selectivity = linguistic minus control-task accuracy."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,5 +19,7 @@ def control_labels(words, tags, train: np.ndarray, seed) -> np.ndarray:
 
 def control_tasks(words, tags, split: dict, seeds: list) -> list[dict]:
     """One control task per seed (:func:`control_labels`, drawn in the order of ``seeds``): its labels per split."""
-    return [{name: labels[index] for name, index in split.items()}
-            for labels in (control_labels(words, tags, split["train"], seed) for seed in seeds)]
+    return [
+        {name: labels[index] for name, index in split.items()}
+        for labels in (control_labels(words, tags, split["train"], seed) for seed in seeds)
+    ]

@@ -1,4 +1,5 @@
 """The probe's data: a split of the words by sentence and float32 features standardized on the train split."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,11 @@ def split_by_sentence(sentence_ids: np.ndarray, seed: int, test_share: float, va
     """Word indices of train/validation/test, split by sentence so no context is shared across splits."""
     sentences = np.random.default_rng(seed).permutation(np.unique(sentence_ids))
     n_test, n_validation = round(test_share * len(sentences)), round(validation_share * len(sentences))
-    parts = {"test": sentences[:n_test], "validation": sentences[n_test:n_test + n_validation],
-             "train": sentences[n_test + n_validation:]}
+    parts = {
+        "test": sentences[:n_test],
+        "validation": sentences[n_test : n_test + n_validation],
+        "train": sentences[n_test + n_validation :],
+    }
     return {name: np.flatnonzero(np.isin(sentence_ids, ids)) for name, ids in parts.items()}
 
 
@@ -32,14 +36,14 @@ def standardized_splits(activations: np.ndarray, split: dict) -> dict[str, np.nd
 
     def chunks(index, dtype):
         for start in range(0, len(index), rows):
-            yield slice(start, start + rows), flat[index[start:start + rows]].astype(dtype)
+            yield slice(start, start + rows), flat[index[start : start + rows]].astype(dtype)
 
     total, squares = np.zeros(flat.shape[1]), np.zeros(flat.shape[1])
     for _, block in chunks(split["train"], np.float64):
         total += block.sum(axis=0)
         squares += np.square(block).sum(axis=0)
     mean = total / len(split["train"])
-    sd = np.sqrt(np.maximum(squares / len(split["train"]) - mean ** 2, 0))
+    sd = np.sqrt(np.maximum(squares / len(split["train"]) - mean**2, 0))
     sd[sd == 0] = 1
     mean, sd = mean.astype(np.float32), sd.astype(np.float32)
     features = {}

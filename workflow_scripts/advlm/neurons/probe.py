@@ -1,4 +1,5 @@
 """The elastic-net softmax probe: fitting (FISTA), accuracy, the choice of (C, l1_ratio) and per-layer probes."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -69,7 +70,7 @@ def fit_probe(X: np.ndarray, y: np.ndarray, C: float, l1_ratio: float, max_iter:
     W, b = torch.zeros(X.shape[1], len(classes)), torch.zeros(len(classes))
     V, c, logits_W, logits_V = W, b, torch.zeros(len(X), len(classes)), torch.zeros(len(X), len(classes))
     momentum, objectives = 1.0, []
-    for iteration in range(1, max_iter + 1):
+    for iteration in range(1, max_iter + 1):  # noqa: B007 (read after the loop: the iterations it took)
         loss = F.cross_entropy(logits_V, targets)
         residual = (torch.softmax(logits_V, dim=1) - onehot) / len(X)
         grad_W, grad_b = X.T @ residual, residual.sum(dim=0)
@@ -85,7 +86,7 @@ def fit_probe(X: np.ndarray, y: np.ndarray, C: float, l1_ratio: float, max_iter:
             step = max(step / 2, min_step)
         if torch.sum((V - W_next) * (W_next - W)) > 0:  # momentum points uphill: restart it
             momentum = 1.0
-        momentum_next = (1 + (1 + 4 * momentum ** 2) ** 0.5) / 2
+        momentum_next = (1 + (1 + 4 * momentum**2) ** 0.5) / 2
         beta = (momentum - 1) / momentum_next
         V, c = W_next + beta * (W_next - W), b_next + beta * (b_next - b)
         logits_V = logits_next + beta * (logits_next - logits_W)  # linear in (W, b): saves one product with X
@@ -105,12 +106,15 @@ def accuracy(probe, X: np.ndarray, y: np.ndarray, zeroed=()) -> dict:
     weights = probe.weights.copy()
     weights[:, np.asarray(zeroed, dtype=int)] = 0
     correct = dataclasses.replace(probe, weights=weights).predict(X) == y
-    return {"accuracy": float(correct.mean()),
-            "per_tag": {str(tag): float(correct[y == tag].mean()) for tag in np.unique(y)}}
+    return {
+        "accuracy": float(correct.mean()),
+        "per_tag": {str(tag): float(correct[y == tag].mean()) for tag in np.unique(y)},
+    }
 
 
-def select_probe(X: dict, y: dict, C_grid: list, l1_ratio_grid: list, regularization: dict | None, max_iter: int,
-                 tol: float) -> tuple[LinearProbe, list[dict]]:
+def select_probe(
+    X: dict, y: dict, C_grid: list, l1_ratio_grid: list, regularization: dict | None, max_iter: int, tol: float
+) -> tuple[LinearProbe, list[dict]]:
     """Fit one probe per (C, l1_ratio) of ``C_grid`` x ``l1_ratio_grid`` on train; keep the best on validation.
 
     Ties go to the earlier grid point: list the strongest regularization (smallest C) first to prefer the
@@ -124,12 +128,19 @@ def select_probe(X: dict, y: dict, C_grid: list, l1_ratio_grid: list, regulariza
         for l1_ratio in l1_ratio_grid:
             candidate = fit_probe(X["train"], y["train"], C, l1_ratio, max_iter, tol)
             score = accuracy(candidate, X["validation"], y["validation"])["accuracy"]
-            grid.append({"C": C, "l1_ratio": l1_ratio, "validation_accuracy": score,
-                         "nonzero_weights": float(np.mean(candidate.weights != 0)),
-                         "iterations": candidate.iterations, "objective": candidate.objective})
+            grid.append(
+                {
+                    "C": C,
+                    "l1_ratio": l1_ratio,
+                    "validation_accuracy": score,
+                    "nonzero_weights": float(np.mean(candidate.weights != 0)),
+                    "iterations": candidate.iterations,
+                    "objective": candidate.objective,
+                }
+            )
             if best is None or score > best[0]:
                 best = (score, candidate)
-    if len(C_grid) > 1 and best[1].C == max(C_grid):
+    if len(C_grid) > 1 and max(C_grid) == best[1].C:
         log.warning("the largest C (weakest regularization) won on validation: extend C_grid upwards")
     return best[1], grid
 
@@ -147,7 +158,8 @@ def layer_accuracies(chosen: LinearProbe, X: dict, y: dict, hidden: int, max_ite
     """A probe per layer (``chosen``'s C and l1_ratio); the best layer is chosen on validation, and its test
     accuracy is the report (the maximum of test accuracies would be biased upwards)."""
     layers = X["train"].shape[1] // hidden
-    per_layer = [refit(chosen, X, y, slice(layer * hidden, (layer + 1) * hidden), max_iter, tol)
-                 for layer in range(layers)]
+    per_layer = [
+        refit(chosen, X, y, slice(layer * hidden, (layer + 1) * hidden), max_iter, tol) for layer in range(layers)
+    ]
     best = int(np.argmax([scores["validation"] for scores in per_layer]))  # ties: the lower layer
     return {"per_layer": per_layer, "best_layer": {"layer": best, "selected_on": "validation", **per_layer[best]}}

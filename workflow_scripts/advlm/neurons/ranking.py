@@ -1,4 +1,5 @@
 """Neurons ranked by the probe's weight mass (Dalvi et al. 2019, NeuroX ``get_neuron_ordering``)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,8 +42,9 @@ def neuron_ordering(weights: np.ndarray, stride: int) -> tuple[np.ndarray, list[
     return np.asarray(ordering, dtype=int), cutoffs
 
 
-def ranking_table(weights: np.ndarray, classes: list[str], ordering: np.ndarray, top: list, hidden: int,
-                  probeless: np.ndarray):
+def ranking_table(
+    weights: np.ndarray, classes: list[str], ordering: np.ndarray, top: list, hidden: int, probeless: np.ndarray
+):
     """One row per neuron, best first: global rank, the tags it is a top neuron of, per-tag rank and mass share,
     and the probe-free rank by ``probeless`` score.
 
@@ -58,9 +60,16 @@ def ranking_table(weights: np.ndarray, classes: list[str], ordering: np.ndarray,
         for n in members:
             top_tags[n].append(tag)
     tag_rank = np.argsort(np.argsort(-np.abs(weights), axis=1, kind="stable"), axis=1) + 1
-    table = pd.DataFrame({"neuron": index, "layer": index // hidden, "unit": index % hidden, "rank": rank,
-                          "top_tags": [" ".join(tags) for tags in top_tags],
-                          **{f"rank_{tag}": r for tag, r in zip(classes, tag_rank)},
-                          **{f"mass_{tag}": m for tag, m in zip(classes, weight_mass(weights))},
-                          "probeless_rank": np.argsort(np.argsort(-probeless, kind="stable"), kind="stable") + 1})
+    table = pd.DataFrame(
+        {
+            "neuron": index,
+            "layer": index // hidden,
+            "unit": index % hidden,
+            "rank": rank,
+            "top_tags": [" ".join(tags) for tags in top_tags],
+            **{f"rank_{tag}": r for tag, r in zip(classes, tag_rank)},
+            **{f"mass_{tag}": m for tag, m in zip(classes, weight_mass(weights))},
+            "probeless_rank": np.argsort(np.argsort(-probeless, kind="stable"), kind="stable") + 1,
+        }
+    )
     return table.sort_values("rank", ignore_index=True)

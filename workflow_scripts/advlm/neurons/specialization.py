@@ -1,10 +1,10 @@
 """How specialized the neurons are: the metrics and their direction, the tags' top neurons and their overlap."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from .ranking import top_neurons
-
 
 # The specialization metrics of a probe record, and which direction means "more specialized". The neuron table's
 # columns carry these names (advlm.neurons.report).
@@ -28,16 +28,21 @@ def tag_specialization(weights: np.ndarray, classes: list[str], hidden: int, top
     union = np.unique(np.concatenate(top))
     jaccard = jaccard_matrix(top)
     return {
-        "mass_share": top_mass, "overall": int(len(union)),
+        "mass_share": top_mass,
+        "overall": int(len(union)),
         "per_tag": {tag: int(len(t)) for tag, t in zip(classes, top)},
         "layer_distribution": np.bincount(union // hidden, minlength=layers).tolist(),
         "per_tag_layer": {tag: np.bincount(t // hidden, minlength=layers).tolist() for tag, t in zip(classes, top)},
-        "jaccard": {"matrix": jaccard.round(4).tolist(),
-                    "mean_off_diagonal": float(jaccard[~np.eye(len(top), dtype=bool)].mean())},
+        "jaccard": {
+            "matrix": jaccard.round(4).tolist(),
+            "mean_off_diagonal": float(jaccard[~np.eye(len(top), dtype=bool)].mean()),
+        },
     }, top
 
 
 def specialization_summary(values: dict) -> dict:
     """The :data:`SPECIALIZATION` metrics with the direction that means "more specialized", for the record."""
-    return {name: {"value": float(values[name]), "more_specialized": direction}
-            for name, direction in SPECIALIZATION.items()}
+    return {
+        name: {"value": float(values[name]), "more_specialized": direction}
+        for name, direction in SPECIALIZATION.items()
+    }

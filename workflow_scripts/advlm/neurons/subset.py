@@ -1,4 +1,5 @@
 """The minimal neuron subset: the fewest top-ranked neurons whose retrained probe keeps the probe's accuracy."""
+
 from __future__ import annotations
 
 from .probe import LinearProbe, refit
@@ -23,8 +24,9 @@ def smallest_passing(score, limit: int, target: float) -> int:
     return high
 
 
-def minimal_subset(chosen: LinearProbe, ranked: dict, y: dict, full: dict, accuracy_share: float, max_iter: int,
-                   tol: float) -> dict:
+def minimal_subset(
+    chosen: LinearProbe, ranked: dict, y: dict, full: dict, accuracy_share: float, max_iter: int, tol: float
+) -> dict:
     """The fewest top-ranked neurons whose retrained probe keeps ``accuracy_share`` of the ``full``
     probe's validation accuracy (chosen on validation, so that test accuracy stays an unbiased report).
 
@@ -40,6 +42,12 @@ def minimal_subset(chosen: LinearProbe, ranked: dict, y: dict, full: dict, accur
 
     target = accuracy_share * full["validation"]
     n = smallest_passing(validation_accuracy, num_neurons, target)
-    return {"accuracy_share": accuracy_share, "selected_on": "validation", "target": target,
-            "n": n, "share": n / num_neurons, **curve[n],
-            "curve": [{"n": k, **curve[k]} for k in sorted(curve)]}
+    return {
+        "accuracy_share": accuracy_share,
+        "selected_on": "validation",
+        "target": target,
+        "n": n,
+        "share": n / num_neurons,
+        **curve[n],
+        "curve": [{"n": k, **curve[k]} for k in sorted(curve)],
+    }

@@ -1,4 +1,5 @@
 """The probe corpus: a seeded sample of sentences with spaCy's POS tags (silver tags), universal and Penn."""
+
 from __future__ import annotations
 
 import logging
@@ -23,8 +24,11 @@ def load_tagger():
 def tagger_info(nlp) -> dict:
     import spacy
 
-    return {"model": f"{nlp.meta['lang']}_{nlp.meta['name']}", "version": nlp.meta["version"],
-            "spacy": spacy.__version__}
+    return {
+        "model": f"{nlp.meta['lang']}_{nlp.meta['name']}",
+        "version": nlp.meta["version"],
+        "spacy": spacy.__version__,
+    }
 
 
 def tag_corpus(texts: list[str], num_sentences: int, seed: int, nlp) -> list[dict]:
@@ -41,8 +45,14 @@ def tag_corpus(texts: list[str], num_sentences: int, seed: int, nlp) -> list[dic
         for sentence in doc.sents:
             tokens = [token for token in sentence if not token.is_space]
             if MIN_WORDS <= len(tokens) <= MAX_WORDS:
-                records.append({"text_index": int(index), "words": [t.text for t in tokens],
-                                "upos": [t.pos_ for t in tokens], "ptb": [t.tag_ for t in tokens]})
+                records.append(
+                    {
+                        "text_index": int(index),
+                        "words": [t.text for t in tokens],
+                        "upos": [t.pos_ for t in tokens],
+                        "ptb": [t.tag_ for t in tokens],
+                    }
+                )
                 if len(records) == num_sentences:
                     return records
     log.warning("only %d of %d sentences available", len(records), num_sentences)
