@@ -44,6 +44,12 @@ def test_the_schema_names_the_recipes_and_their_default_options():
         ), name
 
 
+def test_the_default_experiment_writes_out_the_catalogs_options():
+    """config.yaml spells the recipes' options out for its readers: they are the catalog's defaults."""
+    options = yaml.safe_load((ROOT / "config.yaml").read_text())["attack"]["options"]
+    assert {name: dict(catalog.recipe(name).options) for name in options} == options
+
+
 def test_the_schema_embedding_defaults_are_the_code_defaults():
     embedding = _schema()["attack"]["properties"]["embedding"]["properties"]
     assert {key: spec["default"] for key, spec in embedding.items()} == embeddings.DEFAULTS
