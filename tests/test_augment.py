@@ -6,8 +6,12 @@ import pytest
 
 from advlm import augment
 
-TEXTS = pd.DataFrame({"id": ["a", "b"], "text": ["the film is a wonderful and moving story about a brave family",
-                                                 "it was the worst movie of the year"]})
+TEXTS = pd.DataFrame(
+    {
+        "id": ["a", "b"],
+        "text": ["the film is a wonderful and moving story about a brave family", "it was the worst movie of the year"],
+    }
+)
 
 
 def test_wordnet_augmentation_swaps_the_configured_share(resources_dir):
@@ -35,20 +39,31 @@ def test_texts_without_candidates_stay_unchanged(resources_dir):
 # A word's vector: a unit axis of its own cluster plus small offsets on private axes, so the cosine of two
 # words is known exactly (e.g. wonderful~marvelous 0.96, wonderful~superb 0.86, wonderful~terrible 0.64).
 TINY_VECTORS = {
-    "wonderful": {0: 1.0}, "marvelous": {0: 1.0, 1: 0.3}, "superb": {0: 1.0, 2: 0.6},
-    "terrible": {0: 1.0, 11: 1.2}, "awful": {0: 1.0, 11: 1.2, 12: 0.3},
-    "film": {3: 1.0}, "movie": {3: 1.0, 4: 0.4}, "story": {5: 1.0}, "tale": {5: 1.0, 13: 0.5},
-    "brave": {6: 1.0}, "courageous": {6: 1.0, 14: 0.5}, "moving": {7: 1.0}, "touching": {7: 1.0, 15: 0.5},
-    "worst": {8: 1.0}, "poorest": {8: 1.0, 16: 0.5}, "family": {9: 1.0},
-    "the": {10: 1.0}, "these": {10: 1.0, 17: 0.2},  # stopwords with a close neighbour: never swapped
+    "wonderful": {0: 1.0},
+    "marvelous": {0: 1.0, 1: 0.3},
+    "superb": {0: 1.0, 2: 0.6},
+    "terrible": {0: 1.0, 11: 1.2},
+    "awful": {0: 1.0, 11: 1.2, 12: 0.3},
+    "film": {3: 1.0},
+    "movie": {3: 1.0, 4: 0.4},
+    "story": {5: 1.0},
+    "tale": {5: 1.0, 13: 0.5},
+    "brave": {6: 1.0},
+    "courageous": {6: 1.0, 14: 0.5},
+    "moving": {7: 1.0},
+    "touching": {7: 1.0, 15: 0.5},
+    "worst": {8: 1.0},
+    "poorest": {8: 1.0, 16: 0.5},
+    "family": {9: 1.0},
+    "the": {10: 1.0},
+    "these": {10: 1.0, 17: 0.2},  # stopwords with a close neighbour: never swapped
 }
 EMBEDDING_PARAMS = {"pct_words_to_swap": 0.2, "copies": 2, "max_candidates": 50, "min_cos_sim": 0.8}
 
 
 def write_tiny_embedding(directory, neighbours):
     """The files build_embeddings writes (vectors.npy, vocab.txt, nn.npy), for TINY_VECTORS."""
-    from advlm import embeddings
-    from advlm import io as aio
+    from advlm import artifacts, embeddings
 
     vocab = list(TINY_VECTORS)
     vectors = np.zeros((len(vocab), 18), dtype=np.float32)
@@ -59,7 +74,7 @@ def write_tiny_embedding(directory, neighbours):
     directory.mkdir(parents=True)
     np.save(directory / "vectors.npy", vectors)
     np.save(directory / "nn.npy", embeddings.nearest_neighbours(vectors, neighbours))
-    aio.write_lines(vocab, directory / "vocab.txt")
+    artifacts.write_lines(vocab, directory / "vocab.txt")
     return directory
 
 
@@ -82,11 +97,13 @@ def test_embedding_candidates_are_close_neighbours(resources_dir, tiny_embedding
     assert augmenter.candidates("Wonderful") == ["Marvelous", "Superb"]  # case kept, as WordSwapEmbedding does
     assert augmenter.candidates("family") == [] and augmenter.candidates("year") == []  # none close / unknown
     assert augmenter.candidates("the") == []  # a stopword, though 'these' is close
-    nearest = augment.build_augmenter("embedding", {**EMBEDDING_PARAMS, "max_candidates": 1}, resources_dir,
-                                      tiny_embedding)
+    nearest = augment.build_augmenter(
+        "embedding", {**EMBEDDING_PARAMS, "max_candidates": 1}, resources_dir, tiny_embedding
+    )
     assert nearest.candidates("wonderful") == ["marvelous"]
-    loose = augment.build_augmenter("embedding", {**EMBEDDING_PARAMS, "min_cos_sim": 0.5}, resources_dir,
-                                    tiny_embedding)
+    loose = augment.build_augmenter(
+        "embedding", {**EMBEDDING_PARAMS, "min_cos_sim": 0.5}, resources_dir, tiny_embedding
+    )
     assert loose.candidates("wonderful") == ["awful", "marvelous", "superb", "terrible"]
 
 

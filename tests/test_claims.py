@@ -1,4 +1,5 @@
 """The claims stage on synthetic per-seed, per-example records with known effects."""
+
 import copy
 import json
 
@@ -13,14 +14,22 @@ from advlm import claims
 
 SETTINGS = {"alpha": 0.05, "power": 0.8, "seed": 0}
 CELLS = ("none/base", "none/a2t", "none/pgd")
-ROBUSTNESS = {"family": "robustness", "direction": "better",
-              "contrasts": [{"treatment": ["none/a2t"], "control": ["none/base"]}]}
+ROBUSTNESS = {
+    "family": "robustness",
+    "direction": "better",
+    "contrasts": [{"treatment": ["none/a2t"], "control": ["none/base"]}],
+}
 
 
 def experiment(cells=CELLS, attacks=("pwws",), ood=()):
-    return {"datasets": ["rt"], "ood": {"rt": list(ood)}, "attacks": list(attacks), "augmenter": "wordnet",
-            "method_attacks": {"a2t": "a2t", "advaug": "a2t"},
-            "models": [{"dataset": "rt", **claims.parse_cell(cell)} for cell in cells]}
+    return {
+        "datasets": ["rt"],
+        "ood": {"rt": list(ood)},
+        "attacks": list(attacks),
+        "augmenter": "wordnet",
+        "method_attacks": {"a2t": "a2t", "advaug": "a2t"},
+        "models": [{"dataset": "rt", **claims.parse_cell(cell)} for cell in cells],
+    }
 
 
 def simulate(effect, seeds=3, examples=400, seed_sd=0.02, rng=None, metric="accuracy_under_attack", key="pwws"):
@@ -33,8 +42,9 @@ def simulate(effect, seeds=3, examples=400, seed_sd=0.02, rng=None, metric="accu
     for seed in range(1, seeds + 1):
         for cell, shift in (("none/base", 0.0), ("none/a2t", effect + rng.normal(0, seed_sd))):
             robust = (rng.random(examples) < np.clip(difficulty + shift, 0, 1)).astype(float)
-            outcomes.add({"dataset": "rt", **claims.parse_cell(cell), "seed": seed}, metric, key,
-                         pd.Series(robust, ids))
+            outcomes.add(
+                {"dataset": "rt", **claims.parse_cell(cell), "seed": seed}, metric, key, pd.Series(robust, ids)
+            )
     return outcomes
 
 
@@ -77,8 +87,9 @@ def test_interval_covers_the_true_effect_about_95_percent_of_the_time(seed_sd):
     covered = 0
     for _ in range(runs):
         outcomes = simulate(effect, examples=200, seed_sd=seed_sd, rng=rng)
-        differences = [claims.seed_difference(outcomes, "rt", treatment, control, seed, metric, "pwws")
-                       for seed in (1, 2, 3)]
+        differences = [
+            claims.seed_difference(outcomes, "rt", treatment, control, seed, metric, "pwws") for seed in (1, 2, 3)
+        ]
         _, low, high = claims.t_interval(np.array([d.value for d in differences]), 0.95)
         covered += low <= effect <= high
     assert 0.90 <= covered / runs <= 0.99
@@ -96,8 +107,10 @@ def test_one_seed_is_inconclusive_with_the_runs_own_interval():
 
 
 def test_untrained_cells_are_not_run_and_inconclusive_rows_say_what_they_need():
-    statement = {**ROBUSTNESS, "contrasts": [*ROBUSTNESS["contrasts"],
-                                             {"treatment": ["augmented/base"], "control": ["none/base"]}]}
+    statement = {
+        **ROBUSTNESS,
+        "contrasts": [*ROBUSTNESS["contrasts"], {"treatment": ["augmented/base"], "control": ["none/base"]}],
+    }
     frame = table(simulate(0.02, examples=100), statement)
     not_run = frame[frame["contrast"] == "augmented/base vs none/base"]
     assert set(not_run["verdict"]) == {"not run"} and "augmented/base" in not_run["note"].iloc[0]
@@ -122,8 +135,11 @@ def test_scalar_metrics_pair_by_seed():
     for seed, (base, pgd) in enumerate([(0.30, 0.20), (0.32, 0.21), (0.29, 0.20), (0.31, 0.19)], start=1):
         for cell, value in (("none/base", base), ("none/pgd", pgd)):
             outcomes.add({"dataset": "rt", **claims.parse_cell(cell), "seed": seed}, "minimal_share", "all", value)
-    statement = {"family": "neurons", "direction": "better",
-                 "contrasts": [{"treatment": ["none/pgd"], "control": ["none/base"]}]}
+    statement = {
+        "family": "neurons",
+        "direction": "better",
+        "contrasts": [{"treatment": ["none/pgd"], "control": ["none/base"]}],
+    }
     result = row(table(outcomes, statement), "minimal_share")  # lower minimal share = more specialized
     assert result["effect"] == pytest.approx(-0.105) and result["verdict"] == "supported"
     assert result["n_examples"] is None or np.isnan(result["n_examples"])
@@ -150,22 +166,35 @@ def test_seen_and_unseen_attacks_of_the_default_config():
 
     # the augmented corpus swaps WordNet synonyms, PWWS's transformation
     assert exposures("pretraining_augmentation_robustness", 0) == {
-        "pwws": "seen by treatment", "deepwordbug": "unseen", "textfooler": "unseen", "a2t": "unseen",
-        "bae": "unseen", "bert-attack": "unseen"}
+        "pwws": "seen by treatment",
+        "deepwordbug": "unseen",
+        "textfooler": "unseen",
+        "a2t": "unseen",
+        "bae": "unseen",
+        "bert-attack": "unseen",
+    }
     # advaug and a2t train on the A2T attack: counter-fitted embedding swaps, as TextFooler's
     assert exposures("input_space_robustness", 1) == {
-        "pwws": "unseen", "deepwordbug": "unseen", "textfooler": "seen by treatment", "a2t": "seen by treatment",
-        "bae": "unseen", "bert-attack": "unseen"}
+        "pwws": "unseen",
+        "deepwordbug": "unseen",
+        "textfooler": "seen by treatment",
+        "a2t": "seen by treatment",
+        "bae": "unseen",
+        "bert-attack": "unseen",
+    }
     assert set(claims.ATTACK_TRANSFORMATIONS) == set(
-        yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
-        ["properties"]["attack"]["properties"]["recipes"]["items"]["enum"])
+        yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())["properties"]["attack"]["properties"][
+            "recipes"
+        ]["items"]["enum"]
+    )
 
 
 def test_default_claims_name_the_paper_contrasts():
     statements = default_config()["claims"]["statements"]
     assert statements["pretraining_augmentation_robustness"]["contrasts"] == [
         {"treatment": ["augmented/base"], "control": ["clean/base"]},
-        {"treatment": ["augmented/base"], "control": ["none/base"]}]
+        {"treatment": ["augmented/base"], "control": ["none/base"]},
+    ]
     assert {s["family"] for s in statements.values()} == {"robustness", "generalization", "neurons"}
 
 
@@ -173,13 +202,15 @@ def test_outcomes_from_workflow_files(tmp_path):
     """load_outcomes reads evaluate's predictions and records and the gathered attack CSVs as written."""
     model = tmp_path / "results/eval/rt/none/base/seed1"
     model.mkdir(parents=True)
-    pd.DataFrame({"id": ["a", "b", "c"], "label": [1, 0, 1], "prediction": [1, 1, 1],
-                  "confidence": [0.9, 0.8, 0.7]}).to_csv(model / "test.predictions.csv", index=False)
+    pd.DataFrame(
+        {"id": ["a", "b", "c"], "label": [1, 0, 1], "prediction": [1, 1, 1], "confidence": [0.9, 0.8, 0.7]}
+    ).to_csv(model / "test.predictions.csv", index=False)
     (model / "test.json").write_text(json.dumps({"ece": 0.25}))
     attack = tmp_path / "results/attacks/rt/none/base/seed1"
     attack.mkdir(parents=True)
     pd.DataFrame({"id": ["a", "b", "c"], "outcome": ["failure", "skipped", "success"]}).to_csv(
-        attack / "pwws.csv", index=False)
+        attack / "pwws.csv", index=False
+    )
     outcomes = claims.load_outcomes([model / "test.predictions.csv"], [model / "test.json"], [attack / "pwws.csv"])
     cell = {"pretrain": "none", "method": "base"}
     assert outcomes.get("rt", cell, 1, "accuracy", "test").tolist() == [1.0, 0.0, 1.0]
@@ -196,11 +227,19 @@ def test_out_of_domain_mean_and_markdown():
     for seed in (1, 2, 3):
         for cell, p in (("none/base", 0.6), ("none/pgd", 0.8)):
             for evalset in ("test", "imdb", "tweets"):
-                outcomes.add({"dataset": "rt", **claims.parse_cell(cell), "seed": seed}, "accuracy", evalset,
-                             pd.Series((rng.random(200) < p).astype(float), ids))
+                outcomes.add(
+                    {"dataset": "rt", **claims.parse_cell(cell), "seed": seed},
+                    "accuracy",
+                    evalset,
+                    pd.Series((rng.random(200) < p).astype(float), ids),
+                )
             outcomes.add({"dataset": "rt", **claims.parse_cell(cell), "seed": seed}, "ece", "test", 0.1)
-    statement = {"family": "generalization", "direction": "better", "text": "pgd generalizes",
-                 "contrasts": [{"treatment": ["none/pgd"], "control": ["none/base"]}]}
+    statement = {
+        "family": "generalization",
+        "direction": "better",
+        "text": "pgd generalizes",
+        "contrasts": [{"treatment": ["none/pgd"], "control": ["none/base"]}],
+    }
     frame = table(outcomes, statement, experiment(ood=("imdb", "tweets")))
     assert frame["key"].tolist() == ["test", "imdb", "tweets", "ood_mean", "test"]
     ood_mean = frame[frame["key"] == "ood_mean"].iloc[0]
@@ -220,5 +259,7 @@ def test_config_checks_of_claims_and_out_of_domain_leakage():
     leaking["pretrain"]["variants"] = ["none"]  # no continued pre-training: nothing leaks
     common.check_config(leaking)
     config["claims"]["statements"]["input_space_robustness"]["contrasts"][0]["control"] = ["none/fgsm"]
-    with pytest.raises(ValueError, match=r"claims.statements.input_space_robustness.contrasts\[0\].control: 'none/fgsm'"):
+    with pytest.raises(
+        ValueError, match=r"claims.statements.input_space_robustness.contrasts\[0\].control: 'none/fgsm'"
+    ):
         common.check_config(config)

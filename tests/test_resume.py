@@ -1,10 +1,12 @@
 """A real finetune job killed with SIGKILL in the middle of an epoch (as a preemption kills it), then run again
 as the README says (--unlock, rerun), ends with the same weights as an uninterrupted run, byte for byte."""
+
 import json
 import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 from smk import ENV, command, run, write_overlay
 from tiny_model import build_tiny_bert
@@ -33,7 +35,7 @@ def _processes_in(workdir):
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if str(workdir) in open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace"):
+            if str(workdir) in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
                 found.append(int(pid))
         except OSError:
             pass
@@ -43,16 +45,24 @@ def _processes_in(workdir):
 def test_a_killed_finetune_job_resumes_to_the_same_weights(tmp_path):
     tiny = build_tiny_bert(tmp_path / "tiny_bert")
     # 240 examples in batches of 4: 60 steps per epoch, a checkpoint every 10 steps and at the end of epoch 1
-    settings = {"model": {"name": str(tiny), "max_length": 32},
-                "data": {"max_examples": {"train": 240, "validation": 16, "test": 16}},
-                "finetune": {"methods": ["base"], "seeds": [1], "epochs": 2, "batch_size": 4},
-                "checkpoint": {"every_steps": 10}}
+    settings = {
+        "model": {"name": str(tiny), "max_length": 32},
+        "data": {"max_examples": {"train": 240, "validation": 16, "test": 16}},
+        "finetune": {"methods": ["base"], "seeds": [1], "epochs": 2, "batch_size": 4},
+        "checkpoint": {"every_steps": 10},
+    }
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     run(straight, TARGET, configfiles=[write_overlay(straight, **settings)])
 
     overlay = write_overlay(killed, **settings)
-    process = subprocess.Popen(command(killed, TARGET, configfiles=[overlay]), cwd=killed, env=ENV,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        command(killed, TARGET, configfiles=[overlay]),
+        cwd=killed,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     progress_file = killed / f"results/checkpoints/finetune/{MODEL}/progress.json"
     killed_at = _wait_for_progress(progress_file, process, lambda p: p["epoch"] == 2 and p["where"] == "step")
     os.killpg(process.pid, signal.SIGKILL)  # Snakemake and its job, as a preemption or a crash does

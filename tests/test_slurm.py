@@ -12,6 +12,7 @@ load average at 7-11; its jobs take 12-26 CPU seconds each, so an idle 2-core ma
 Cluster start 30 s (+ about 25 s to install the packages), the slice on SLURM (14 jobs) 5 min 40 s, the same
 slice locally about 5 min, each fault run 1.5-2 min, cluster stop 12 s.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,11 @@ PROFILE = ROOT / "profiles" / "slurm"
 # a slice of the tiny DAG, small because every SLURM job starts Snakemake twice (the job and its job step):
 # one model (base, no continued pre-training, seed 1), evaluated in domain and on tweets, attacked in two
 # shards; GPU rules among its jobs: finetune, attack, extract_activations
-SLICE = {"pretrain": {"variants": ["none"]}, "finetune": {"methods": ["base"], "seeds": [1]},
-         "ood": {"rotten_tomatoes": ["tweets"]}}
+SLICE = {
+    "pretrain": {"variants": ["none"]},
+    "finetune": {"methods": ["base"], "seeds": [1]},
+    "ood": {"rotten_tomatoes": ["tweets"]},
+}
 GPU_RULES = {"finetune", "pretrain_mlm", "attack", "attack_train", "extract_activations"}  # gpu=1 in the rules
 LOCAL_RULES = {"aggregate", "all"}  # localrule: True (and the target rule)
 THREADS = {"finetune": 4, "pretrain_mlm": 4, "extract_activations": 2, "build_embeddings": 2}  # others: 1
@@ -90,16 +94,33 @@ def cluster():
 
 def command(workdir: Path, configfiles, *args, profile=PROFILE) -> list[str]:
     """snakemake with profiles/slurm as a user runs it; the first status check after 2 s, not 20 s."""
-    return [*SNAKEMAKE, "--directory", str(workdir), "--workflow-profile", str(profile), "--configfile",
-            str(TINY_CONFIG), *map(str, configfiles), "--slurm-init-seconds-before-status-checks", "2", *args]
+    return [
+        *SNAKEMAKE,
+        "--directory",
+        str(workdir),
+        "--workflow-profile",
+        str(profile),
+        "--configfile",
+        str(TINY_CONFIG),
+        *map(str, configfiles),
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        *args,
+    ]
 
 
 def start(workdir: Path, configfiles, *args, log="run.log", profile=PROFILE) -> SimpleNamespace:
     """A run in the background, its output in workdir/log."""
     path = workdir / log
     with open(path, "w") as out:
-        process = subprocess.Popen(command(workdir, configfiles, *args, profile=profile), cwd=workdir, env=ENV,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command(workdir, configfiles, *args, profile=profile),
+            cwd=workdir,
+            env=ENV,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     HEADS.append(process)
     return SimpleNamespace(process=process, log=path, started=time.time())
 
@@ -129,9 +150,24 @@ def sacct(run: str, *, duplicates=False) -> list[dict]:
     """The SLURM jobs of a run (the plugin names every job after the run ID), one dict per job; with duplicates
     also the earlier runs of requeued jobs. rule: from the plugin's --comment rule_<rule>_wildcards_<values>."""
     fields = ["JobIDRaw", "State", "Comment", "Partition", "AllocCPUS", "AllocTRES", "Submit", "Start", "End"]
-    output = subprocess.run(["sacct", "-X", "-n", "-P", "--starttime", "now-2days", "--name", run,
-                             "-o", ",".join(fields), *(["-D"] if duplicates else [])],
-                            capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        [
+            "sacct",
+            "-X",
+            "-n",
+            "-P",
+            "--starttime",
+            "now-2days",
+            "--name",
+            run,
+            "-o",
+            ",".join(fields),
+            *(["-D"] if duplicates else []),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     jobs = [dict(zip(fields, line.split("|"))) for line in output.splitlines() if line]
     for job in jobs:
         job["rule"] = job["Comment"].removeprefix("rule_").split("_wildcards_")[0]
@@ -139,8 +175,9 @@ def sacct(run: str, *, duplicates=False) -> list[dict]:
 
 
 def squeue(run: str) -> list[dict]:
-    output = subprocess.run(["squeue", "-h", "--name", run, "-o", "%i|%T|%k"], capture_output=True, text=True,
-                            check=True).stdout
+    output = subprocess.run(
+        ["squeue", "-h", "--name", run, "-o", "%i|%T|%k"], capture_output=True, text=True, check=True
+    ).stdout
     return [dict(zip(("id", "state", "comment"), line.split("|"))) for line in output.splitlines() if line]
 
 
@@ -151,8 +188,11 @@ def wait_for_job(log: Path, rule: str, timeout=600, state="RUNNING", exclude=Non
         text = log.read_text()
         if "SLURM run ID: " in text:
             for job in squeue(run_id(text)):
-                if job["state"] == state and job["id"] != exclude \
-                        and job["comment"].removeprefix("rule_").startswith(f"{rule}_wildcards_"):
+                if (
+                    job["state"] == state
+                    and job["id"] != exclude
+                    and job["comment"].removeprefix("rule_").startswith(f"{rule}_wildcards_")
+                ):
                     return job
         time.sleep(0.5)
     pytest.fail(f"no {rule} job was {state} within {timeout} s:\n{log.read_text()[-3000:]}")
@@ -160,6 +200,7 @@ def wait_for_job(log: Path, rule: str, timeout=600, state="RUNNING", exclude=Non
 
 def comparable(workdir: Path) -> dict[str, object]:
     """Every result file but logs, benchmarks and caches; JSON and CSV parsed, their timings dropped."""
+
     def strip(value):
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if "seconds" not in k}
@@ -168,8 +209,9 @@ def comparable(workdir: Path) -> dict[str, object]:
     files = {}
     for path in sorted((workdir / "results").rglob("*")):
         relative = str(path.relative_to(workdir))
-        if path.is_dir() or relative.startswith(("results/logs/", "results/benchmarks/",
-                                                 "results/resources/textattack_cache/")):
+        if path.is_dir() or relative.startswith(
+            ("results/logs/", "results/benchmarks/", "results/resources/textattack_cache/")
+        ):
             continue
         if path.suffix == ".json":
             files[relative] = strip(json.loads(path.read_text()))
@@ -224,8 +266,16 @@ def local_dag(tmp_path_factory, overlay_parts):
     overlay = write_overlay(workdir, **overlay_parts)
     planned = job_counts(run(workdir, "-n", configfiles=[overlay]).stdout)
     threads = {rule: min(n, CORES) for rule, n in THREADS.items()}
-    run(workdir, "--cores", str(max(threads.values())), "--max-threads", str(max(threads.values())),
-        "--set-threads", *(f"{rule}={n}" for rule, n in threads.items()), configfiles=[overlay])
+    run(
+        workdir,
+        "--cores",
+        str(max(threads.values())),
+        "--max-threads",
+        str(max(threads.values())),
+        "--set-threads",
+        *(f"{rule}={n}" for rule, n in threads.items()),
+        configfiles=[overlay],
+    )
     return SimpleNamespace(workdir=workdir, planned=planned, results=comparable(workdir))
 
 
@@ -235,8 +285,14 @@ def slurm_dag(cluster, tmp_path_factory, overlay_parts):
     overlay = write_overlay(workdir, **overlay_parts)
     started = time.time()
     output = slurm_run(workdir, [overlay])
-    return SimpleNamespace(workdir=workdir, overlay=overlay, output=output, run=run_id(output),
-                           jobs=sacct(run_id(output)), seconds=time.time() - started)
+    return SimpleNamespace(
+        workdir=workdir,
+        overlay=overlay,
+        output=output,
+        run=run_id(output),
+        jobs=sacct(run_id(output)),
+        seconds=time.time() - started,
+    )
 
 
 # --- the tiny DAG through profiles/slurm ----------------------------------------------------------------
@@ -281,8 +337,14 @@ def test_results_equal_a_local_run(slurm_dag, local_dag):
 
 
 def test_a_second_run_has_nothing_to_do(slurm_dag):
-    result = subprocess.run(command(slurm_dag.workdir, [slurm_dag.overlay], "-n"), cwd=slurm_dag.workdir, env=ENV,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        command(slurm_dag.workdir, [slurm_dag.overlay], "-n"),
+        cwd=slurm_dag.workdir,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "Nothing to be done" in result.stdout + result.stderr, result.stdout + result.stderr
 
 
@@ -300,8 +362,12 @@ def rerun_copy(slurm_dag, tmp_path, *outputs) -> Path:
     date)."""
     workdir = tmp_path / "run"
     # copies with their times (hard links would save 120 MB, but NLTK refuses to read hard-linked files)
-    shutil.copytree(slurm_dag.workdir, workdir, symlinks=True, ignore=shutil.ignore_patterns("run.log", "slurm_logs",
-                                                                                             "log", "locks"))
+    shutil.copytree(
+        slurm_dag.workdir,
+        workdir,
+        symlinks=True,
+        ignore=shutil.ignore_patterns("run.log", "slurm_logs", "log", "locks"),
+    )
     for output in outputs:
         (workdir / output).unlink()
     return workdir
@@ -325,8 +391,9 @@ def test_gpu_rules_get_a_gres_gpu_with_the_profiles_one_line_change(slurm_dag, l
     variant = re.search(r"^  #   (finetune: &gpu_job .*)$", text, re.MULTILINE).group(1)
     profile = tmp_path / "profile"
     profile.mkdir()
-    (profile / "profile.yaml").write_text(re.sub(r"^  finetune: &gpu_job .*$", f"  {variant}", text, count=1,
-                                                 flags=re.MULTILINE))
+    (profile / "profile.yaml").write_text(
+        re.sub(r"^  finetune: &gpu_job .*$", f"  {variant}", text, count=1, flags=re.MULTILINE)
+    )
     workdir = rerun_copy(slurm_dag, tmp_path, f"{SHARD}/shard1.csv", f"{SHARD}.json")
     output = slurm_run(workdir, [slurm_dag.overlay], f"{SHARD}.json", profile=profile)
     (attack,) = [j for j in sacct(run_id(output)) if j["rule"] == "attack"]
@@ -389,20 +456,22 @@ def test_a_killed_head_restarts_as_documented(slurm_dag, local_dag, tmp_path):
     head.process.wait()
     old = run_id(head.log.read_text())
     assert squeue(old), "the killed head's jobs should still be out"
-    locked = subprocess.run(command(workdir, [slurm_dag.overlay], "-n", *targets), cwd=workdir, env=ENV,
-                            capture_output=True, text=True)
+    locked = subprocess.run(
+        command(workdir, [slurm_dag.overlay], "-n", *targets), cwd=workdir, env=ENV, capture_output=True, text=True
+    )
     assert "Directory cannot be locked" in locked.stdout + locked.stderr  # hence --unlock below
     # README "Running on a cluster", after a crash: cancel the old run's jobs, unlock, rerun
-    cancel = subprocess.run([str(PROFILE / "cancel-run.sh")], cwd=workdir, capture_output=True, text=True,
-                            timeout=200)
+    cancel = subprocess.run([str(PROFILE / "cancel-run.sh")], cwd=workdir, capture_output=True, text=True, timeout=200)
     assert cancel.returncode == 0 and old in cancel.stdout, cancel.stdout + cancel.stderr
     assert not squeue(old)
-    subprocess.run(command(workdir, [slurm_dag.overlay], "--unlock"), cwd=workdir, env=ENV, check=True,
-                   capture_output=True)
+    subprocess.run(
+        command(workdir, [slurm_dag.overlay], "--unlock"), cwd=workdir, env=ENV, check=True, capture_output=True
+    )
     output = slurm_run(workdir, [slurm_dag.overlay], *targets, log="rerun.log")  # the same command as before
     new = sacct(run_id(output))
-    assert sorted(j["Comment"] for j in new) == sorted(f"rule_evaluate_wildcards_rotten_tomatoes_none_base_1_{e}"
-                                                       for e in ("test", "tweets"))
+    assert sorted(j["Comment"] for j in new) == sorted(
+        f"rule_evaluate_wildcards_rotten_tomatoes_none_base_1_{e}" for e in ("test", "tweets")
+    )
     # no duplicates: every job of the old run had ended before the new run submitted its first
     first_submit = min(j["Submit"] for j in new)
     assert all(j["End"] != "Unknown" and j["End"] <= first_submit for j in sacct(old)), sacct(old)
@@ -417,9 +486,13 @@ def test_threads_up_to_scales_locally_but_not_in_cluster_jobs():
 
     common = _common()
     for cores, remote, expected in ((2, False, 1), (4, False, 2), (16, False, 4), (2, True, 4), (None, False, 4)):
-        def no_cores():
-            raise RuntimeError("Workflow requires a total number of cores to be defined")
 
-        common.threads_up_to.__globals__["workflow"] = type("Workflow", (), {
-            "remote_exec": remote, "cores": property(lambda self: cores if cores else no_cores())})()
+        def total_cores(self, cores=cores):
+            if cores is None:
+                raise RuntimeError("Workflow requires a total number of cores to be defined")
+            return cores
+
+        common.threads_up_to.__globals__["workflow"] = type(
+            "Workflow", (), {"remote_exec": remote, "cores": property(total_cores)}
+        )()
         assert common.threads_up_to(4) == expected, (cores, remote)

@@ -1,6 +1,7 @@
 """Nothing goes stale: an edited local data file or library module reruns exactly what read it, and what depends
 on that. On a copy of the workflow (so that its library can be edited) whose outputs are stand-in files marked up
 to date (--touch): each check is a dry run."""
+
 import os
 import shutil
 import subprocess
@@ -23,11 +24,27 @@ def touched(tmp_path_factory):
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, repo / name)
     source = root / "imdb.csv"  # imdb (an out-of-domain set of the tiny config) from a local file
     source.write_text("text,label\n" + "".join(f"review {i},{i % 2}\n" for i in range(40)))
-    overlay = write_overlay(workdir, model={"name": "prajjwal1/bert-tiny", "max_length": 32},
-                            data={"sources": {"imdb": {"kind": "file", "path": str(source)}}})
-    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"), "--directory",
-                 str(workdir), "--workflow-profile", "none", "--cores", "2", "--configfile", str(TINY_CONFIG),
-                 str(overlay)]
+    overlay = write_overlay(
+        workdir,
+        model={"name": "prajjwal1/bert-tiny", "max_length": 32},
+        data={"sources": {"imdb": {"kind": "file", "path": str(source)}}},
+    )
+    snakemake = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(repo / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--workflow-profile",
+        "none",
+        "--cores",
+        "2",
+        "--configfile",
+        str(TINY_CONFIG),
+        str(overlay),
+    ]
 
     def run(*args):
         result = subprocess.run([*snakemake, *args], cwd=workdir, env=ENV, capture_output=True, text=True)
@@ -53,20 +70,38 @@ def _edit(path):
     os.utime(path, (later, later))
 
 
-@pytest.mark.parametrize("edited, reruns", [
-    # imported by the scripts of tag_probe_corpus, extract_activations and probe_neurons (10 models and the
-    # start model's reference probe), and through advlm.neuron_report by aggregate's
-    ("workflow_scripts/advlm/neurons.py",
-     {"tag_probe_corpus": 1, "extract_activations": 11, "probe_neurons": 11, "aggregate": 1, "all": 1}),
-    # imported only through advlm.report, by the aggregate script
-    ("workflow_scripts/advlm/neuron_report.py", {"aggregate": 1, "all": 1}),
-    # imported only through advlm.training, by the finetune script (and by evaluate's script directly)
-    ("workflow_scripts/advlm/evaluation.py",
-     {"finetune": 10, "attack_train": 2, "evaluate": 30, "attack": 20, "gather_attack": 10,
-      "extract_activations": 10, "probe_neurons": 10, "aggregate": 1, "all": 1}),
-    # the local data source of imdb: its splits, the evaluations on it and the report
-    ("imdb.csv", {"prepare_dataset": 1, "evaluate": 10, "aggregate": 1, "all": 1}),
-])
+@pytest.mark.parametrize(
+    "edited, reruns",
+    [
+        # imported by the scripts of tag_probe_corpus and extract_activations (10 models and the start model's
+        # reference); what follows them reruns too: the probes and the report
+        (
+            "workflow_scripts/advlm/neurons/tagging.py",
+            {"tag_probe_corpus": 1, "extract_activations": 11, "probe_neurons": 11, "aggregate": 1, "all": 1},
+        ),
+        # imported only through advlm.neurons.analysis, by the probe_neurons script: the corpus and the activations stay
+        ("workflow_scripts/advlm/neurons/probe.py", {"probe_neurons": 11, "aggregate": 1, "all": 1}),
+        # imported only through advlm.report and advlm.claims, by the aggregate script
+        ("workflow_scripts/advlm/neurons/report.py", {"aggregate": 1, "all": 1}),
+        # imported only through advlm.training, by the finetune script (and by evaluate's script directly)
+        (
+            "workflow_scripts/advlm/evaluation.py",
+            {
+                "finetune": 10,
+                "attack_train": 2,
+                "evaluate": 30,
+                "attack": 20,
+                "gather_attack": 10,
+                "extract_activations": 10,
+                "probe_neurons": 10,
+                "aggregate": 1,
+                "all": 1,
+            },
+        ),
+        # the local data source of imdb: its splits, the evaluations on it and the report
+        ("imdb.csv", {"prepare_dataset": 1, "evaluate": 10, "aggregate": 1, "all": 1}),
+    ],
+)
 def test_an_edited_file_reruns_exactly_what_reads_it(touched, edited, reruns):
     run, repo, source = touched
     _edit(source if edited == "imdb.csv" else repo / edited)
@@ -81,8 +116,13 @@ def test_every_module_a_script_loads_is_an_input_of_its_rule(script):
     """What Python actually loads on importing a script is among the modules derived from its code."""
     import test_workflow
 
-    code = (f"import sys; sys.path.insert(0, {str(ROOT / 'workflow_scripts')!r}); import {script}; "
-            "print(' '.join(name.split('.')[-1] for name in sys.modules if name.startswith('advlm')))")
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    derived = {os.path.basename(path)[:-3] for path in test_workflow._common().script_libs(script)}
-    assert {("__init__" if name == "advlm" else name) for name in loaded} <= derived
+    # run from the scripts' folder, which is first on the path as in a Snakemake job
+    code = (
+        f"import sys, {script}; "
+        "print('\\n'.join(m.__file__ for name, m in sys.modules.items() if name.split('.')[0] == 'advlm'))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT / "workflow_scripts", capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert loaded, "the script imports no library module"
+    assert set(loaded) <= set(test_workflow._common().script_libs(script))

@@ -1,4 +1,5 @@
 import json
+from importlib.metadata import version
 
 import pandas as pd
 import pytest
@@ -6,11 +7,25 @@ import torch
 
 from advlm import mlm, models, training
 
-TEXTS = ["a great and moving film", "dull , boring and far too long", "the best thing this year",
-         "a mess of a movie", "funny and warm", "painfully bad acting"] * 4
+TEXTS = [
+    "a great and moving film",
+    "dull , boring and far too long",
+    "the best thing this year",
+    "a mess of a movie",
+    "funny and warm",
+    "painfully bad acting",
+] * 4
 FRAME = pd.DataFrame({"id": [str(i) for i in range(len(TEXTS))], "text": TEXTS, "label": [1, 0, 1, 0, 1, 0] * 4})
-HP = {"lr": 1e-3, "weight_decay": 0.0, "batch_size": 4, "epochs": 2, "warmup_ratio": 0.0, "max_length": 16,
-      "max_grad_norm": 1.0, "eval_batch_size": 8}
+HP = {
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "batch_size": 4,
+    "epochs": 2,
+    "warmup_ratio": 0.0,
+    "max_length": 16,
+    "max_grad_norm": 1.0,
+    "eval_batch_size": 8,
+}
 
 
 def _finetune(tiny_bert, out_dir, seed):
@@ -27,12 +42,13 @@ def test_finetune_is_reproducible_and_keeps_the_best_epoch(tiny_bert, tmp_path):
     assert first["best_epoch"] == accuracies.index(max(accuracies)) + 1
     record = json.loads((tmp_path / "a" / "train_log.json").read_text())
     assert record["provenance"]["seed"] == 5 and record["provenance"]["torch_threads"] == 1
-    assert record["provenance"]["versions"]["transformers"] == "4.57.6"
+    assert record["provenance"]["versions"]["transformers"] == version("transformers")
     saved = models.load_classifier(str(tmp_path / "a" / "model"), 2)
     tokenizer = models.load_tokenizer(str(tmp_path / "a" / "model"))
     probabilities = models.predict_proba(saved, tokenizer, FRAME["text"].tolist(), 8, 16, torch.device("cpu"))
     assert (probabilities.argmax(1).numpy() == FRAME["label"].to_numpy()).mean() == pytest.approx(
-        first["history"][first["best_epoch"] - 1]["validation"]["accuracy"])
+        first["history"][first["best_epoch"] - 1]["validation"]["accuracy"]
+    )
 
 
 def test_unknown_method_and_stray_hyperparameters_are_rejected():
@@ -67,16 +83,24 @@ def test_masked_position_loss_equals_the_full_loss(tiny_bert):
     model = models.load_masked_lm(str(tiny_bert)).eval()
     tokenizer = models.load_tokenizer(str(tiny_bert))
     batch = tokenizer(TEXTS[:4], padding=True, return_tensors="pt", return_special_tokens_mask=True)
-    inputs, labels = mlm.mask_tokens(batch["input_ids"], batch["special_tokens_mask"].bool(), tokenizer, 0.3,
-                                     torch.Generator().manual_seed(1))
+    inputs, labels = mlm.mask_tokens(
+        batch["input_ids"], batch["special_tokens_mask"].bool(), tokenizer, 0.3, torch.Generator().manual_seed(1)
+    )
     full = model(input_ids=inputs, attention_mask=batch["attention_mask"], labels=labels).loss
     fast = mlm.masked_lm_loss(model, inputs, batch["attention_mask"], labels)
     assert fast.item() == pytest.approx(full.item(), rel=1e-5)
 
 
 def test_pretraining_lowers_heldout_loss_and_keeps_the_head(tiny_bert, tmp_path):
-    hp = {"lr": 3e-3, "weight_decay": 0.0, "batch_size": 8, "steps": 25, "max_length": 16, "mlm_probability": 0.15,
-          "heldout_fraction": 0.25}
+    hp = {
+        "lr": 3e-3,
+        "weight_decay": 0.0,
+        "batch_size": 8,
+        "steps": 25,
+        "max_length": 16,
+        "mlm_probability": 0.15,
+        "heldout_fraction": 0.25,
+    }
     record = mlm.pretrain(str(tiny_bert), TEXTS * 4, tmp_path, hp, 0, torch.device("cpu"))
     assert record["heldout_loss_after"] < record["heldout_loss_before"] - 0.5
     from transformers import AutoModelForMaskedLM
@@ -91,14 +115,22 @@ def test_pretraining_keeps_the_start_models_pooler(tiny_bert, tmp_path):
     start_dir = tmp_path / "start"  # a start model with a pooler, as MiniLM and bert-base have
     AutoModel.from_pretrained(str(tiny_bert)).save_pretrained(start_dir)
     models.load_tokenizer(str(tiny_bert)).save_pretrained(start_dir)
-    hp = {"lr": 1e-2, "weight_decay": 0.0, "batch_size": 8, "steps": 2, "max_length": 16, "mlm_probability": 0.15,
-          "heldout_fraction": 0.25}
+    hp = {
+        "lr": 1e-2,
+        "weight_decay": 0.0,
+        "batch_size": 8,
+        "steps": 2,
+        "max_length": 16,
+        "mlm_probability": 0.15,
+        "heldout_fraction": 0.25,
+    }
     mlm.pretrain(str(start_dir), TEXTS, tmp_path / "out", hp, 0, torch.device("cpu"))
     start, pretrained = (models.load_classifier(str(path), 2) for path in (start_dir, tmp_path / "out" / "model"))
     # MLM training drops the pooler; without restoring it, pre-trained variants would start from a random one
     assert torch.equal(pretrained.bert.pooler.dense.weight, start.bert.pooler.dense.weight)
-    assert not torch.equal(pretrained.bert.encoder.layer[0].output.dense.weight,
-                           start.bert.encoder.layer[0].output.dense.weight)
+    assert not torch.equal(
+        pretrained.bert.encoder.layer[0].output.dense.weight, start.bert.encoder.layer[0].output.dense.weight
+    )
 
 
 class Killed(Exception):
@@ -122,16 +154,32 @@ def _same_weights(a, b):
     return (a / "model" / "model.safetensors").read_bytes() == (b / "model" / "model.safetensors").read_bytes()
 
 
-@pytest.mark.parametrize("method, every, kill_on_step, resumed_from", [
-    ("base", 0, 9, "epoch end"),  # 6 steps per epoch: killed in epoch 2, resumed from the end of epoch 1
-    ("pgd", 2, 9, "step"),        # resumed mid-epoch from step 8 (pgd draws random starts)
-    ("lds", 4, 3, None),          # killed before the first checkpoint: starts afresh
-])
-def test_interrupted_finetune_resumes_to_the_same_weights(tiny_bert, tmp_path, monkeypatch, method, every,
-                                                          kill_on_step, resumed_from):
+@pytest.mark.parametrize(
+    "method, every, kill_on_step, resumed_from",
+    [
+        ("base", 0, 9, "epoch end"),  # 6 steps per epoch: killed in epoch 2, resumed from the end of epoch 1
+        ("pgd", 2, 9, "step"),  # resumed mid-epoch from step 8 (pgd draws random starts)
+        ("lds", 4, 3, None),  # killed before the first checkpoint: starts afresh
+    ],
+)
+def test_interrupted_finetune_resumes_to_the_same_weights(
+    tiny_bert, tmp_path, monkeypatch, method, every, kill_on_step, resumed_from
+):
     def finetune(out, checkpoints):
-        return training.finetune(str(tiny_bert), FRAME, FRAME, tmp_path / out, HP, method, {}, 5, 2,
-                                 torch.device("cpu"), checkpoint_dir=checkpoints, checkpoint_every=every)
+        return training.finetune(
+            str(tiny_bert),
+            FRAME,
+            FRAME,
+            tmp_path / out,
+            HP,
+            method,
+            {},
+            5,
+            2,
+            torch.device("cpu"),
+            checkpoint_dir=checkpoints,
+            checkpoint_every=every,
+        )
 
     straight = finetune("straight", None)
     with monkeypatch.context() as patch:
@@ -142,16 +190,29 @@ def test_interrupted_finetune_resumes_to_the_same_weights(tiny_bert, tmp_path, m
     assert (json.loads(progress.read_text())["where"] if progress.exists() else None) == resumed_from
     resumed = finetune("killed", tmp_path / "checkpoint")
     assert _same_weights(tmp_path / "straight", tmp_path / "killed")
-    assert [(h["train_loss"], h["validation"]) for h in resumed["history"]] == \
-        [(h["train_loss"], h["validation"]) for h in straight["history"]]
+    assert [(h["train_loss"], h["validation"]) for h in resumed["history"]] == [
+        (h["train_loss"], h["validation"]) for h in straight["history"]
+    ]
     assert resumed["best_epoch"] == straight["best_epoch"]
     assert not (tmp_path / "checkpoint").exists()  # removed once the job's outputs are written
 
 
 def test_a_checkpoint_of_other_settings_is_not_resumed(tiny_bert, tmp_path, monkeypatch):
     def finetune(out, lr):
-        return training.finetune(str(tiny_bert), FRAME, FRAME, tmp_path / out, HP | {"lr": lr}, "base", {}, 5, 2,
-                                 torch.device("cpu"), checkpoint_dir=tmp_path / "checkpoint", checkpoint_every=2)
+        return training.finetune(
+            str(tiny_bert),
+            FRAME,
+            FRAME,
+            tmp_path / out,
+            HP | {"lr": lr},
+            "base",
+            {},
+            5,
+            2,
+            torch.device("cpu"),
+            checkpoint_dir=tmp_path / "checkpoint",
+            checkpoint_every=2,
+        )
 
     with monkeypatch.context() as patch:
         _kill_on_call(patch, training, "_batch", 9)
@@ -164,12 +225,27 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tiny_bert, tmp_path, monk
 
 @pytest.mark.parametrize("every, kill_on_step", [(0, 14), (5, 14)])  # 9 steps per pass: resumed from 9 / 10
 def test_interrupted_pretraining_resumes_to_the_same_weights(tiny_bert, tmp_path, monkeypatch, every, kill_on_step):
-    hp = {"lr": 3e-3, "weight_decay": 0.0, "batch_size": 8, "steps": 25, "max_length": 16, "mlm_probability": 0.15,
-          "heldout_fraction": 0.25}
+    hp = {
+        "lr": 3e-3,
+        "weight_decay": 0.0,
+        "batch_size": 8,
+        "steps": 25,
+        "max_length": 16,
+        "mlm_probability": 0.15,
+        "heldout_fraction": 0.25,
+    }
 
     def pretrain(out, checkpoints):
-        return mlm.pretrain(str(tiny_bert), TEXTS * 4, tmp_path / out, hp, 0, torch.device("cpu"),
-                            checkpoint_dir=checkpoints, checkpoint_every=every)
+        return mlm.pretrain(
+            str(tiny_bert),
+            TEXTS * 4,
+            tmp_path / out,
+            hp,
+            0,
+            torch.device("cpu"),
+            checkpoint_dir=checkpoints,
+            checkpoint_every=every,
+        )
 
     straight = pretrain("straight", None)
     with monkeypatch.context() as patch:

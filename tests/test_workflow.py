@@ -1,4 +1,5 @@
 """The DAG, lint and config checks, all without running a job."""
+
 import re
 import shutil
 import subprocess
@@ -10,10 +11,23 @@ import yaml
 from smk import ROOT, job_counts, run, write_overlay
 
 TINY_JOBS = {  # tests/config/tiny.yaml: (base on 3 pre-training variants + advaug, a2t on none) × 2 seeds = 10 models
-    "prepare_resources": 4, "prepare_dataset": 2, "prepare_ood": 1, "augment_corpus": 1, "pretrain_mlm": 2,
-    "build_embeddings": 1, "finetune": 10, "attack_train": 2, "evaluate": 30, "attack": 20, "gather_attack": 10,
+    "prepare_resources": 4,
+    "prepare_dataset": 2,
+    "prepare_ood": 1,
+    "augment_corpus": 1,
+    "pretrain_mlm": 2,
+    "build_embeddings": 1,
+    "finetune": 10,
+    "attack_train": 2,
+    "evaluate": 30,
+    "attack": 20,
+    "gather_attack": 10,
     # the neuron probes: the 10 models and the start model without fine-tuning (the reference)
-    "tag_probe_corpus": 1, "extract_activations": 11, "probe_neurons": 11, "aggregate": 1, "all": 1,
+    "tag_probe_corpus": 1,
+    "extract_activations": 11,
+    "probe_neurons": 11,
+    "aggregate": 1,
+    "all": 1,
 }
 
 
@@ -42,9 +56,12 @@ def test_dry_run_job_list_for_the_tiny_config(tmp_path):
 
 
 def test_dry_run_grows_with_seeds_and_attacks(tmp_path):
-    overlay = write_overlay(tmp_path, model={"name": "prajjwal1/bert-tiny", "max_length": 32},
-                            finetune={"seeds": [1, 2, 3]},
-                            attack={"recipes": ["deepwordbug", "pwws"], "shards": 3})
+    overlay = write_overlay(
+        tmp_path,
+        model={"name": "prajjwal1/bert-tiny", "max_length": 32},
+        finetune={"seeds": [1, 2, 3]},
+        attack={"recipes": ["deepwordbug", "pwws"], "shards": 3},
+    )
     counts = job_counts(run(tmp_path, "-n", configfiles=[overlay]).stdout)
     assert counts["finetune"] == 15 and counts["evaluate"] == 45  # (3 base + 2 on none) × 3 seeds
     assert counts["attack"] == 15 * 2 * 3 and counts["gather_attack"] == 30 and counts["attack_train"] == 3
@@ -53,12 +70,25 @@ def test_dry_run_grows_with_seeds_and_attacks(tmp_path):
 def test_default_experiment_plan():
     common, config = _common(), _config()
     plan = {(m["pretrain"], m["method"]) for m in common.models(config)}
-    assert plan == {("none", "base"), ("clean", "base"), ("augmented", "base"), ("none", "advaug"),
-                    ("none", "a2t"), ("none", "pgd"), ("none", "freelb"), ("none", "lds")}
+    assert plan == {
+        ("none", "base"),
+        ("clean", "base"),
+        ("augmented", "base"),
+        ("none", "advaug"),
+        ("none", "a2t"),
+        ("none", "pgd"),
+        ("none", "freelb"),
+        ("none", "lds"),
+    }
     every = common.models(_config(finetune__grid="every"))
     assert len(every) == 3 * 6 * len(config["finetune"]["seeds"])
     partial = _config(finetune__method_params={"advaug": {"share": 0.5}})  # the schema fills in the rest
-    assert common.method_params(partial, "advaug") == {"attack": "a2t", "share": 0.5, "query_budget": 200, "weight": 1.0}
+    assert common.method_params(partial, "advaug") == {
+        "attack": "a2t",
+        "share": 0.5,
+        "query_budget": 200,
+        "weight": 1.0,
+    }
     assert common.evalsets(config, "rotten_tomatoes") == ["test", "imdb", "amazon", "tweets", "nyt"]
     assert common.evalset_path(config, "rotten_tomatoes", "imdb") == "results/data/imdb/test.jsonl"
     assert common.evalset_path(config, "rotten_tomatoes", "tweets") == "results/data/vader/tweets.jsonl"
@@ -85,14 +115,19 @@ def test_neuron_reference_probe_and_its_inputs():
     assert common.reference_probe_inputs(fixed, base) == {}
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"datasets": ["sst2"]}, "datasets: 'sst2' is not a key of data.sources"),
-    ({"ood": {"rotten_tomatoes": ["movies"]}}, "ood.rotten_tomatoes: VADER's movie snippets"),
-    ({"ood": {"rotten_tomatoes": ["yelp"]}}, "ood.rotten_tomatoes: 'yelp' is neither"),
-    ({"pretrain__corpus_datasets": ["wiki"]}, "pretrain.corpus_datasets: 'wiki'"),
-    ({"pretrain__variants": ["none", "clean"], "finetune__grid_variant": "augmented"},
-     "finetune.grid_variant: 'augmented' is not one of pretrain.variants"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"datasets": ["sst2"]}, "datasets: 'sst2' is not a key of data.sources"),
+        ({"ood": {"rotten_tomatoes": ["movies"]}}, "ood.rotten_tomatoes: VADER's movie snippets"),
+        ({"ood": {"rotten_tomatoes": ["yelp"]}}, "ood.rotten_tomatoes: 'yelp' is neither"),
+        ({"pretrain__corpus_datasets": ["wiki"]}, "pretrain.corpus_datasets: 'wiki'"),
+        (
+            {"pretrain__variants": ["none", "clean"], "finetune__grid_variant": "augmented"},
+            "finetune.grid_variant: 'augmented' is not one of pretrain.variants",
+        ),
+    ],
+)
 def test_cross_key_config_errors_name_the_key(overrides, message):
     with pytest.raises(ValueError, match=message):
         _common().check_config(_config(**overrides))
@@ -101,25 +136,40 @@ def test_cross_key_config_errors_name_the_key(overrides, message):
 SOURCES = _config()["data"]["sources"]
 MORE_BAD_CONFIGS = [  # (overrides of config.yaml, what the message must say), beyond what the schema checks
     ({"ood": {"sst2": ["imdb"]}}, "ood: 'sst2' is not a key of data.sources"),
-    ({"attack__calibration": {"dataset": "sst2", "pairs": 600, "seed": 11}},
-     "attack.calibration.dataset: 'sst2' is not a key of data.sources"),
-    ({"attack__recipes": ["bae"], "attack__masked_lm": "/nowhere/mlm"},
-     "attack.masked_lm: model directory /nowhere/mlm does not exist"),
-    ({"model": {"name": "./models/mine", "max_length": 64}}, "model.name: model directory ./models/mine does not exist"),
+    (
+        {"attack__calibration": {"dataset": "sst2", "pairs": 600, "seed": 11}},
+        "attack.calibration.dataset: 'sst2' is not a key of data.sources",
+    ),
+    (
+        {"attack__recipes": ["bae"], "attack__masked_lm": "/nowhere/mlm"},
+        "attack.masked_lm: model directory /nowhere/mlm does not exist",
+    ),
+    (
+        {"model": {"name": "./models/mine", "max_length": 64}},
+        "model.name: model directory ./models/mine does not exist",
+    ),
     ({"finetune__method_params": {"fgsm": {}}}, "finetune.method_params.fgsm: 'fgsm' is not a known training method"),
     ({"attack__shards": 51}, "attack.shards: 51 shards for a sample of at most 50 test examples"),
-    ({"data__max_examples": {"train": 1000, "validation": 300, "test": 20}, "attack__shards": 30},
-     "attack.shards: 30 shards for a sample of at most 20 test examples"),
+    (
+        {"data__max_examples": {"train": 1000, "validation": 300, "test": 20}, "attack__shards": 30},
+        "attack.shards: 30 shards for a sample of at most 20 test examples",
+    ),
     ({"finetune__epochs": 2.0}, "finetune.epochs: 2.0 is a float where a whole number is expected; write 2"),
     ({"finetune__seeds": [1, 2.0]}, "finetune.seeds[1]: 2.0 is a float where a whole number"),
     ({"data__max_examples": {"train": 1000.0, "validation": 300, "test": 500}}, "data.max_examples.train: 1000.0"),
     ({"data__labels": [1, 2]}, "data.labels: [1, 2] must be 0..1"),
-    ({"data__labels": [0, 1, 2], "data__max_examples": {"train": 1000, "validation": 2, "test": 500}},
-     "data.max_examples.validation: 2 rotten_tomatoes examples cannot hold all 3 labels"),
-    ({"attack__embedding": {"neighbours": 10}},
-     "attack.options.a2t.max_candidates: 20 is more than the 10 neighbours precomputed"),
-    ({"data__sources": SOURCES | {"mine": {"kind": "file", "path": "/nowhere/mine.csv"}}},
-     "data.sources.mine.path: file /nowhere/mine.csv does not exist"),
+    (
+        {"data__labels": [0, 1, 2], "data__max_examples": {"train": 1000, "validation": 2, "test": 500}},
+        "data.max_examples.validation: 2 rotten_tomatoes examples cannot hold all 3 labels",
+    ),
+    (
+        {"attack__embedding": {"neighbours": 10}},
+        "attack.options.a2t.max_candidates: 20 is more than the 10 neighbours precomputed",
+    ),
+    (
+        {"data__sources": SOURCES | {"mine": {"kind": "file", "path": "/nowhere/mine.csv"}}},
+        "data.sources.mine.path: file /nowhere/mine.csv does not exist",
+    ),
     ({"data__sources": SOURCES | {"mine": {"kind": "file"}}}, "data.sources.mine: kind file needs the key 'path'"),
 ]
 
@@ -133,8 +183,11 @@ def test_more_config_mistakes_are_caught_naming_the_key(overrides, message):
 def test_a_data_file_of_another_type_and_every_problem_at_once(tmp_path):
     text = tmp_path / "mine.txt"
     text.write_text("text,label\n")
-    config = _config(data__sources=SOURCES | {"mine": {"kind": "file", "path": str(text)}}, datasets=["mine", "x"],
-                     finetune__epochs=1.0)
+    config = _config(
+        data__sources=SOURCES | {"mine": {"kind": "file", "path": str(text)}},
+        datasets=["mine", "x"],
+        finetune__epochs=1.0,
+    )
     with pytest.raises(ValueError) as error:
         _common().check_config(config)
     message = str(error.value)
@@ -159,29 +212,39 @@ def test_a_config_file_that_is_not_yaml_is_reported_with_its_line(tmp_path):
     for name in ("Snakefile", "rules", "schemas", "report"):
         (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, tmp_path / name)
     (tmp_path / "config.yaml").write_text("device: auto\nmodel:\n  name: minilm\n   max_length: 64\n")
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--workflow-profile", "none"],
-                            cwd=tmp_path, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--workflow-profile", "none"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0
     assert "config.yaml, line 4, column 14: not valid YAML" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("overlay, message", [
-    ({"finetune": {"epochs": "two"}}, "'two' is not of type 'integer'"),
-    ({"finetune": {"epocs": 2}}, "'epocs' was unexpected"),
-    ({"attack": {"recipes": ["hotflip"]}}, "'hotflip' is not one of"),
-    ({"data": {"sources": {"mine": {"kind": "file", "path": "/nowhere.csv"}}}}, "data.sources.mine.path"),
-    ({"finetune": {"epochs": 2.0}}, "finetune.epochs: 2.0 is a float where a whole number is expected"),
-    ({"attack": {"shards": 7}}, "attack.shards: 7 shards for a sample of at most 6 test examples"),
-    ({"downloads_dir": "/nowhere"}, "Missing input files for rule prepare_resources"),  # the pinned archives
-])
+@pytest.mark.parametrize(
+    "overlay, message",
+    [
+        ({"finetune": {"epochs": "two"}}, "'two' is not of type 'integer'"),
+        ({"finetune": {"epocs": 2}}, "'epocs' was unexpected"),
+        ({"attack": {"recipes": ["hotflip"]}}, "'hotflip' is not one of"),
+        ({"data": {"sources": {"mine": {"kind": "file", "path": "/nowhere.csv"}}}}, "data.sources.mine.path"),
+        ({"finetune": {"epochs": 2.0}}, "finetune.epochs: 2.0 is a float where a whole number is expected"),
+        ({"attack": {"shards": 7}}, "attack.shards: 7 shards for a sample of at most 6 test examples"),
+        ({"downloads_dir": "/nowhere"}, "Missing input files for rule prepare_resources"),  # the pinned archives
+    ],
+)
 def test_bad_config_stops_before_any_job(tmp_path, overlay, message):
     result = run(tmp_path, "-n", configfiles=[write_overlay(tmp_path, **overlay)], check=False)
     assert result.returncode != 0 and message in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
 
 
-def test_lint_is_clean(tmp_path):
-    result = run(tmp_path, "--lint", configfiles=[write_overlay(tmp_path)], check=False)
+def test_lint_is_clean():
+    """`make lint` (Snakemake's linter, snakefmt, ruff's linter and formatter), its set-up taken as done."""
+    result = subprocess.run(
+        ["make", "-o", ".venv/.installed", "-o", "downloads/.fetched", "lint"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

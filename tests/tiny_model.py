@@ -1,4 +1,5 @@
 """A tiny random BERT with a small vocabulary, built by the tests so that nothing is downloaded."""
+
 from __future__ import annotations
 
 import collections
@@ -34,8 +35,14 @@ def build_tiny_bert(out_dir: str | Path, words: int = 1500, hidden: int = 32, la
     (out_dir / "vocab.txt").write_text("\n".join(vocab) + "\n")
     tokenizer = BertTokenizerFast.from_pretrained(str(out_dir), do_lower_case=True, model_max_length=128)
     tokenizer.save_pretrained(str(out_dir))
-    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
-                        intermediate_size=2 * hidden, max_position_embeddings=128)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=128,
+    )
     torch.manual_seed(seed)
     BertForMaskedLM(config).save_pretrained(str(out_dir))
     return out_dir

@@ -1,4 +1,5 @@
 """Rule aggregate: tables, Markdown summary and plots over every model of the experiment."""
+
 from pathlib import Path
 
 from advlm import report, runtime

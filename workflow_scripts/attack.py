@@ -1,29 +1,31 @@
 """Rule attack: attack one shard of the test sample of one fine-tuned model.
 
-Writes the per-example CSV and, beside it (``attacks.shard_record_path``: same name, ``.json``), what the
+Writes the per-example CSV and, beside it (``sharding.shard_record_path``: same name, ``.json``), what the
 gather step records: the attack's full ``repr``, its parameters, the checksums of the resources it used,
 the shard and this job's provenance.
 """
+
 import importlib.metadata
 from pathlib import Path
 
-from advlm import attacks, runtime
-from advlm import io as aio
+from advlm import artifacts, runtime
+from advlm.attacks import running, sharding
+from advlm.attacks.resources import AttackResources
 
 
 def main(smk):
     params = dict(smk.params.attack)
     shard, num_shards = int(smk.params.shard), int(smk.params.num_shards)
     runtime.setup(smk.threads, params["seed"])
-    test = aio.read_examples(smk.input.test)
+    test = artifacts.read_examples(smk.input.test)
     # The resources this attack needs (rules/common.smk: attack_inputs); a Hub masked LM comes from params.
-    resources = attacks.AttackResources(
+    resources = AttackResources(
         root=Path(smk.input.nltk_data).parent,
         counterfitted=getattr(smk.input, "counterfitted", None),
         sentence_encoder=getattr(smk.input, "sentence_encoder", None),
         masked_lm=getattr(smk.input, "masked_lm", None) or params.get("masked_lm"),
     )
-    frame = attacks.run_shard(
+    frame = running.run_shard(
         model_dir=smk.input.model,  # the finetune rule's save_pretrained directory
         test_frame=test,
         attack_name=smk.wildcards.attack,
@@ -32,21 +34,24 @@ def main(smk):
         num_shards=num_shards,
         resources=resources,
         device=runtime.device(smk.params.device),
-        until_correct=True,  # attacks.correct_prefix: each model attacks sample_size examples it gets right
+        until_correct=True,  # sharding.correct_prefix: each model attacks sample_size examples it gets right
     )
     Path(smk.output.csv).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(smk.output.csv, index=False)
-    aio.write_json({
-        "attack": smk.wildcards.attack,
-        "attack_repr": frame.attrs["attack_repr"],
-        "resources": frame.attrs["resources"],
-        "params": params,
-        "shard": shard,
-        "num_shards": num_shards,
-        "sample_size": frame.attrs["sample_size"],
-        "textattack_version": importlib.metadata.version("textattack"),
-        "provenance": runtime.provenance(params["seed"], params),
-    }, attacks.shard_record_path(smk.output.csv))
+    artifacts.write_json(
+        {
+            "attack": smk.wildcards.attack,
+            "attack_repr": frame.attrs["attack_repr"],
+            "resources": frame.attrs["resources"],
+            "params": params,
+            "shard": shard,
+            "num_shards": num_shards,
+            "sample_size": frame.attrs["sample_size"],
+            "textattack_version": importlib.metadata.version("textattack"),
+            "provenance": runtime.provenance(params["seed"], params),
+        },
+        sharding.shard_record_path(smk.output.csv),
+    )
 
 
 if __name__ == "__main__" and "snakemake" in globals():

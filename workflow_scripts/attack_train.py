@@ -1,34 +1,54 @@
 """Rule attack_train: advaug's adversarial examples, from attacking a seeded share of the training set once
 with the trained base model (per-example CSV as the attack rule writes, plus a JSON record)."""
+
 import importlib.metadata
 from pathlib import Path
 
-from advlm import attacks, runtime
-from advlm import io as aio
+from advlm import artifacts, runtime
+from advlm.attacks import metrics, running
+from advlm.attacks.resources import AttackResources
 
 
 def main(smk):
     advaug, seed = smk.params.advaug, int(smk.params.seed)
     runtime.setup(smk.threads, seed)
-    train = aio.read_examples(smk.input.train)
-    params = dict(smk.params.attack, query_budget=advaug["query_budget"], seed=seed,
-                  sample_size=round(advaug["share"] * len(train)))
-    resources = attacks.AttackResources(
+    train = artifacts.read_examples(smk.input.train)
+    params = dict(
+        smk.params.attack,
+        query_budget=advaug["query_budget"],
+        seed=seed,
+        sample_size=round(advaug["share"] * len(train)),
+    )
+    resources = AttackResources(
         root=Path(smk.input.nltk_data).parent,
         counterfitted=getattr(smk.input, "counterfitted", None),
         sentence_encoder=getattr(smk.input, "sentence_encoder", None),
         masked_lm=getattr(smk.input, "masked_lm", None) or params.get("masked_lm"),
     )
-    frame = attacks.run_shard(model_dir=smk.input.model, test_frame=train, attack_name=advaug["attack"],
-                              params=params, shard=0, num_shards=1, resources=resources,
-                              device=runtime.device(smk.params.device))
+    frame = running.run_shard(
+        model_dir=smk.input.model,
+        test_frame=train,
+        attack_name=advaug["attack"],
+        params=params,
+        shard=0,
+        num_shards=1,
+        resources=resources,
+        device=runtime.device(smk.params.device),
+    )
     frame.to_csv(smk.output.csv, index=False)
-    aio.write_json({
-        "attack": advaug["attack"], "attack_repr": frame.attrs["attack_repr"], "resources": frame.attrs["resources"],
-        "advaug": advaug, "params": params, "summary": attacks.summarize(frame, params),
-        "textattack_version": importlib.metadata.version("textattack"),
-        "provenance": runtime.provenance(seed, params),
-    }, smk.output.record)
+    artifacts.write_json(
+        {
+            "attack": advaug["attack"],
+            "attack_repr": frame.attrs["attack_repr"],
+            "resources": frame.attrs["resources"],
+            "advaug": advaug,
+            "params": params,
+            "summary": metrics.summarize(frame, params),
+            "textattack_version": importlib.metadata.version("textattack"),
+            "provenance": runtime.provenance(seed, params),
+        },
+        smk.output.record,
+    )
 
 
 if __name__ == "__main__" and "snakemake" in globals():

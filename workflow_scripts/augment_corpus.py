@@ -1,29 +1,31 @@
 """Rule augment_corpus: the pre-training corpus plus adversarially word-swapped copies of every text."""
+
 from pathlib import Path
 
 import pandas as pd
 
-from advlm import augment, runtime
-from advlm import io as aio
+from advlm import artifacts, augment, runtime
 
 
 def main(smk):
     params = smk.params.augment
     runtime.setup(smk.threads, params["seed"])
-    texts = pd.concat([aio.read_examples(path) for path in smk.input.corpus], ignore_index=True)
+    texts = pd.concat([artifacts.read_examples(path) for path in smk.input.corpus], ignore_index=True)
     # results/resources/counterfitted, an input only of the embedding augmenter
     embedding_dir = smk.input.get("counterfitted")
-    augmenter = augment.build_augmenter(params["augmenter"], params, Path(smk.input.nltk_data).parent,
-                                        embedding_dir)
+    augmenter = augment.build_augmenter(params["augmenter"], params, Path(smk.input.nltk_data).parent, embedding_dir)
     augmented = augment.augment_corpus(texts, augmenter, params["seed"])
-    aio.write_examples(augmented, smk.output.corpus)
+    artifacts.write_examples(augmented, smk.output.corpus)
     changed = (augmented["copy"] > 0).sum()
     meta = {"texts": len(texts), "augmented_copies": int(changed), "params": params}
     if embedding_dir is not None:  # which vectors the swaps came from (sha256 from their MANIFEST.json)
         embedding = augmenter.transformation.embedding
-        meta["embedding"] = {"path": str(embedding_dir), "vocab_size": embedding.vocab_size,
-                             "vectors_sha256": embedding.vectors_sha256}
-    aio.write_json(meta | {"provenance": runtime.provenance(params["seed"], params)}, smk.output.meta)
+        meta["embedding"] = {
+            "path": str(embedding_dir),
+            "vocab_size": embedding.vocab_size,
+            "vectors_sha256": embedding.vectors_sha256,
+        }
+    artifacts.write_json(meta | {"provenance": runtime.provenance(params["seed"], params)}, smk.output.meta)
 
 
 if __name__ == "__main__" and "snakemake" in globals():

@@ -1,14 +1,15 @@
 """Rule build_embeddings: counter-fitted word vectors and the sentence-encoder calibration.
 
 Writes results/resources/counterfitted/: vectors.npy, vocab.txt, nn.npy, pairs.npz (advlm.embeddings),
-calibration.json (advlm.attacks.calibrate_sentence_encoder) and MANIFEST.json (parameters, statistics,
+calibration.json (advlm.encoder_calibration) and MANIFEST.json (parameters, statistics,
 input checksums and the sha256 of every file).
 """
+
 import importlib.metadata
 from pathlib import Path
 
-from advlm import attacks, embeddings, runtime
-from advlm import io as aio
+from advlm import artifacts, embeddings, encoder_calibration, runtime
+from advlm.attacks.resources import manifest_digest
 from advlm.resources import sha256
 
 
@@ -17,23 +18,35 @@ def main(smk):
     out = Path(smk.output.embedding)
     params = {**embeddings.DEFAULTS, **smk.params.embedding}
     statistics = embeddings.build_counterfitted(smk.input.glove, smk.input.nltk_data, out, params)
-    texts = aio.read_examples(smk.input.texts)["text"].tolist()
-    calibration = attacks.calibrate_sentence_encoder(
-        texts, out, smk.input.minilm, Path(smk.input.nltk_data).parent,
-        size=smk.params.calibration["pairs"], seed=smk.params.calibration["seed"])
+    texts = artifacts.read_examples(smk.input.texts)["text"].tolist()
+    calibration = encoder_calibration.calibrate_sentence_encoder(
+        texts,
+        out,
+        smk.input.minilm,
+        Path(smk.input.nltk_data).parent,
+        size=smk.params.calibration["pairs"],
+        seed=smk.params.calibration["seed"],
+    )
     calibration["sample"]["source"] = str(smk.input.texts)
-    aio.write_json(calibration, out / attacks.CALIBRATION_FILE)
-    embeddings.write_manifest(out, {
-        "method": "counter-fitting (Mrkšić et al. 2016) of GloVe 6B 50d with WordNet 3.0 synonyms and antonyms",
-        "params": params,
-        "calibration": {**smk.params.calibration, "thresholds": {name: entry["value"] for name, entry
-                                                                 in calibration["thresholds"].items()}},
-        "statistics": statistics,
-        "inputs": {name: attacks._manifest_digest(Path(getattr(smk.input, name)))
-                   for name in ("glove", "nltk_data", "minilm")} | {"texts": sha256(smk.input.texts)},
-        "numpy": importlib.metadata.version("numpy"),
-        "provenance": runtime.provenance(smk.params.calibration["seed"], params),
-    })
+    artifacts.write_json(calibration, out / encoder_calibration.CALIBRATION_FILE)
+    embeddings.write_manifest(
+        out,
+        {
+            "method": "counter-fitting (Mrkšić et al. 2016) of GloVe 6B 50d with WordNet 3.0 synonyms and antonyms",
+            "params": params,
+            "calibration": {
+                **smk.params.calibration,
+                "thresholds": {name: entry["value"] for name, entry in calibration["thresholds"].items()},
+            },
+            "statistics": statistics,
+            "inputs": {
+                name: manifest_digest(Path(getattr(smk.input, name))) for name in ("glove", "nltk_data", "minilm")
+            }
+            | {"texts": sha256(smk.input.texts)},
+            "numpy": importlib.metadata.version("numpy"),
+            "provenance": runtime.provenance(smk.params.calibration["seed"], params),
+        },
+    )
 
 
 if __name__ == "__main__" and "snakemake" in globals():

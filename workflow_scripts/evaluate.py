@@ -1,6 +1,6 @@
 """Rule evaluate: accuracy, macro-F1 and calibration of one model on one evaluation set."""
-from advlm import evaluation, models, runtime
-from advlm import io as aio
+
+from advlm import artifacts, evaluation, models, runtime
 
 
 def main(smk):
@@ -10,16 +10,22 @@ def main(smk):
     model_dir = str(smk.input.model)
     model = models.load_classifier(model_dir, smk.params.num_labels).to(device)
     tokenizer = models.load_tokenizer(model_dir)
-    examples = aio.read_examples(smk.input.examples)
-    probabilities = models.predict_proba(model, tokenizer, examples["text"].tolist(), params["batch_size"],
-                                         smk.params.max_length, device).numpy()
+    examples = artifacts.read_examples(smk.input.examples)
+    probabilities = models.predict_proba(
+        model, tokenizer, examples["text"].tolist(), params["batch_size"], smk.params.max_length, device
+    ).numpy()
     metrics = evaluation.classification_metrics(probabilities, examples["label"].to_numpy(), params["ece_bins"])
-    predictions = examples[["id", "label"]].assign(prediction=probabilities.argmax(1),
-                                                   confidence=probabilities.max(1))
+    predictions = examples[["id", "label"]].assign(prediction=probabilities.argmax(1), confidence=probabilities.max(1))
     predictions.to_csv(smk.output.predictions, index=False)
-    aio.write_json({**metrics, "evalset": smk.wildcards.evalset, "examples": str(smk.input.examples),
-                    "provenance": runtime.provenance(None, {**params, "max_length": smk.params.max_length})},
-                   smk.output.metrics)
+    artifacts.write_json(
+        {
+            **metrics,
+            "evalset": smk.wildcards.evalset,
+            "examples": str(smk.input.examples),
+            "provenance": runtime.provenance(None, {**params, "max_length": smk.params.max_length}),
+        },
+        smk.output.metrics,
+    )
 
 
 if __name__ == "__main__" and "snakemake" in globals():

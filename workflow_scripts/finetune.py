@@ -1,19 +1,24 @@
 """Rule finetune: fine-tune one (dataset, pre-training variant, method, seed) model."""
+
 from pathlib import Path
 
-from advlm import io as aio
-from advlm import runtime, training
+from advlm import artifacts, runtime, training
 
 
 def method_context(smk) -> dict:
     """The run objects an input-space method needs (rules/common.smk: method_inputs)."""
     if smk.wildcards.method == "a2t":
-        from advlm import attacks
+        from advlm.attacks.resources import AttackResources
 
-        resources = attacks.AttackResources(root=Path(smk.input.nltk_data).parent,
-                                            counterfitted=smk.input.counterfitted,
-                                            sentence_encoder=smk.input.sentence_encoder)
-        return {"attack_context": {"resources": resources, **smk.params.attack}}
+        resources = AttackResources(
+            root=Path(smk.input.nltk_data).parent,
+            counterfitted=smk.input.counterfitted,
+            sentence_encoder=smk.input.sentence_encoder,
+        )
+        attack = smk.params.attack  # rules/common.smk: attack_recipe_params(config, "a2t")
+        return {
+            "attack_context": training.A2TContext(resources, options=attack["options"], batch_size=attack["batch_size"])
+        }
     if smk.wildcards.method == "advaug":
         return {"adversarial_examples": smk.input.adversarial_examples}
     return {}
@@ -23,8 +28,8 @@ def main(smk):
     runtime.setup(smk.threads, smk.params.seed)
     training.finetune(
         model_source=smk.params.model_source,
-        train=aio.read_examples(smk.input.train),
-        validation=aio.read_examples(smk.input.validation),
+        train=artifacts.read_examples(smk.input.train),
+        validation=artifacts.read_examples(smk.input.validation),
         out_dir=Path(smk.output.record).parent,
         hp=smk.params.training,
         method_name=smk.wildcards.method,

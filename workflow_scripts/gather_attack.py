@@ -1,8 +1,9 @@
 """Rule gather_attack: join the shards of one model's attack and summarize it."""
+
 import pandas as pd
 
-from advlm import attacks, runtime
-from advlm import io as aio
+from advlm import artifacts, runtime
+from advlm.attacks import metrics, sharding
 
 # What every shard of one attack must share; a mismatch means a stale shard from an earlier configuration.
 SHARED_KEYS = ("attack", "attack_repr", "params", "resources", "num_shards", "sample_size", "textattack_version")
@@ -11,7 +12,7 @@ SHARED_KEYS = ("attack", "attack_repr", "params", "resources", "num_shards", "sa
 def main(smk):
     runtime.setup(smk.threads, None)
     shards = list(smk.input.shards)
-    records = [aio.read_json(attacks.shard_record_path(path)) for path in shards]
+    records = [artifacts.read_json(sharding.shard_record_path(path)) for path in shards]
     first = records[0]
     for path, record in zip(shards, records):
         for key in SHARED_KEYS:
@@ -20,16 +21,21 @@ def main(smk):
     if sorted(record["shard"] for record in records) != list(range(first["num_shards"])):
         raise ValueError(f"expected shards 0..{first['num_shards'] - 1}, got {[r['shard'] for r in records]}")
     # keep_default_na=False: an empty or "NA" text stays a string
-    frames = [pd.read_csv(path, dtype={"id": str, "original_text": str, "perturbed_text": str},
-                          keep_default_na=False) for path in shards]
-    frame = attacks.gather(frames, first["sample_size"])
+    frames = [
+        pd.read_csv(path, dtype={"id": str, "original_text": str, "perturbed_text": str}, keep_default_na=False)
+        for path in shards
+    ]
+    frame = sharding.gather(frames, first["sample_size"])
     frame.to_csv(smk.output.csv, index=False)
-    aio.write_json({
-        **attacks.summarize(frame, first["params"]),
-        **{key: first.get(key) for key in SHARED_KEYS},
-        "provenance": runtime.provenance(first["params"]["seed"], first["params"]),
-        "shard_provenance": [record["provenance"] for record in records],
-    }, smk.output.summary)
+    artifacts.write_json(
+        {
+            **metrics.summarize(frame, first["params"]),
+            **{key: first.get(key) for key in SHARED_KEYS},
+            "provenance": runtime.provenance(first["params"]["seed"], first["params"]),
+            "shard_provenance": [record["provenance"] for record in records],
+        },
+        smk.output.summary,
+    )
 
 
 if __name__ == "__main__" and "snakemake" in globals():

@@ -1,4 +1,5 @@
 """Rule prepare_dataset: seeded, stratified train/validation/test splits of one configured source."""
+
 from pathlib import Path
 
 from advlm import data, runtime
@@ -6,8 +7,7 @@ from advlm import data, runtime
 
 def main(smk):
     runtime.setup(smk.threads, smk.params.settings["seed"])
-    data.prepare_dataset(smk.wildcards.dataset, smk.params.source, smk.params.settings,
-                         Path(smk.output.meta).parent)
+    data.prepare_dataset(smk.wildcards.dataset, smk.params.source, smk.params.settings, Path(smk.output.meta).parent)
 
 
 if __name__ == "__main__" and "snakemake" in globals():

@@ -1,4 +1,5 @@
 """Rule prepare_ood: one VADER ground-truth set, binarised by its human rating, as an out-of-domain set."""
+
 from advlm import data, runtime
 
 

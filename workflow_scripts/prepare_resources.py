@@ -1,4 +1,5 @@
 """Rule prepare_resources: build one offline resource directory (with its MANIFEST.json) from packages."""
+
 from pathlib import Path
 
 from advlm import resources, runtime

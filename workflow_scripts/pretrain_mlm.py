@@ -1,20 +1,27 @@
 """Rule pretrain_mlm: continued masked-LM pre-training on the clean or the augmented corpus."""
+
 from pathlib import Path
 
 import pandas as pd
 
-from advlm import io as aio
-from advlm import mlm, runtime
+from advlm import artifacts, mlm, runtime
 
 
 def main(smk):
     params = smk.params.pretrain
     runtime.setup(smk.threads, params["seed"])
-    corpus = pd.concat([aio.read_examples(path) for path in smk.input.corpus], ignore_index=True)
-    mlm.pretrain(smk.params.model_source, corpus["text"].tolist(), Path(smk.output.record).parent, params,
-                 params["seed"], runtime.device(smk.params.device), checkpoint_dir=smk.params.checkpoint_dir,
-                 # from the config, not params: the interval does not change the result, so it must not rerun a job
-                 checkpoint_every=smk.config["checkpoint"]["every_steps"])
+    corpus = pd.concat([artifacts.read_examples(path) for path in smk.input.corpus], ignore_index=True)
+    mlm.pretrain(
+        smk.params.model_source,
+        corpus["text"].tolist(),
+        Path(smk.output.record).parent,
+        params,
+        params["seed"],
+        runtime.device(smk.params.device),
+        checkpoint_dir=smk.params.checkpoint_dir,
+        # from the config, not params: the interval does not change the result, so it must not rerun a job
+        checkpoint_every=smk.config["checkpoint"]["every_steps"],
+    )
 
 
 if __name__ == "__main__" and "snakemake" in globals():

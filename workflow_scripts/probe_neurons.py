@@ -5,10 +5,11 @@ The regularization (C, l1_ratio) is chosen once per dataset: the reference probe
 fine-tuning) selects it from the grid on validation, every other probe reads it from the reference's probe.json
 (input ``reference``); or it is fixed in the config (neurons.regularization: {C, l1_ratio}).
 """
+
 import numpy as np
 
-from advlm import io as aio
-from advlm import neurons, runtime
+from advlm import artifacts, runtime
+from advlm.neurons import analysis
 
 
 def regularization(smk) -> dict | None:
@@ -18,7 +19,7 @@ def regularization(smk) -> dict | None:
         return {"C": setting["C"], "l1_ratio": setting["l1_ratio"], "chosen_on": "config"}
     if not hasattr(smk.input, "reference"):
         return None
-    reference = aio.read_json(smk.input.reference)
+    reference = artifacts.read_json(smk.input.reference)
     chosen = reference["hyperparameters"]
     return {"C": chosen["C"], "l1_ratio": chosen["l1_ratio"], "chosen_on": reference["model"]}
 
@@ -26,13 +27,20 @@ def regularization(smk) -> dict | None:
 def main(smk):
     params = smk.params.neurons
     runtime.setup(smk.threads, params["seed"])
-    labels = aio.read_json(smk.input.labels)
+    labels = artifacts.read_json(smk.input.labels)
     activations = np.load(smk.input.activations, mmap_mode="r")  # float16 on disk; the probe reads it in chunks
-    report, ranking = neurons.probe(activations, labels["words"], labels[params["tagset"]], labels["sentence"],
-                                    params, regularization(smk), model=smk.params.model)
-    report["aggregation"] = labels["aggregation"]
-    report["provenance"] = runtime.provenance(params["seed"], params)
-    aio.write_json(report, smk.output.probe)
+    report, ranking = analysis.analyze(
+        activations,
+        labels["words"],
+        labels[params["tagset"]],
+        labels["sentence"],
+        params,
+        regularization(smk),
+        model=smk.params.model,
+    )
+    provenance = runtime.provenance(params["seed"], params)
+    record = {**report, "aggregation": labels["aggregation"], "provenance": provenance}
+    artifacts.write_json(record, smk.output.probe)
     ranking.to_csv(smk.output.ranking, index=False)
 
 

@@ -1,28 +1,34 @@
 """Rule tag_probe_corpus: sample sentences and tag them with spaCy for the neuron probes (silver POS tags)."""
+
 import collections
 import json
 
-from advlm import io as aio
-from advlm import neurons, runtime
+from advlm import artifacts, runtime
+from advlm.neurons import tagging
 
 
 def main(smk):
     params = smk.params.neurons
     runtime.setup(smk.threads, params["seed"])
-    texts = aio.read_examples(smk.input.texts)["text"].tolist()
-    nlp = neurons.load_tagger()
-    records = neurons.tag_corpus(texts, params["num_sentences"], params["seed"], nlp)
-    aio.write_lines((json.dumps(record, ensure_ascii=False) for record in records), smk.output.corpus)
-    aio.write_json({
-        "num_texts": len(texts),
-        "num_sentences_requested": params["num_sentences"],
-        "num_sentences": len(records),
-        "num_words": sum(len(r["words"]) for r in records),
-        "seed": params["seed"],
-        "tagger": neurons.tagger_info(nlp),
-        "tag_counts": {tagset: dict(collections.Counter(t for r in records for t in r[tagset]).most_common())
-                       for tagset in neurons.TAGSETS},
-    }, smk.output.meta)
+    texts = artifacts.read_examples(smk.input.texts)["text"].tolist()
+    nlp = tagging.load_tagger()
+    records = tagging.tag_corpus(texts, params["num_sentences"], params["seed"], nlp)
+    artifacts.write_lines((json.dumps(record, ensure_ascii=False) for record in records), smk.output.corpus)
+    artifacts.write_json(
+        {
+            "num_texts": len(texts),
+            "num_sentences_requested": params["num_sentences"],
+            "num_sentences": len(records),
+            "num_words": sum(len(r["words"]) for r in records),
+            "seed": params["seed"],
+            "tagger": tagging.tagger_info(nlp),
+            "tag_counts": {
+                tagset: dict(collections.Counter(t for r in records for t in r[tagset]).most_common())
+                for tagset in tagging.TAGSETS
+            },
+        },
+        smk.output.meta,
+    )
 
 
 if __name__ == "__main__" and "snakemake" in globals():

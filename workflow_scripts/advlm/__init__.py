@@ -3,8 +3,13 @@
 Each Snakemake rule runs a small script in ``workflow_scripts/`` that calls one function of this package.
 Modules, in DAG order: ``resources`` (offline resources), ``data`` (datasets and splits), ``augment``
 (corpus augmentation), ``mlm`` (continued masked-LM pre-training), ``training`` (fine-tuning methods),
-``evaluation`` (accuracy, F1, calibration), ``attacks`` (TextAttack attacks), ``neurons`` (linguistic
-correlation analysis), ``report`` (tables and plots). ``runtime`` and ``io`` are shared helpers.
+``evaluation`` (accuracy, F1, calibration), ``embeddings`` (counter-fitted word vectors) and
+``encoder_calibration`` (the attacks' sentence-encoder thresholds), ``attacks`` (a package of TextAttack attacks:
+``catalog``, ``recipes``, ``components``, ``wrapper``, ``resources``, ``sharding``, ``running``, ``metrics``),
+``neurons`` (linguistic correlation analysis, a package: ``neurons.tagging``, ``neurons.activations`` and
+``neurons.analysis`` for its three rules, one module per part of the analysis, ``neurons.report`` for its tables and
+plots), ``report`` (tables and plots). ``runtime`` and ``artifacts`` (the files passed between stages) are shared
+helpers.
 """
 
 from . import runtime

@@ -14,6 +14,7 @@ Augmenters (``build_augmenter``):
   constraint), on the workflow's own counter-fitted vectors (``results/resources/counterfitted``, rule
   build_embeddings) instead of TextAttack's downloaded ones.
 """
+
 from __future__ import annotations
 
 import random
@@ -34,8 +35,7 @@ class WordSwapAugmenter:
     default augmentation constraints) are already excluded by construction.
     """
 
-    def __init__(self, transformation, stopwords: set[str], pct_words_to_swap: float, copies: int,
-                 constraints=()):
+    def __init__(self, transformation, stopwords: set[str], pct_words_to_swap: float, copies: int, constraints=()):
         self.transformation = transformation
         self.stopwords = stopwords
         self.pct_words_to_swap = pct_words_to_swap
@@ -88,28 +88,33 @@ def _embedding(params: dict, embedding_dir):
     from textattack.constraints.semantics import WordEmbeddingDistance
     from textattack.transformations import WordSwapEmbedding
 
-    from .attacks import load_embedding
+    from .attacks.components import load_embedding
 
     if embedding_dir is None or not (Path(embedding_dir) / "vectors.npy").exists():
         where = "no directory was given" if embedding_dir is None else f"{embedding_dir} has no vectors.npy"
         raise FileNotFoundError(
             f"the embedding augmenter needs the counter-fitted embedding, but {where}: run the build_embeddings "
-            "rule (snakemake results/resources/counterfitted) and pass its directory as embedding_dir")
+            "rule (snakemake results/resources/counterfitted) and pass its directory as embedding_dir"
+        )
     embedding = load_embedding(str(embedding_dir))
     available = embedding.nn_matrix.shape[1] - 1
     if params["max_candidates"] > available and available < embedding.vocab_size - 1:
         raise ValueError(
             f"augment.max_candidates is {params['max_candidates']}, but {embedding_dir} holds only {available} "
-            "nearest neighbours per word: raise attack.embedding.neighbours and rebuild it (rule build_embeddings)")
-    return (WordSwapEmbedding(max_candidates=params["max_candidates"], embedding=embedding),
-            [WordEmbeddingDistance(embedding=embedding, min_cos_sim=params["min_cos_sim"])])
+            "nearest neighbours per word: raise attack.embedding.neighbours and rebuild it (rule build_embeddings)"
+        )
+    return (
+        WordSwapEmbedding(max_candidates=params["max_candidates"], embedding=embedding),
+        [WordEmbeddingDistance(embedding=embedding, min_cos_sim=params["min_cos_sim"])],
+    )
 
 
 TRANSFORMATIONS = {"wordnet": _wordnet, "embedding": _embedding}
 
 
-def build_augmenter(name: str, params: dict, resources_dir: str | Path,
-                    embedding_dir: str | Path | None = None) -> WordSwapAugmenter:
+def build_augmenter(
+    name: str, params: dict, resources_dir: str | Path, embedding_dir: str | Path | None = None
+) -> WordSwapAugmenter:
     """The augmenter ``name`` (see the module docstring) with ``params`` (``pct_words_to_swap``, ``copies``;
     ``embedding`` also reads ``max_candidates`` and ``min_cos_sim``; defaults in the config schema).
 
@@ -122,8 +127,9 @@ def build_augmenter(name: str, params: dict, resources_dir: str | Path,
     from nltk.corpus import stopwords
 
     transformation, constraints = TRANSFORMATIONS[name](params, embedding_dir)
-    return WordSwapAugmenter(transformation, set(stopwords.words("english")), params["pct_words_to_swap"],
-                             params["copies"], constraints)
+    return WordSwapAugmenter(
+        transformation, set(stopwords.words("english")), params["pct_words_to_swap"], params["copies"], constraints
+    )
 
 
 def augment_corpus(texts: pd.DataFrame, augmenter: WordSwapAugmenter, seed: int) -> pd.DataFrame:

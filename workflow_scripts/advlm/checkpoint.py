@@ -11,6 +11,7 @@ kill during the write leaves the previous checkpoint intact), carries a fingerpr
 parameters and library code (a checkpoint of other settings is ignored, never resumed), and is removed when
 the job completes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,8 +32,12 @@ FILE = "checkpoint.pt"
 
 
 def random_states() -> dict:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.random.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.random.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
 
 
 def set_random_states(states: dict) -> None:
@@ -57,7 +62,7 @@ def fingerprint(*parts) -> str:
                 digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
         else:
             digest.update(json.dumps(part, sort_keys=True, default=str).encode())
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    for path in sorted(Path(__file__).parent.rglob("*.py")):  # the packages (advlm.attacks) too
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -91,8 +96,9 @@ class Checkpoints:
         self.directory.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(FILE + ".tmp")
         with open(tmp, "wb") as handle:
-            torch.save({**state, "random": random_states(), "progress": progress, "fingerprint": self.fingerprint},
-                       handle)
+            torch.save(
+                {**state, "random": random_states(), "progress": progress, "fingerprint": self.fingerprint}, handle
+            )
             handle.flush()
             os.fsync(handle.fileno())  # on disk before the rename, so a crashed node cannot leave a torn file
         os.replace(tmp, self.path)

@@ -25,6 +25,7 @@ evaluation set) and every seed that trained all cells of both groups:
 One seed gives no between-seed variance: the row is *inconclusive: needs ≥ 2 seeds* and shows the
 within-seed bootstrap interval over examples (``scipy.stats.bootstrap``) of that one training run.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,20 +36,49 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import io as aio
-from .neuron_report import SPECIALIZATION, neuron_metrics
+from . import artifacts
+from .neurons.report import neuron_metrics
+from .neurons.specialization import SPECIALIZATION
 
 # The transformation an attack recipe swaps with, and the one each augmenter uses: a model trained on a
-# transformation has seen the attacks that use it (advlm/attacks.py ATTACKS, advlm/augment.py).
-ATTACK_TRANSFORMATIONS = {"pwws": "wordnet", "textfooler": "counterfitted", "a2t": "counterfitted",
-                          "bae": "masked_lm", "bert-attack": "masked_lm", "deepwordbug": "characters"}
+# transformation has seen the attacks that use it (advlm/attacks/catalog.py, advlm/augment.py).
+ATTACK_TRANSFORMATIONS = {
+    "pwws": "wordnet",
+    "textfooler": "counterfitted",
+    "a2t": "counterfitted",
+    "bae": "masked_lm",
+    "bert-attack": "masked_lm",
+    "deepwordbug": "characters",
+}
 AUGMENTER_TRANSFORMATIONS = {"wordnet": "wordnet", "embedding": "counterfitted"}
 # Methods whose training data holds adversarial examples of an attack recipe (finetune.method_params.*.attack).
 ATTACKING_METHODS = ("advaug", "a2t")
 
-COLUMNS = ["claim", "dataset", "contrast", "metric", "key", "exposure", "better", "effect", "ci_low", "ci_high",
-           "corrected_low", "corrected_high", "p", "p_holm", "verdict", "n_seeds", "n_examples",
-           "detectable_effect", "seeds_needed", "examples_needed", "note", "treatment", "control"]
+COLUMNS = [
+    "claim",
+    "dataset",
+    "contrast",
+    "metric",
+    "key",
+    "exposure",
+    "better",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "corrected_low",
+    "corrected_high",
+    "p",
+    "p_holm",
+    "verdict",
+    "n_seeds",
+    "n_examples",
+    "detectable_effect",
+    "seeds_needed",
+    "examples_needed",
+    "note",
+    "treatment",
+    "control",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,21 +136,24 @@ def load_outcomes(predictions=(), evaluations=(), attacks=(), probes=()) -> Outc
         model = model_of(path)
         frame = pd.read_csv(path, dtype={"id": str})
         correct = (frame["prediction"] == frame["label"]).astype(float)
-        outcomes.add(model, "accuracy", model["leaf"].removesuffix(".predictions"), pd.Series(correct.values,
-                                                                                                 frame["id"]))
+        outcomes.add(
+            model, "accuracy", model["leaf"].removesuffix(".predictions"), pd.Series(correct.values, frame["id"])
+        )
     for path in evaluations:
         model = model_of(path)
-        outcomes.add(model, "ece", model["leaf"], float(aio.read_json(path)["ece"]))
+        outcomes.add(model, "ece", model["leaf"], float(artifacts.read_json(path)["ece"]))
     for path in attacks:
         model = model_of(path)
         frame = pd.read_csv(path, dtype={"id": str}, usecols=["id", "outcome"])
         ids, outcome = frame["id"].to_numpy(), frame["outcome"]
-        outcomes.add(model, "accuracy_under_attack", model["leaf"], pd.Series((outcome == "failure").astype(float).values, ids))
+        outcomes.add(
+            model, "accuracy_under_attack", model["leaf"], pd.Series((outcome == "failure").astype(float).values, ids)
+        )
         success = (outcome == "success").astype(float).where(outcome != "skipped")
         outcomes.add(model, "attack_success_rate", model["leaf"], pd.Series(success.values, ids))
     for path in probes:
         model = model_of(path)
-        metrics = neuron_metrics(aio.read_json(path))
+        metrics = neuron_metrics(artifacts.read_json(path))
         for name in SPECIALIZATION:
             outcomes.add(model, name, "all", float(metrics[name]))
     return outcomes
@@ -142,10 +175,14 @@ def _group_mean(series: list[pd.Series], ids: pd.Index) -> np.ndarray:
     return np.mean([s.reindex(ids).to_numpy(dtype=float) for s in series], axis=0)
 
 
-def seed_difference(outcomes: Outcomes, dataset, treatment, control, seed, metric: Metric, key) -> SeedDifference | None:
+def seed_difference(
+    outcomes: Outcomes, dataset, treatment, control, seed, metric: Metric, key
+) -> SeedDifference | None:
     """Treatment minus control for one seed, or None where a cell lacks the outcome."""
-    values = {side: [outcomes.get(dataset, cell, seed, metric.name, key) for cell in cells]
-              for side, cells in (("treatment", treatment), ("control", control))}
+    values = {
+        side: [outcomes.get(dataset, cell, seed, metric.name, key) for cell in cells]
+        for side, cells in (("treatment", treatment), ("control", control))
+    }
     if any(v is None for vs in values.values() for v in vs):
         return None
     if not metric.per_example:
@@ -164,9 +201,13 @@ def seed_difference(outcomes: Outcomes, dataset, treatment, control, seed, metri
 def combined(differences: list[SeedDifference], seed: int) -> SeedDifference:
     """The mean over several keys (the out-of-domain sets) of one seed's differences."""
     k = len(differences)
-    return SeedDifference(seed, float(np.mean([d.value for d in differences])),
-                          sum(d.within_var for d in differences) / k ** 2,
-                          sum(d.n_examples for d in differences), None)
+    return SeedDifference(
+        seed,
+        float(np.mean([d.value for d in differences])),
+        sum(d.within_var for d in differences) / k**2,
+        sum(d.n_examples for d in differences),
+        None,
+    )
 
 
 # --- statistics ------------------------------------------------------------------------------------------
@@ -191,8 +232,14 @@ def bootstrap_interval(per_example: np.ndarray, level: float, seed: int) -> tupl
     if len(per_example) < 2 or np.ptp(per_example) == 0:
         mean = float(np.mean(per_example))
         return mean, mean
-    result = stats.bootstrap((per_example,), np.mean, confidence_level=level, method="percentile",
-                             n_resamples=2000, random_state=np.random.default_rng(seed))
+    result = stats.bootstrap(
+        (per_example,),
+        np.mean,
+        confidence_level=level,
+        method="percentile",
+        n_resamples=2000,
+        random_state=np.random.default_rng(seed),
+    )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
@@ -213,7 +260,7 @@ def power_note(differences: list[SeedDifference], effect: float, alpha: float, p
     if all(w is not None and np.isfinite(w) for w in within):
         # var(d_s) = seed variance + example variance / n: what is left when the examples are many
         example_var = float(np.mean([w * d.n_examples for w, d in zip(within, differences)]))
-        seed_var = max(0.0, sd ** 2 - float(np.mean(within)))
+        seed_var = max(0.0, sd**2 - float(np.mean(within)))
         target = (abs(effect) / standardized) ** 2  # the variance of d_s at which the present seeds suffice
         out["examples_needed"] = math.ceil(example_var / (target - seed_var)) if target > seed_var else math.inf
     return out
@@ -228,8 +275,9 @@ def _seeds_needed(standardized_effect: float, alpha: float, power: float) -> flo
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a solver that did not converge is no answer
         try:
-            seeds = float(np.squeeze(TTestPower().solve_power(effect_size=standardized_effect, alpha=alpha,
-                                                              power=power)))
+            seeds = float(
+                np.squeeze(TTestPower().solve_power(effect_size=standardized_effect, alpha=alpha, power=power))
+            )
         except Warning:
             return math.inf
     return max(2, math.ceil(seeds)) if math.isfinite(seeds) else math.inf
@@ -268,10 +316,16 @@ def cell_transformations(experiment: dict, cell: dict) -> set[str]:
 def exposure(experiment: dict, treatment: list[dict], control: list[dict], attack: str) -> str:
     """Whether the attack's transformation was in the training of the treatment, the control, both or neither."""
     transformation = ATTACK_TRANSFORMATIONS[attack]
-    seen = [any(transformation in cell_transformations(experiment, cell) for cell in cells)
-            for cells in (treatment, control)]
-    return {(True, True): "seen by both", (True, False): "seen by treatment", (False, True): "seen by control",
-            (False, False): "unseen"}[tuple(seen)]
+    seen = [
+        any(transformation in cell_transformations(experiment, cell) for cell in cells)
+        for cells in (treatment, control)
+    ]
+    return {
+        (True, True): "seen by both",
+        (True, False): "seen by treatment",
+        (False, True): "seen by control",
+        (False, False): "unseen",
+    }[tuple(seen)]
 
 
 def contrast_rows(outcomes: Outcomes, claim: str, spec: dict, experiment: dict, settings: dict) -> list[dict]:
@@ -286,15 +340,23 @@ def contrast_rows(outcomes: Outcomes, claim: str, spec: dict, experiment: dict, 
             seeds = sorted(set.intersection(*(outcomes.seeds(dataset, c) for c in cells)))
             for metric in FAMILIES[spec["family"]]:
                 for key in metric_keys(spec["family"], metric, experiment, dataset):
-                    row = {"claim": claim, "dataset": dataset,
-                           "contrast": f"{' + '.join(contrast['treatment'])} vs {' + '.join(contrast['control'])}",
-                           "treatment": " + ".join(contrast["treatment"]), "control": " + ".join(contrast["control"]),
-                           "metric": metric.name, "key": key, "better": metric.better,
-                           "exposure": exposure(experiment, treatment, control, key)
-                           if spec["family"] == "robustness" else ""}
+                    row = {
+                        "claim": claim,
+                        "dataset": dataset,
+                        "contrast": f"{' + '.join(contrast['treatment'])} vs {' + '.join(contrast['control'])}",
+                        "treatment": " + ".join(contrast["treatment"]),
+                        "control": " + ".join(contrast["control"]),
+                        "metric": metric.name,
+                        "key": key,
+                        "better": metric.better,
+                        "exposure": exposure(experiment, treatment, control, key)
+                        if spec["family"] == "robustness"
+                        else "",
+                    }
                     if missing:
-                        rows.append({**row, "verdict": "not run", "n_seeds": 0,
-                                     "note": f"not trained: {', '.join(missing)}"})
+                        rows.append(
+                            {**row, "verdict": "not run", "n_seeds": 0, "note": f"not trained: {', '.join(missing)}"}
+                        )
                         continue
                     differences = _differences(outcomes, dataset, treatment, control, seeds, metric, key, experiment)
                     rows.append({**row, **_statistics(differences, settings)})
@@ -305,8 +367,10 @@ def _differences(outcomes, dataset, treatment, control, seeds, metric, key, expe
     out = []
     for seed in seeds:
         if key == "ood_mean":
-            parts = [seed_difference(outcomes, dataset, treatment, control, seed, metric, k)
-                     for k in experiment["ood"][dataset]]
+            parts = [
+                seed_difference(outcomes, dataset, treatment, control, seed, metric, k)
+                for k in experiment["ood"][dataset]
+            ]
             difference = None if any(p is None for p in parts) else combined(parts, seed)
         else:
             difference = seed_difference(outcomes, dataset, treatment, control, seed, metric, key)
@@ -325,10 +389,19 @@ def _statistics(differences: list[SeedDifference], settings: dict) -> dict:
         return {**base, "verdict": "not run", "note": "no seed with outcomes for every cell"}
     effect = float(values.mean())
     if len(values) == 1:
-        low, high = (bootstrap_interval(differences[0].per_example, level, settings["seed"])
-                     if differences[0].per_example is not None else (math.nan, math.nan))
-        return {**base, "effect": effect, "ci_low": low, "ci_high": high, "p": math.nan,
-                "note": "needs ≥ 2 seeds; interval: examples of the one seed (this training run only)"}
+        low, high = (
+            bootstrap_interval(differences[0].per_example, level, settings["seed"])
+            if differences[0].per_example is not None
+            else (math.nan, math.nan)
+        )
+        return {
+            **base,
+            "effect": effect,
+            "ci_low": low,
+            "ci_high": high,
+            "p": math.nan,
+            "note": "needs ≥ 2 seeds; interval: examples of the one seed (this training run only)",
+        }
     p, low, high = t_interval(values, level)
     return {**base, "effect": effect, "ci_low": low, "ci_high": high, "p": p, "_differences": differences}
 
@@ -365,12 +438,18 @@ def _needs(note: dict, seeds: int, power: float) -> str:
     if note["seeds_needed"] is None:
         return "no effect observed"
     seeds_needed = note["seeds_needed"]
-    text = (f"needs more than a million seeds at {power * 100:g} % power" if math.isinf(seeds_needed)
-            else f"needs {seeds_needed:,} seeds at {power * 100:g} % power")
+    text = (
+        f"needs more than a million seeds at {power * 100:g} % power"
+        if math.isinf(seeds_needed)
+        else f"needs {seeds_needed:,} seeds at {power * 100:g} % power"
+    )
     examples = note["examples_needed"]
     if examples is not None:
-        text += (f"; more examples cannot do it with {seeds} seeds (seed variance)" if math.isinf(examples)
-                 else f", or {examples:,} examples per seed with {seeds} seeds")
+        text += (
+            f"; more examples cannot do it with {seeds} seeds (seed variance)"
+            if math.isinf(examples)
+            else f", or {examples:,} examples per seed with {seeds} seeds"
+        )
     return text
 
 
@@ -399,8 +478,9 @@ def plot_forest(table: pd.DataFrame, path: str | Path) -> None:
     tested = table[table["effect"].notna()]
     claims = list(dict.fromkeys(tested["claim"])) or ["(no claim tested)"]
     heights = [max(1, (tested["claim"] == claim).sum()) for claim in claims]
-    figure, axes = plt.subplots(len(claims), 1, figsize=(9, 1.2 + 0.28 * sum(heights)), squeeze=False,
-                                gridspec_kw={"height_ratios": heights})
+    figure, axes = plt.subplots(
+        len(claims), 1, figsize=(9, 1.2 + 0.28 * sum(heights)), squeeze=False, gridspec_kw={"height_ratios": heights}
+    )
     colours = {"supported": "tab:green", "contradicted": "tab:red", "inconclusive": "tab:gray"}
     for axis, claim in zip(axes[:, 0], claims):
         part = tested[tested["claim"] == claim]
@@ -408,14 +488,22 @@ def plot_forest(table: pd.DataFrame, path: str | Path) -> None:
         y = np.arange(len(part))[::-1]
         for low, high, width in (("corrected_low", "corrected_high", 1), ("ci_low", "ci_high", 4)):
             lows, highs = part[low].to_numpy(float) * sign, part[high].to_numpy(float) * sign
-            axis.hlines(y, np.minimum(lows, highs), np.maximum(lows, highs), linewidth=width,
-                        colors=[colours.get(v, "tab:gray") for v in part["verdict"]], alpha=0.6)
+            axis.hlines(
+                y,
+                np.minimum(lows, highs),
+                np.maximum(lows, highs),
+                linewidth=width,
+                colors=[colours.get(v, "tab:gray") for v in part["verdict"]],
+                alpha=0.6,
+            )
         axis.scatter(part["effect"].to_numpy(float) * sign, y, color="black", s=10, zorder=3)
         labels = [f"{r.dataset}: {r.contrast} | {r.metric} {r.key}" for r in part.itertuples()]
         axis.set_yticks(y, labels, fontsize=6)
         axis.axvline(0, color="black", linewidth=0.8)
         axis.set_title(claim, fontsize=9, loc="left")
-    axes[-1, 0].set_xlabel("effect, oriented so that > 0 means the treatment is better (thick: 95 %, thin: Holm-corrected)")
+    axes[-1, 0].set_xlabel(
+        "effect, oriented so that > 0 means the treatment is better (thick: 95 %, thin: Holm-corrected)"
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -430,28 +518,41 @@ def markdown(table: pd.DataFrame, settings: dict) -> str:
     lines = []
     for claim, part in table.groupby("claim", sort=False):
         counts = part["verdict"].value_counts()
-        tally = ", ".join(f"{counts[v]} {v}" for v in ("supported", "contradicted", "inconclusive", "not run")
-                          if v in counts)
+        tally = ", ".join(
+            f"{counts[v]} {v}" for v in ("supported", "contradicted", "inconclusive", "not run") if v in counts
+        )
         text = settings["statements"][claim].get("text")
         lines += [f"### {claim}", "", f"*{text}* " if text else "", f"Verdicts: {tally}.", ""]
         shown = part.assign(
-            effect=part["effect"].map(_number), interval=[_interval(r.ci_low, r.ci_high) for r in part.itertuples()],
+            effect=part["effect"].map(_number),
+            interval=[_interval(r.ci_low, r.ci_high) for r in part.itertuples()],
             p_holm=part["p_holm"].map(lambda p: "" if pd.isna(p) else f"{p:.3g}"),
-            n=[_n(r.n_seeds, r.n_examples) for r in part.itertuples()], note=part["note"].fillna(""))
+            n=[_n(r.n_seeds, r.n_examples) for r in part.itertuples()],
+            note=part["note"].fillna(""),
+        )
         columns = ["dataset", "contrast", "metric", "key", "effect", "interval", "p_holm", "verdict", "n", "note"]
         if not part["exposure"].any():
             lines += [shown[columns].to_markdown(index=False), ""]
             continue
         # Robustness: attacks whose transformation the treatment trained on apart from those it never saw.
         seen = part["exposure"].isin(["seen by treatment", "seen by both"])
-        for title, rows in (("Attacks the treatment trained on", shown[seen]), ("Attacks the treatment never saw", shown[~seen])):
+        for title, rows in (
+            ("Attacks the treatment trained on", shown[seen]),
+            ("Attacks the treatment never saw", shown[~seen]),
+        ):
             if len(rows):
                 lines += [f"{title}:", "", rows[[*columns[:4], "exposure", *columns[4:]]].to_markdown(index=False), ""]
     return "\n".join(lines)
 
 
 def _number(value) -> str:
-    return "" if value is None or pd.isna(value) else f"{value:+.3f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.1e}"
+    return (
+        ""
+        if value is None or pd.isna(value)
+        else f"{value:+.3f}"
+        if abs(value) >= 1e-3 or value == 0
+        else f"{value:.1e}"
+    )
 
 
 def _interval(low, high) -> str:

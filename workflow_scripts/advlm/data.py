@@ -2,6 +2,7 @@
 
 Every example is a row with ``id`` (stable across runs), ``text`` and an integer ``label``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,14 +17,17 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from . import io as aio
+from . import artifacts
 from .resources import MissingResourceError, sha256
 
-MOVIE_REVIEWS_NAMES = ("imdb", "rotten_tomatoes")
 # VADER ground-truth sets (Hutto & Gilbert 2014) usable as out-of-domain evaluation sets. The movie
 # snippets come from the same source as Rotten Tomatoes (Pang & Lee), so they are in-domain for it.
-VADER_FILES = {"amazon": "amazonReviewSnippets", "tweets": "tweets", "nyt": "nytEditorialSnippets",
-               "movies": "movieReviewSnippets"}
+VADER_FILES = {
+    "amazon": "amazonReviewSnippets",
+    "tweets": "tweets",
+    "nyt": "nytEditorialSnippets",
+    "movies": "movieReviewSnippets",
+}
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
@@ -51,8 +55,13 @@ def _load_movie_reviews(name: str) -> tuple[pd.DataFrame, dict]:
     frame = pd.read_csv(csv_path)
     frame = frame[frame["source"] == name].reset_index(drop=True)
     frame["id"] = [f"{name}-{i}" for i in range(len(frame))]
-    origin = {"package": "movie-reviews", "version": importlib.metadata.version("movie-reviews"),
-              "file": str(csv_path), "sha256": sha256(csv_path), "subset": name}
+    origin = {
+        "package": "movie-reviews",
+        "version": importlib.metadata.version("movie-reviews"),
+        "file": str(csv_path),
+        "sha256": sha256(csv_path),
+        "subset": name,
+    }
     return frame, origin
 
 
@@ -82,9 +91,11 @@ def _text(path: Path) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        line = raw[:error.start].count(b"\n") + 1
-        raise DataError(f"{path}: line {line}: bytes that are not UTF-8 ({raw[error.start:error.end + 8]!r}); "
-                        "save the file as UTF-8") from None
+        line = raw[: error.start].count(b"\n") + 1
+        raise DataError(
+            f"{path}: line {line}: bytes that are not UTF-8 ({raw[error.start : error.end + 8]!r}); "
+            "save the file as UTF-8"
+        ) from None
 
 
 def _read_csv(path: Path) -> tuple[pd.DataFrame, list[int] | None]:
@@ -142,11 +153,16 @@ def _load_hub(spec: dict) -> tuple[pd.DataFrame, dict]:
             f"could not load Hub dataset {spec['name']!r}: {error}. Without network access use kind "
             "movie_reviews or a local file"
         ) from error
-    frame = dataset.to_pandas().rename(columns={spec.get("text_column", "text"): "text",
-                                                spec.get("label_column", "label"): "label"})
+    frame = dataset.to_pandas().rename(
+        columns={spec.get("text_column", "text"): "text", spec.get("label_column", "label"): "label"}
+    )
     frame["id"] = [f"{spec['name']}-{i}" for i in range(len(frame))]
-    return frame, {"hub": spec["name"], "config": spec.get("config"), "split": spec.get("split", "train"),
-                   "fingerprint": dataset._fingerprint}
+    return frame, {
+        "hub": spec["name"],
+        "config": spec.get("config"),
+        "split": spec.get("split", "train"),
+        "fingerprint": dataset._fingerprint,
+    }
 
 
 def validate_examples(frame: pd.DataFrame, labels: list[int], origin: str) -> pd.DataFrame:
@@ -166,8 +182,9 @@ def validate_examples(frame: pd.DataFrame, labels: list[int], origin: str) -> pd
         if _empty(label):
             raise DataError(f"{where(row)}: empty label")
         if isinstance(label, bool) or not isinstance(label, (int, float)) or label not in allowed:
-            raise DataError(f"{where(row)}: label {label!r} is outside the declared label set {sorted(allowed)} "
-                            "(data.labels)")
+            raise DataError(
+                f"{where(row)}: label {label!r} is outside the declared label set {sorted(allowed)} (data.labels)"
+            )
     frame = frame.assign(label=frame["label"].astype(int), id=frame["id"].astype(str))
     duplicated = frame["id"].duplicated()
     if duplicated.any():
@@ -198,9 +215,11 @@ def check_split_sizes(frame: pd.DataFrame, fractions: dict, origin: str) -> None
     counts = frame["label"].value_counts()
     for label, count in sorted(counts.items()):
         if count < needed:
-            raise DataError(f"{origin}: label {label} has {count} examples (after dropping duplicate texts); a "
-                            f"stratified split with validation {fractions['validation']} and test "
-                            f"{fractions['test']} needs at least {needed} of each label")
+            raise DataError(
+                f"{origin}: label {label} has {count} examples (after dropping duplicate texts); a "
+                f"stratified split with validation {fractions['validation']} and test "
+                f"{fractions['test']} needs at least {needed} of each label"
+            )
 
 
 def clean_texts(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -244,12 +263,19 @@ def prepare_dataset(name: str, spec: dict, settings: dict, out_dir: str | Path) 
     max_examples = {**settings["max_examples"], **spec.get("max_examples", {})}
     splits = split_examples(frame[["id", "text", "label"]], settings["split"], max_examples, settings["seed"])
     for split, part in splits.items():
-        aio.write_examples(part, out_dir / f"{split}.jsonl")
-    meta = {"dataset": name, "origin": origin, "seed": settings["seed"], "duplicates_dropped": duplicates,
-            "source_rows": len(frame) + duplicates, "split_fractions": settings["split"],
-            "max_examples": max_examples, "sizes": {s: len(p) for s, p in splits.items()},
-            "label_counts": {s: p["label"].value_counts().sort_index().to_dict() for s, p in splits.items()}}
-    aio.write_json(meta, out_dir / "meta.json")
+        artifacts.write_examples(part, out_dir / f"{split}.jsonl")
+    meta = {
+        "dataset": name,
+        "origin": origin,
+        "seed": settings["seed"],
+        "duplicates_dropped": duplicates,
+        "source_rows": len(frame) + duplicates,
+        "split_fractions": settings["split"],
+        "max_examples": max_examples,
+        "sizes": {s: len(p) for s, p in splits.items()},
+        "label_counts": {s: p["label"].value_counts().sort_index().to_dict() for s, p in splits.items()},
+    }
+    artifacts.write_json(meta, out_dir / "meta.json")
     return meta
 
 
@@ -285,9 +311,17 @@ def prepare_vader_set(name: str, vader_dir: str | Path, settings: dict, out_path
     frame = validate_examples(frame, [0, 1], str(source))
     frame, duplicates = clean_texts(frame)
     frame = _cap(frame, settings["max_examples"], settings["seed"])
-    aio.write_examples(frame[["id", "text", "label", "rating"]], out_path)
-    meta = {"set": name, "file": str(source), "sha256": sha256(source), "threshold": settings["threshold"],
-            "dropped_ambiguous": dropped, "duplicates_dropped": duplicates, "size": len(frame),
-            "label_counts": frame["label"].value_counts().sort_index().to_dict(), "seed": settings["seed"]}
-    aio.write_json(meta, Path(out_path).with_suffix(".meta.json"))
+    artifacts.write_examples(frame[["id", "text", "label", "rating"]], out_path)
+    meta = {
+        "set": name,
+        "file": str(source),
+        "sha256": sha256(source),
+        "threshold": settings["threshold"],
+        "dropped_ambiguous": dropped,
+        "duplicates_dropped": duplicates,
+        "size": len(frame),
+        "label_counts": frame["label"].value_counts().sort_index().to_dict(),
+        "seed": settings["seed"],
+    }
+    artifacts.write_json(meta, Path(out_path).with_suffix(".meta.json"))
     return meta

@@ -18,9 +18,10 @@ one full-batch step: every word moves by the mean of its active per-pair (projec
 The output directory holds ``vectors.npy`` (float32, N x D, unit rows), ``vocab.txt`` (one word a line, row
 order), ``nn.npy`` (int32, N x (K + 1): each row the indices of the word itself and its K nearest
 neighbours by cosine, nearest first: the ``nn_matrix`` TextAttack's ``WordEmbedding`` expects),
-``pairs.npz`` (the WordNet constraint pairs: ``synonyms`` and ``antonyms``, (M, 2) row indices) and ``MANIFEST.json`` (parameters, statistics,
-sources and the sha256 of every file).
+``pairs.npz`` (the WordNet constraint pairs: ``synonyms`` and ``antonyms``, (M, 2) row indices) and
+``MANIFEST.json`` (parameters, statistics, sources and the sha256 of every file).
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,17 +31,21 @@ from pathlib import Path
 
 import numpy as np
 
-from . import io as aio
+from . import artifacts
 
 log = logging.getLogger(__name__)
 
 DEFAULTS = {
-    "vocab_size": 65000,          # TextAttack's paragramcf has 65,713 words
+    "vocab_size": 65000,  # TextAttack's paragramcf has 65,713 words
     "min_word_length": 2,
     "synonym_max_sense_rank": 3,  # a synonym pair must share a synset among the first senses of both words
     "expand_adjective_antonyms": True,
-    "delta": 1.0, "gamma": 0.0, "rho": 0.2,
-    "k1": 0.1, "k2": 0.1, "k3": 0.1,
+    "delta": 1.0,
+    "gamma": 0.0,
+    "rho": 0.2,
+    "k1": 0.1,
+    "k2": 0.1,
+    "k3": 0.1,
     "epochs": 20,
     "neighbours": 50,
 }
@@ -50,6 +55,7 @@ WORDNET_POS = ("n", "v", "a", "r")
 
 
 # --- vocabulary --------------------------------------------------------------------------------------
+
 
 def select_vocabulary(words: list[str], size: int, min_length: int = 2) -> np.ndarray:
     """Row indices of the first ``size`` purely alphabetic lower-case words (GloVe is frequency-ordered).
@@ -67,6 +73,7 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 # --- WordNet constraints -----------------------------------------------------------------------------
+
 
 def load_wordnet(nltk_dir: str | Path):
     """NLTK's WordNet reader on the offline ``nltk_data`` resource (never downloads).
@@ -89,8 +96,9 @@ def _pairs_array(pairs: set[tuple[int, int]]) -> np.ndarray:
     return np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
 
 
-def wordnet_pairs(vocab: list[str], wordnet, max_sense_rank: int = 3,
-                  expand_adjective_antonyms: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def wordnet_pairs(
+    vocab: list[str], wordnet, max_sense_rank: int = 3, expand_adjective_antonyms: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Synonym and antonym pairs of vocabulary words, as ``(M, 2)`` index arrays with ``i < j``.
 
     * Synonyms: two words sharing a synset that is among the first ``max_sense_rank`` senses (WordNet's
@@ -139,8 +147,10 @@ def wordnet_pairs(vocab: list[str], wordnet, max_sense_rank: int = 3,
 
 # --- counter-fitting ---------------------------------------------------------------------------------
 
-def vsp_pairs(vectors: np.ndarray, rows: np.ndarray, rho: float, exclude: np.ndarray | None = None,
-              block: int = 512) -> tuple[np.ndarray, np.ndarray]:
+
+def vsp_pairs(
+    vectors: np.ndarray, rows: np.ndarray, rho: float, exclude: np.ndarray | None = None, block: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
     """Directed pairs ``(i, j)`` closer than cosine distance ``rho`` in ``vectors`` with ``i`` or ``j`` in ``rows``
     (both directions), and their original distances; sorted, without the pairs in ``exclude``.
 
@@ -151,7 +161,7 @@ def vsp_pairs(vectors: np.ndarray, rows: np.ndarray, rho: float, exclude: np.nda
     n = len(vectors)
     found, distances = [], []
     for start in range(0, len(rows), block):
-        chunk = rows[start:start + block]
+        chunk = rows[start : start + block]
         similarity = vectors[chunk] @ vectors.T
         similarity[np.arange(len(chunk)), chunk] = -np.inf
         r, c = np.nonzero(similarity > 1 - rho)
@@ -175,20 +185,26 @@ def _both_directions(pairs: np.ndarray) -> np.ndarray:
     return np.concatenate([pairs, pairs[:, ::-1]]) if len(pairs) else pairs
 
 
-def counter_fit(vectors: np.ndarray, synonyms: np.ndarray, antonyms: np.ndarray, params: dict,
-                chunk: int = 250_000) -> tuple[np.ndarray, list[dict]]:
+def counter_fit(
+    vectors: np.ndarray, synonyms: np.ndarray, antonyms: np.ndarray, params: dict, chunk: int = 250_000
+) -> tuple[np.ndarray, list[dict]]:
     """Counter-fit unit ``vectors`` (N x D) with synonym/antonym index pairs; returns new unit vectors.
 
     Each epoch every pair ``(u, w)`` (both directions) whose hinge is active contributes the projected
     gradient of ``d(u, w) = 1 - u.w`` with respect to ``u``, ``-(w - (u.w) u)``: antonyms (``d < delta``)
     move ``u`` up that gradient with weight ``k1``, synonyms (``d > gamma``) down it with ``k2``, and VSP
-    pairs (``d > d0``: the hinge's gradient is zero at ``d = d0``) down it with ``k3``. A word moves by the mean of its contributions; then the
-    moved vectors are renormalised (the others stay bit-identical). Deterministic (no sampling).
+    pairs (``d > d0``: the hinge's gradient is zero at ``d = d0``) down it with ``k3``. A word moves by the mean of
+    its contributions; then the moved vectors are renormalised (the others stay bit-identical). Deterministic (no
+    sampling).
     """
     params = {**DEFAULTS, **params}
     vectors = normalise(np.asarray(vectors, dtype=np.float32)).copy()
     n = len(vectors)
-    moving = np.unique(np.concatenate([synonyms.ravel(), antonyms.ravel()])) if len(synonyms) + len(antonyms) else np.zeros(0, np.int64)
+    moving = (
+        np.unique(np.concatenate([synonyms.ravel(), antonyms.ravel()]))
+        if len(synonyms) + len(antonyms)
+        else np.zeros(0, np.int64)
+    )
     constrained = np.concatenate([synonyms, antonyms]).reshape(-1, 2)
     vsp, vsp_d0 = vsp_pairs(vectors, moving, params["rho"], exclude=constrained)
     terms = [  # (directed pairs, coefficient of (w - (u.w) u), activation test on the current distance)
@@ -204,10 +220,10 @@ def counter_fit(vectors: np.ndarray, synonyms: np.ndarray, antonyms: np.ndarray,
         for name, pairs, coefficient, active, reference in terms:
             active_total = 0
             for start in range(0, len(pairs), chunk):
-                i, j = pairs[start:start + chunk, 0], pairs[start:start + chunk, 1]
+                i, j = pairs[start : start + chunk, 0], pairs[start : start + chunk, 1]
                 u, w = vectors[i], vectors[j]
                 dots = np.einsum("ij,ij->i", u, w)
-                keep = active(1 - dots, None if reference is None else reference[start:start + chunk])
+                keep = active(1 - dots, None if reference is None else reference[start : start + chunk])
                 if not keep.any():
                     continue
                 i, dots, u, w = i[keep], dots[keep], u[keep], w[keep]
@@ -291,25 +307,34 @@ def build_counterfitted(glove_dir: str | Path, nltk_dir: str | Path, out_dir: st
     vocab = [all_words[i] for i in rows]
     original = normalise(np.load(glove_dir / "vectors.npy", mmap_mode="r")[rows].astype(np.float32))
     wordnet = load_wordnet(nltk_dir)
-    synonyms, antonyms = wordnet_pairs(vocab, wordnet, params["synonym_max_sense_rank"],
-                                       params["expand_adjective_antonyms"])
+    synonyms, antonyms = wordnet_pairs(
+        vocab, wordnet, params["synonym_max_sense_rank"], params["expand_adjective_antonyms"]
+    )
     log.info("%d words, %d synonym pairs, %d antonym pairs", len(vocab), len(synonyms), len(antonyms))
     fitted, history = counter_fit(original, synonyms, antonyms, params)
     nn = nearest_neighbours(fitted, params["neighbours"])
     np.save(out_dir / "vectors.npy", fitted)
     np.save(out_dir / "nn.npy", nn)
-    aio.write_lines(vocab, out_dir / "vocab.txt")
+    artifacts.write_lines(vocab, out_dir / "vocab.txt")
     np.savez(out_dir / "pairs.npz", synonyms=synonyms, antonyms=antonyms)
     return {
-        "vocab_size": len(vocab), "dimension": int(fitted.shape[1]),
-        "synonym_pairs": len(synonyms), "antonym_pairs": len(antonyms),
+        "vocab_size": len(vocab),
+        "dimension": int(fitted.shape[1]),
+        "synonym_pairs": len(synonyms),
+        "antonym_pairs": len(antonyms),
         "mean_cos_synonyms": {"before": _mean_cos(original, synonyms), "after": _mean_cos(fitted, synonyms)},
         "mean_cos_antonyms": {"before": _mean_cos(original, antonyms), "after": _mean_cos(fitted, antonyms)},
         "neighbours_before": neighbour_words(original, vocab),
         "neighbours_after": neighbour_words(fitted, vocab),
-        "examples": {kind: [[vocab[i], vocab[j]] for i, j in pairs[np.random.default_rng(0).choice(
-            len(pairs), min(20, len(pairs)), replace=False)]] for kind, pairs in (("synonyms", synonyms), ("antonyms", antonyms))},
-        "history": history, "seconds": round(time.perf_counter() - started, 1),
+        "examples": {
+            kind: [
+                [vocab[i], vocab[j]]
+                for i, j in pairs[np.random.default_rng(0).choice(len(pairs), min(20, len(pairs)), replace=False)]
+            ]
+            for kind, pairs in (("synonyms", synonyms), ("antonyms", antonyms))
+        },
+        "history": history,
+        "seconds": round(time.perf_counter() - started, 1),
     }
 
 
@@ -318,10 +343,13 @@ def write_manifest(out_dir: str | Path, source: dict) -> dict:
     from .resources import sha256
 
     out_dir = Path(out_dir)
-    files = {str(path.relative_to(out_dir)): sha256(path) for path in sorted(out_dir.rglob("*"))
-             if path.is_file() and path.name != "MANIFEST.json"}
+    files = {
+        str(path.relative_to(out_dir)): sha256(path)
+        for path in sorted(out_dir.rglob("*"))
+        if path.is_file() and path.name != "MANIFEST.json"
+    }
     manifest = {"source": source, "files": files}
-    aio.write_json(manifest, out_dir / "MANIFEST.json")
+    artifacts.write_json(manifest, out_dir / "MANIFEST.json")
     return manifest
 
 

@@ -1,4 +1,5 @@
 """Generalization metrics: accuracy, macro-F1 and expected calibration error."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,7 +26,8 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, ece_bi
     return {
         "n": int(len(labels)),
         "accuracy": float(accuracy_score(labels, predictions)),
-        "macro_f1": float(f1_score(labels, predictions, average="macro", labels=list(range(probabilities.shape[1])),
-                                   zero_division=0)),
+        "macro_f1": float(
+            f1_score(labels, predictions, average="macro", labels=list(range(probabilities.shape[1])), zero_division=0)
+        ),
         "ece": expected_calibration_error(probabilities, labels, ece_bins),
     }

@@ -1,4 +1,5 @@
 """Continued masked-LM pre-training on a (clean or augmented) corpus."""
+
 from __future__ import annotations
 
 import logging
@@ -8,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import io as aio
+from . import artifacts
 from .checkpoint import Checkpoints, fingerprint, restore
 from .models import autocast, load_masked_lm, load_tokenizer
 from .runtime import provenance, seed_everything
@@ -16,8 +17,9 @@ from .runtime import provenance, seed_everything
 log = logging.getLogger(__name__)
 
 
-def mask_tokens(input_ids: torch.Tensor, special_mask: torch.Tensor, tokenizer, probability: float,
-                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_tokens(
+    input_ids: torch.Tensor, special_mask: torch.Tensor, tokenizer, probability: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT masking (Devlin et al. 2019): choose ``probability`` of the tokens; of those 80 % → [MASK],
     10 % → a random token, 10 % unchanged. Returns (masked inputs, labels with -100 where not chosen)."""
     labels = input_ids.clone()
@@ -64,7 +66,7 @@ def _next_texts(run: dict, texts: list[str], batch_size: int, generator) -> list
     if run["order"] is None or run["position"] >= len(run["order"]):
         run["order"], run["position"] = torch.randperm(len(texts), generator=generator).tolist(), 0
         run["passes"] += 1
-    indices = run["order"][run["position"]:run["position"] + batch_size]
+    indices = run["order"][run["position"] : run["position"] + batch_size]
     run["position"] += batch_size
     return [texts[i] for i in indices]
 
@@ -76,19 +78,37 @@ def heldout_loss(model, tokenizer, texts, hp, device, seed) -> float:
     generator = torch.Generator().manual_seed(seed)
     losses = []
     for start in range(0, len(texts), hp["batch_size"]):
-        batch = tokenizer(texts[start:start + hp["batch_size"]], truncation=True, max_length=hp["max_length"],
-                          padding=True, return_tensors="pt", return_special_tokens_mask=True)
-        inputs, labels = mask_tokens(batch["input_ids"], batch["special_tokens_mask"].bool(), tokenizer,
-                                     hp["mlm_probability"], generator)
+        batch = tokenizer(
+            texts[start : start + hp["batch_size"]],
+            truncation=True,
+            max_length=hp["max_length"],
+            padding=True,
+            return_tensors="pt",
+            return_special_tokens_mask=True,
+        )
+        inputs, labels = mask_tokens(
+            batch["input_ids"], batch["special_tokens_mask"].bool(), tokenizer, hp["mlm_probability"], generator
+        )
         if (labels != -100).any():
             with autocast(device):
-                losses.append(float(masked_lm_loss(model, inputs.to(device), batch["attention_mask"].to(device),
-                                                   labels.to(device))))
+                losses.append(
+                    float(
+                        masked_lm_loss(model, inputs.to(device), batch["attention_mask"].to(device), labels.to(device))
+                    )
+                )
     return sum(losses) / max(len(losses), 1)
 
 
-def pretrain(model_source: str, corpus: list[str], out_dir: str | Path, hp: dict, seed: int, device,
-             checkpoint_dir: str | Path | None = None, checkpoint_every: int = 0) -> dict:
+def pretrain(
+    model_source: str,
+    corpus: list[str],
+    out_dir: str | Path,
+    hp: dict,
+    seed: int,
+    device,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 0,
+) -> dict:
     """Continue MLM pre-training for ``hp['steps']`` steps; write ``out_dir/model`` and ``pretrain_log.json``.
 
     ``checkpoint_dir``: where the run saves its state after every pass over the corpus and every
@@ -104,8 +124,9 @@ def pretrain(model_source: str, corpus: list[str], out_dir: str | Path, hp: dict
     heldout = [corpus[i] for i in order[:n_heldout]]
     train_texts = [corpus[i] for i in order[n_heldout:]]
     optimizer = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
-    checkpoints = checkpoint_dir and Checkpoints(checkpoint_dir, checkpoint_every, fingerprint(
-        str(model_source), corpus, hp, seed, model.state_dict()))
+    checkpoints = checkpoint_dir and Checkpoints(
+        checkpoint_dir, checkpoint_every, fingerprint(str(model_source), corpus, hp, seed, model.state_dict())
+    )
 
     # what the rest of the run depends on besides model, optimizer and random states (saved in a checkpoint)
     run = {"step": 0, "order": None, "position": 0, "passes": 0, "curve": [], "loss_before": None, "seconds": 0.0}
@@ -117,12 +138,18 @@ def pretrain(model_source: str, corpus: list[str], out_dir: str | Path, hp: dict
         run["loss_before"] = heldout_loss(model, tokenizer, heldout, hp, device, seed)
     started = time.perf_counter() - run["seconds"]
     while run["step"] < hp["steps"]:
-        batch = tokenizer(_next_texts(run, train_texts, hp["batch_size"], generator), truncation=True,
-                          max_length=hp["max_length"], padding=True, return_tensors="pt",
-                          return_special_tokens_mask=True)
+        batch = tokenizer(
+            _next_texts(run, train_texts, hp["batch_size"], generator),
+            truncation=True,
+            max_length=hp["max_length"],
+            padding=True,
+            return_tensors="pt",
+            return_special_tokens_mask=True,
+        )
         run["step"] += 1
-        inputs, labels = mask_tokens(batch["input_ids"], batch["special_tokens_mask"].bool(), tokenizer,
-                                     hp["mlm_probability"], generator)
+        inputs, labels = mask_tokens(
+            batch["input_ids"], batch["special_tokens_mask"].bool(), tokenizer, hp["mlm_probability"], generator
+        )
         if (labels != -100).any():
             model.train()
             optimizer.zero_grad(set_to_none=True)
@@ -141,18 +168,29 @@ def pretrain(model_source: str, corpus: list[str], out_dir: str | Path, hp: dict
     loss_after = heldout_loss(model, tokenizer, heldout, hp, device, seed)
     model.save_pretrained(out_dir / "model", state_dict=with_pooler(model, model_source))
     tokenizer.save_pretrained(out_dir / "model")
-    record = {"model_source": str(model_source), "corpus_size": len(corpus), "heldout_size": n_heldout,
-              "heldout_loss_before": run["loss_before"], "heldout_loss_after": loss_after, "loss_curve": run["curve"],
-              "seconds": time.perf_counter() - started, "provenance": provenance(seed, {"pretrain": hp})}
+    record = {
+        "model_source": str(model_source),
+        "corpus_size": len(corpus),
+        "heldout_size": n_heldout,
+        "heldout_loss_before": run["loss_before"],
+        "heldout_loss_after": loss_after,
+        "loss_curve": run["curve"],
+        "seconds": time.perf_counter() - started,
+        "provenance": provenance(seed, {"pretrain": hp}),
+    }
     if checkpoints:
         record["checkpoint_seconds"] = checkpoints.seconds
-    aio.write_json(record, out_dir / "pretrain_log.json")
+    artifacts.write_json(record, out_dir / "pretrain_log.json")
     if checkpoints:
         checkpoints.remove()
     return record
 
 
 def _save(checkpoints, run, model, optimizer, generator, started, where) -> None:
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
-             "run": run | {"seconds": time.perf_counter() - started}}
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "run": run | {"seconds": time.perf_counter() - started},
+    }
     checkpoints.save(state, {"where": where, "step": run["step"], "pass": run["passes"]})

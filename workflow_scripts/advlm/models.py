@@ -1,4 +1,5 @@
 """Loading models and tokenizers from a local directory or the Hub, and batching text for them."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -59,7 +60,7 @@ def length_sorted_batches(tokenizer, texts: list[str], batch_size: int, max_leng
     lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
     order = sorted(range(len(texts)), key=lambda i: lengths[i])
     for start in range(0, len(order), batch_size):
-        indices = order[start:start + batch_size]
+        indices = order[start : start + batch_size]
         yield indices, [texts[i] for i in indices]
 
 

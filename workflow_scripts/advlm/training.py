@@ -15,8 +15,9 @@ per-example loss weight. Embedding-space methods (pgd, freelb, lds) perturb the 
 ``E = model.get_input_embeddings()(input_ids)``, before the position/type embeddings, LayerNorm and
 dropout that the model adds to ``inputs_embeds``. Padding positions are never perturbed, and the norm
 of a perturbation is taken per example over its whole [T, d] slice (FreeLB, TextDefender, Miyato et
-al.). Reference code and defaults: shared/research/methods.md, sections 3-5.
+al.). Reference code and defaults: ../shared/research/methods.md, sections 3-5.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,6 +27,7 @@ import logging
 import random
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,11 +35,14 @@ import torch
 import torch.nn.functional as F
 from transformers import get_linear_schedule_with_warmup
 
-from . import io as aio
+from . import artifacts
 from .checkpoint import Checkpoints, fingerprint, restore
 from .evaluation import classification_metrics
 from .models import autocast, encode, load_classifier, load_tokenizer, predict_proba
 from .runtime import provenance, seed_everything
+
+if TYPE_CHECKING:
+    from .attacks.resources import AttackResources
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +179,13 @@ class RealisedSize:
             return None
         sizes, relative = torch.cat(self.sizes), torch.cat(self.relative)
         self.sizes, self.relative = [], []
-        out = {"examples": len(sizes), "mean": float(sizes.mean()), "max": float(sizes.max()),
-               "relative_mean": float(relative.mean()), "relative_max": float(relative.max())}
+        out = {
+            "examples": len(sizes),
+            "mean": float(sizes.mean()),
+            "max": float(sizes.max()),
+            "relative_mean": float(relative.mean()),
+            "relative_max": float(relative.max()),
+        }
         if epsilon:
             out["at_bound"] = float((sizes >= 0.999 * epsilon).float().mean())
         return out
@@ -189,8 +199,14 @@ def realised_size(method) -> dict | None:
 
 
 def _check_perturbation(method) -> Perturbation:
-    _require(method, steps=method.steps >= 1, step_size=method.step_size > 0, init_mag=method.init_mag >= 0,
-             epsilon=method.epsilon >= 0, norm=method.norm in ("l2", "linf"))
+    _require(
+        method,
+        steps=method.steps >= 1,
+        step_size=method.step_size > 0,
+        init_mag=method.init_mag >= 0,
+        epsilon=method.epsilon >= 0,
+        norm=method.norm in ("l2", "linf"),
+    )
     return Perturbation(method.norm, method.step_size, method.init_mag, method.epsilon)
 
 
@@ -284,8 +300,13 @@ class LDS(BaseMethod):
     weight: float = 1.0
 
     def __post_init__(self):
-        _require(self, epsilon=self.epsilon > 0, xi=self.xi > 0, power_iterations=self.power_iterations >= 1,
-                 weight=self.weight >= 0)
+        _require(
+            self,
+            epsilon=self.epsilon > 0,
+            xi=self.xi > 0,
+            power_iterations=self.power_iterations >= 1,
+            weight=self.weight >= 0,
+        )
         self.realised = RealisedSize()
 
     def direction(self, model, inputs: dict, embeds: torch.Tensor) -> torch.Tensor:
@@ -325,11 +346,28 @@ class LDS(BaseMethod):
 def _with_adversarial(examples: pd.DataFrame, adversarial: pd.DataFrame, weight: float) -> pd.DataFrame:
     """The clean examples (weight 1) followed by the perturbed texts of successful attacks (weight ``weight``)."""
     successes = adversarial[adversarial["outcome"] == "success"]
-    added = pd.DataFrame({"id": successes["id"].astype(str) + "-adv", "text": successes["perturbed_text"],
-                          "label": successes["label"].astype(int), "weight": float(weight)})
+    added = pd.DataFrame(
+        {
+            "id": successes["id"].astype(str) + "-adv",
+            "text": successes["perturbed_text"],
+            "label": successes["label"].astype(int),
+            "weight": float(weight),
+        }
+    )
     frame = pd.concat([examples.assign(weight=1.0), added], ignore_index=True)
     frame.attrs["adversarial"] = {"attacked": len(adversarial), "added": len(added)}
     return frame
+
+
+@dataclasses.dataclass(frozen=True)
+class A2TContext:
+    """What the A2T method's attack needs besides its hyperparameters: where its offline resources are
+    (``advlm.attacks.resources.AttackResources``), the a2t attack's options (attack.options.a2t) and the texts
+    per model query batch (attack.batch_size)."""
+
+    resources: AttackResources
+    options: dict
+    batch_size: int
 
 
 @dataclasses.dataclass
@@ -350,11 +388,16 @@ class A2T(BaseMethod):
     tokenizer: object = None
     max_length: int = 0
     seed: int = 0
-    attack_context: dict | None = None  # resources (AttackResources), options (of the a2t attack), batch_size
+    attack_context: A2TContext | None = None
 
     def __post_init__(self):
-        _require(self, clean_epochs=self.clean_epochs >= 0, share=0 < self.share <= 1,
-                 query_budget=self.query_budget >= 1, weight=self.weight >= 0)
+        _require(
+            self,
+            clean_epochs=self.clean_epochs >= 0,
+            share=0 < self.share <= 1,
+            query_budget=self.query_budget >= 1,
+            weight=self.weight >= 0,
+        )
 
     def epoch_examples(self, epoch: int, model, examples: pd.DataFrame) -> pd.DataFrame:
         if epoch < self.clean_epochs:
@@ -370,18 +413,20 @@ class A2T(BaseMethod):
         return round(self.share * num_examples)
 
     def attack(self, model, examples: pd.DataFrame, seed: int) -> pd.DataFrame:
-        """Per-example attack results (``attacks.RESULT_COLUMNS``) against ``model`` as it is now: a new wrapper
-        and attack each time, so no query result is cached from earlier weights."""
-        from . import attacks
+        """Per-example attack results (``attacks.running.RESULT_COLUMNS``) against ``model`` as it is now: a new
+        wrapper and attack each time, so no query result is cached from earlier weights."""
+        from .attacks import running
 
         context = self.attack_context
-        wrapper = attacks.make_wrapper(model, self.tokenizer, self.max_length, context["batch_size"],
-                                       context["resources"].root)  # puts the model in eval mode
-        params = {"query_budget": self.query_budget, "batch_size": context["batch_size"],
-                  "options": context["options"]}
-        attack = attacks.build_attack("a2t", wrapper, params, context["resources"])
+        wrapper = running.make_wrapper(
+            model, self.tokenizer, self.max_length, context.batch_size, context.resources.root
+        )  # puts the model in eval mode
+        from .attacks.recipes import build_attack  # imports textattack: after make_wrapper's offline set-up
+
+        params = {"query_budget": self.query_budget, "batch_size": context.batch_size, "options": context.options}
+        attack = build_attack("a2t", wrapper, params, context.resources)
         with _kept_random_state():  # the attack reseeds per example; training's dropout stream goes on unchanged
-            return attacks.attack_until(attack, examples, self.wanted(len(examples)), seed)
+            return running.attack_until(attack, examples, self.wanted(len(examples)), seed)
 
 
 @dataclasses.dataclass
@@ -475,10 +520,21 @@ def _batch(examples: pd.DataFrame, indices: list[int], tokenizer, max_length: in
     return batch
 
 
-def finetune(model_source: str, train: pd.DataFrame, validation: pd.DataFrame, out_dir: str | Path,
-             hp: dict, method_name: str, method_params: dict, seed: int, num_labels: int, device,
-             method_context: dict | None = None, checkpoint_dir: str | Path | None = None,
-             checkpoint_every: int = 0) -> dict:
+def finetune(
+    model_source: str,
+    train: pd.DataFrame,
+    validation: pd.DataFrame,
+    out_dir: str | Path,
+    hp: dict,
+    method_name: str,
+    method_params: dict,
+    seed: int,
+    num_labels: int,
+    device,
+    method_context: dict | None = None,
+    checkpoint_dir: str | Path | None = None,
+    checkpoint_every: int = 0,
+) -> dict:
     """Fine-tune ``model_source`` with one method; keep the checkpoint with the best validation accuracy.
 
     ``method_context``: the run objects input-space methods need beyond the loop's own (``attack_context`` of
@@ -493,22 +549,52 @@ def finetune(model_source: str, train: pd.DataFrame, validation: pd.DataFrame, o
     out_dir = Path(out_dir)
     tokenizer = load_tokenizer(model_source)
     model = load_classifier(model_source, num_labels).to(device)
-    method = build_method(method_name, method_params, tokenizer=tokenizer, max_length=hp["max_length"],
-                          device=device, seed=seed, **(method_context or {}))
+    method = build_method(
+        method_name,
+        method_params,
+        tokenizer=tokenizer,
+        max_length=hp["max_length"],
+        device=device,
+        seed=seed,
+        **(method_context or {}),
+    )
     method_params = method_hyperparameters(method)  # recorded with the defaults filled in
     optimizer = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
     total_steps = sum(-(-method.epoch_size(epoch, len(train)) // hp["batch_size"]) for epoch in range(hp["epochs"]))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(hp["warmup_ratio"] * total_steps), total_steps)
     generator = torch.Generator().manual_seed(seed)
-    checkpoints = checkpoint_dir and Checkpoints(checkpoint_dir, checkpoint_every, fingerprint(
-        str(model_source), hp, method_name, method_params, seed, num_labels, getattr(method, "adversarial", None),
-        {k: v for k, v in (method_context or {}).items() if k != "adversarial_examples"}, train, validation,
-        model.state_dict()))
+    checkpoints = checkpoint_dir and Checkpoints(
+        checkpoint_dir,
+        checkpoint_every,
+        fingerprint(
+            str(model_source),
+            hp,
+            method_name,
+            method_params,
+            seed,
+            num_labels,
+            getattr(method, "adversarial", None),
+            {k: v for k, v in (method_context or {}).items() if k != "adversarial_examples"},
+            train,
+            validation,
+            model.state_dict(),
+        ),
+    )
 
     # Everything the rest of the run depends on besides model, optimizer, scheduler and random states: the
     # epoch, its examples (a2t: with this epoch's adversarial ones), their order and how far through it we are.
-    run = {"epoch": 0, "step": 0, "examples": None, "order": None, "position": 0, "losses": [], "history": [],
-           "best": None, "best_state": None, "seconds": 0.0}
+    run = {
+        "epoch": 0,
+        "step": 0,
+        "examples": None,
+        "order": None,
+        "position": 0,
+        "losses": [],
+        "history": [],
+        "best": None,
+        "best_state": None,
+        "seconds": 0.0,
+    }
     resumed = checkpoints and checkpoints.load()
     if resumed:
         restore(resumed, model, optimizer, scheduler, generator)
@@ -518,12 +604,17 @@ def finetune(model_source: str, train: pd.DataFrame, validation: pd.DataFrame, o
 
     def save(where: str) -> None:
         best_is_model = run["best"] is not None and run["best"] is run["history"][-1] and run["position"] == 0
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                 "run": run | {"seconds": time.perf_counter() - started,
-                               "best_state": None if best_is_model else run["best_state"]}}
-        checkpoints.save(state, {"where": where, "epoch": run["epoch"] + 1, "step": run["step"],
-                                 "position": run["position"]})
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "generator": generator.get_state(),
+            "run": run
+            | {"seconds": time.perf_counter() - started, "best_state": None if best_is_model else run["best_state"]},
+        }
+        checkpoints.save(
+            state, {"where": where, "epoch": run["epoch"] + 1, "step": run["step"], "position": run["position"]}
+        )
 
     started = time.perf_counter() - run["seconds"]
     for epoch in range(run["epoch"], hp["epochs"]):
@@ -535,7 +626,7 @@ def finetune(model_source: str, train: pd.DataFrame, validation: pd.DataFrame, o
                 save("examples")
         examples, order = run["examples"], run["order"]
         for start in range(run["position"], len(order), hp["batch_size"]):
-            batch = _batch(examples, order[start:start + hp["batch_size"]], tokenizer, hp["max_length"], device)
+            batch = _batch(examples, order[start : start + hp["batch_size"]], tokenizer, hp["max_length"], device)
             model.train()
             optimizer.zero_grad(set_to_none=True)
             with autocast(device):
@@ -546,15 +637,27 @@ def finetune(model_source: str, train: pd.DataFrame, validation: pd.DataFrame, o
             run["position"], run["step"] = start + hp["batch_size"], run["step"] + 1
             if checkpoints and checkpoints.due(run["step"]) and run["position"] < len(order):
                 save("step")
-        probabilities = predict_proba(model, tokenizer, validation["text"].tolist(), hp["eval_batch_size"],
-                                      hp["max_length"], device).numpy()
+        probabilities = predict_proba(
+            model, tokenizer, validation["text"].tolist(), hp["eval_batch_size"], hp["max_length"], device
+        ).numpy()
         metrics = classification_metrics(probabilities, validation["label"].to_numpy())
-        run["history"].append({"epoch": epoch + 1, "train_loss": float(np.mean(run["losses"])),
-                               "train_examples": len(examples), "adversarial": examples.attrs.get("adversarial"),
-                               "perturbation": realised_size(method), "validation": metrics,
-                               "seconds": time.perf_counter() - started})
-        log.info("epoch %d: loss %.4f, validation accuracy %.4f", epoch + 1, run["history"][-1]["train_loss"],
-                 metrics["accuracy"])
+        run["history"].append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": float(np.mean(run["losses"])),
+                "train_examples": len(examples),
+                "adversarial": examples.attrs.get("adversarial"),
+                "perturbation": realised_size(method),
+                "validation": metrics,
+                "seconds": time.perf_counter() - started,
+            }
+        )
+        log.info(
+            "epoch %d: loss %.4f, validation accuracy %.4f",
+            epoch + 1,
+            run["history"][-1]["train_loss"],
+            metrics["accuracy"],
+        )
         if run["best"] is None or metrics["accuracy"] > run["best"]["validation"]["accuracy"]:
             run["best"], run["best_state"] = run["history"][-1], copy.deepcopy(model.state_dict())
         run.update(epoch=epoch + 1, examples=None, order=None, position=0, losses=[])
@@ -565,12 +668,19 @@ def finetune(model_source: str, train: pd.DataFrame, validation: pd.DataFrame, o
     model.load_state_dict(run["best_state"])
     model.save_pretrained(out_dir / "model")
     tokenizer.save_pretrained(out_dir / "model")
-    record = {"method": method_name, "method_params": method_params, "model_source": str(model_source),
-              "history": history, "best_epoch": best["epoch"], "train_seconds": time.perf_counter() - started,
-              "steps": total_steps, "provenance": provenance(seed, {"training": hp, "method": method_params})}
+    record = {
+        "method": method_name,
+        "method_params": method_params,
+        "model_source": str(model_source),
+        "history": history,
+        "best_epoch": best["epoch"],
+        "train_seconds": time.perf_counter() - started,
+        "steps": total_steps,
+        "provenance": provenance(seed, {"training": hp, "method": method_params}),
+    }
     if checkpoints:
         record["checkpoint_seconds"] = checkpoints.seconds  # this attempt's saves
-    aio.write_json(record, out_dir / "train_log.json")
+    artifacts.write_json(record, out_dir / "train_log.json")
     if checkpoints:
         checkpoints.remove()
     return record

@@ -1,10 +1,11 @@
 """The neuron analysis in the report: flat metrics for the tables and the specialization plots.
 
 ``probe_records`` maps a model variant's label (e.g. ``rotten_tomatoes / none / base``) to ``{seed: record}``,
-each record a ``probe.json`` of :func:`advlm.neurons.probe`. The start model without fine-tuning is probed as
-each dataset's reference (method ``pretrained``, seed 0); its probe chose the regularization every other probe of
-the dataset uses.
+each record a ``probe.json`` of :func:`advlm.neurons.analysis.analyze`. The start model without fine-tuning is
+probed as each dataset's reference (method ``pretrained``, seed 0); its probe chose the regularization every other
+probe of the dataset uses.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .neurons import SPECIALIZATION  # noqa: E402,F401  (metric -> "lower"/"higher" = more specialized)
+from .specialization import SPECIALIZATION  # noqa: E402  (metric -> "lower"/"higher" = more specialized)
 
 
 def neuron_metrics(record: dict) -> dict:
@@ -60,8 +61,9 @@ def plot_tag_layer_heatmap(probe_records: dict[str, dict], path: str | Path) -> 
     columns = min(3, len(variants))
     rows = -(-len(variants) // columns)
     num_tags = max(len(record["classes"]) for seeds in probe_records.values() for record in seeds.values())
-    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, rows * (1.5 + 0.25 * num_tags)),
-                                squeeze=False, layout="constrained")
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(4 * columns, rows * (1.5 + 0.25 * num_tags)), squeeze=False, layout="constrained"
+    )
     for axis, variant in zip(axes.flat, variants):
         # Every seed of a variant probes the same corpus and split, so the tags are the same.
         shares = sum(tag_layer_shares(record) for record in probe_records[variant].values())
@@ -71,7 +73,7 @@ def plot_tag_layer_heatmap(probe_records: dict[str, dict], path: str | Path) -> 
         axis.set_xticks(range(shares.shape[1]))
         axis.set_xlabel("layer")
         axis.set_title(f"{variant} ({len(probe_records[variant])} seeds)", fontsize=9)
-    for axis in axes.flat[len(variants):]:
+    for axis in axes.flat[len(variants) :]:
         axis.axis("off")
     figure.colorbar(image, ax=axes, label="share of the tag's top neurons")
     figure.savefig(path, dpi=120)
@@ -81,8 +83,11 @@ def plot_tag_layer_heatmap(probe_records: dict[str, dict], path: str | Path) -> 
 def plot_neurons_per_tag(probe_records: dict[str, dict], path: str | Path) -> None:
     """Grouped bars: the top neurons each tag needs, one bar per model variant, error bars = sd over seeds."""
     records = [(variant, record) for variant, seeds in probe_records.items() for record in seeds.values()]
-    rows = [{"variant": variant, "tag": tag, "neurons": count}
-            for variant, record in records for tag, count in record["top_neurons"]["per_tag"].items()]
+    rows = [
+        {"variant": variant, "tag": tag, "neurons": count}
+        for variant, record in records
+        for tag, count in record["top_neurons"]["per_tag"].items()
+    ]
     stats = pd.DataFrame(rows).groupby(["variant", "tag"])["neurons"].agg(["mean", "std"])
     variants, tags = sorted(probe_records), sorted({row["tag"] for row in rows})
     mass_share = records[0][1]["top_neurons"]["mass_share"]
@@ -90,8 +95,9 @@ def plot_neurons_per_tag(probe_records: dict[str, dict], path: str | Path) -> No
     figure, axis = plt.subplots(figsize=(max(6, 0.5 * len(tags) * max(1, len(variants) / 2)), 4))
     for i, variant in enumerate(variants):
         part = stats.loc[variant].reindex(tags)
-        axis.bar(np.arange(len(tags)) + i * width, part["mean"], width, yerr=part["std"].fillna(0), capsize=2,
-                 label=variant)
+        axis.bar(
+            np.arange(len(tags)) + i * width, part["mean"], width, yerr=part["std"].fillna(0), capsize=2, label=variant
+        )
     axis.set_xticks(np.arange(len(tags)) + width * (len(variants) - 1) / 2, tags, rotation=45, ha="right")
     axis.set_ylabel(f"neurons for {mass_share:.0%} of the tag's weight mass")
     axis.set_title("Neurons needed per tag")

@@ -1,14 +1,14 @@
-"""Reading and writing the plain files that pass between stages."""
+"""The plain files that pass between stages: examples (JSONL or Parquet), JSON records and line lists, written
+atomically."""
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
-
-EXAMPLE_COLUMNS = ["id", "text", "label"]
 
 
 def write_examples(frame: pd.DataFrame, path: str | Path) -> None:

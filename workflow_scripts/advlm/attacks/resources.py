@@ -1,0 +1,60 @@
+"""Where an attack finds its offline resources, and their identity (checksums, not paths)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from . import catalog
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackResources:
+    """Where an attack finds its offline resources.
+
+    ``root`` holds ``nltk_data/`` (and receives TextAttack's cache); the embedding directory (written by the
+    ``build_embeddings`` rule, with the sentence-encoder calibration) and the sentence encoder default to
+    ``root/counterfitted`` and ``root/minilm``; ``masked_lm`` is a local directory or a Hub name.
+    """
+
+    root: Path
+    counterfitted: Path | None = None
+    sentence_encoder: Path | None = None
+    masked_lm: str | None = None
+
+    @classmethod
+    def coerce(cls, value) -> AttackResources:
+        return value if isinstance(value, cls) else cls(Path(value))
+
+    @property
+    def embedding_dir(self) -> Path:
+        return Path(self.counterfitted) if self.counterfitted else Path(self.root) / "counterfitted"
+
+    @property
+    def encoder_dir(self) -> Path:
+        return Path(self.sentence_encoder) if self.sentence_encoder else Path(self.root) / "minilm"
+
+    def describe(self, attack: str) -> dict:
+        """The identity (checksums, not paths) of the resources ``attack`` uses, recorded beside its results."""
+        recipe, out = catalog.recipe(attack), {}
+        if recipe.needs_counterfitted:
+            out["counterfitted"] = manifest_digest(self.embedding_dir)
+        if recipe.sentence_encoder:
+            out["sentence_encoder"] = manifest_digest(self.encoder_dir)
+        if recipe.masked_lm:
+            out["masked_lm"] = (
+                manifest_digest(Path(self.masked_lm))
+                if self.masked_lm and Path(self.masked_lm).exists()
+                else self.masked_lm
+            )
+        return out
+
+
+def manifest_digest(directory: Path) -> str | None:
+    """sha256 of a resource's MANIFEST.json, else of its weights file (a save_pretrained directory)."""
+    from ..resources import sha256
+
+    for name in ("MANIFEST.json", "model.safetensors", "pytorch_model.bin"):
+        if (directory / name).exists():
+            return f"{name}:{sha256(directory / name)}"
+    return None

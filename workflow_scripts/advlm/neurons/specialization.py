@@ -1,0 +1,48 @@
+"""How specialized the neurons are: the metrics and their direction, the tags' top neurons and their overlap."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .ranking import top_neurons
+
+# The specialization metrics of a probe record, and which direction means "more specialized". The neuron table's
+# columns carry these names (advlm.neurons.report).
+SPECIALIZATION = {
+    "minimal_share": "lower",  # share of all neurons in the minimal subset that keeps the probe's accuracy
+    "selectivity": "higher",  # linguistic minus control-task test accuracy, all layers (Hewitt & Liang)
+    "mean_jaccard": "lower",  # mean off-diagonal Jaccard overlap of the tags' top neurons
+    "probeless_share": "lower",  # fewest neurons holding top_mass of the probe-free (probeless) score, as a share
+}
+
+
+def jaccard_matrix(sets: list[np.ndarray]) -> np.ndarray:
+    """Pairwise |A & B| / |A | B| of neuron sets: how much the tags share their top neurons."""
+    return np.array([[len(np.intersect1d(a, b)) / len(np.union1d(a, b)) for b in sets] for a in sets])
+
+
+def tag_specialization(weights: np.ndarray, classes: list[str], hidden: int, top_mass: float) -> tuple[dict, list]:
+    """Neurons each tag needs (its top neurons), where they are and how much the tags share them."""
+    layers = weights.shape[1] // hidden
+    top = top_neurons(weights, top_mass)
+    union = np.unique(np.concatenate(top))
+    jaccard = jaccard_matrix(top)
+    return {
+        "mass_share": top_mass,
+        "overall": int(len(union)),
+        "per_tag": {tag: int(len(t)) for tag, t in zip(classes, top)},
+        "layer_distribution": np.bincount(union // hidden, minlength=layers).tolist(),
+        "per_tag_layer": {tag: np.bincount(t // hidden, minlength=layers).tolist() for tag, t in zip(classes, top)},
+        "jaccard": {
+            "matrix": jaccard.round(4).tolist(),
+            "mean_off_diagonal": float(jaccard[~np.eye(len(top), dtype=bool)].mean()),
+        },
+    }, top
+
+
+def specialization_summary(values: dict) -> dict:
+    """The :data:`SPECIALIZATION` metrics with the direction that means "more specialized", for the record."""
+    return {
+        name: {"value": float(values[name]), "more_specialized": direction}
+        for name, direction in SPECIALIZATION.items()
+    }
