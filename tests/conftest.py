@@ -71,7 +71,9 @@ def mini_glove(words: list[str], out: Path) -> Path:
 def attack_resources(tiny_bert, resources_dir, tmp_path_factory):
     """Offline resources of the embedding and MLM attacks, built small: counter-fitted GloVe on the tiny
     BERT's words, the calibration with the tiny BERT as sentence encoder, the tiny BERT's MLM head."""
-    import build_embeddings
+    from smk import rule_script
+
+    build_embeddings = rule_script("build_embeddings")
 
     root = tmp_path_factory.mktemp("attack_resources")
     (root / "nltk_data").symlink_to(resources_dir / "nltk_data")

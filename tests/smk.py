@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -13,6 +14,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
 TINY_CONFIG = ROOT / "tests" / "config" / "tiny.yaml"
+
+
+def rule_script(name: str):
+    """A rule's script (workflow_scripts/<name>.py) as a module, to call its ``main`` as Snakemake would. The
+    scripts are not a package: they are loaded from their files, and import the library as installed."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "workflow_scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_overlay(workdir: Path, **overrides) -> Path:

@@ -581,8 +581,9 @@ def test_counterfitted_resource_and_calibration(attack_resources):
 
 
 def test_rule_scripts_write_shards_and_summary(victim_dir, test_frame, resources_dir, tmp_path):
-    import attack
-    import gather_attack
+    from smk import rule_script
+
+    attack, gather_attack = rule_script("attack"), rule_script("gather_attack")
 
     artifacts.write_examples(test_frame, tmp_path / "test.jsonl")
     shards = [tmp_path / f"shard{shard}.csv" for shard in range(2)]

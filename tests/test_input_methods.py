@@ -167,7 +167,9 @@ def test_a_killed_a2t_run_resumes_with_its_epochs_adversarial_examples(
 
 
 def test_advaug_adds_successful_attacks_on_the_base_model(victim_dir, attack_resources, train_frame, tmp_path):
-    import attack_train
+    from smk import rule_script
+
+    attack_train = rule_script("attack_train")
 
     artifacts.write_examples(train_frame, tmp_path / "train.jsonl")
     out = SimpleNamespace(csv=str(tmp_path / "adversarial.csv"), record=str(tmp_path / "adversarial.json"))

@@ -307,7 +307,9 @@ def test_a_fixed_regularization_gives_the_same_lambda_in_every_probe_record():
 def test_probe_rule_reads_the_regularization_from_the_reference_or_the_config(tmp_path):
     import types
 
-    import probe_neurons
+    from smk import rule_script
+
+    probe_neurons = rule_script("probe_neurons")
 
     reference = tmp_path / "probe.json"
     reference.write_text('{"model": "rt/none/pretrained/seed0", "hyperparameters": {"C": 0.5, "l1_ratio": 0.9}}')
