@@ -356,7 +356,8 @@ def test_attack_rows_are_consistent(name, victim_dir, test_frame, attack_resourc
     assert ((attacked["perturbed_prediction"] != attacked["label"]) == (attacked["outcome"] == "success")).all()
     assert (success["perturbed_text"] != success["original_text"]).all() and (success["words_perturbed"] >= 1).all()
     assert frame["num_queries"].between(1, PARAMS["query_budget"]).all()
-    np.testing.assert_allclose(frame["perturbed_word_share"], frame["words_perturbed"] / frame["num_words"])
+    assert frame["visible_words"].tolist() == [wrapper.visible_words(text) for text in frame["original_text"]]
+    assert (frame["visible_words"] <= frame["num_words"]).all()
     stopwords = attack_stopwords(attack)
     vocab = set((attack_resources.embedding_dir / "vocab.txt").read_text().split())
     for row in attacked.itertuples():  # the counts are right and stopwords are never modified
@@ -364,10 +365,55 @@ def test_attack_rows_are_consistent(name, victim_dir, test_frame, attack_resourc
         indices = original.all_words_diff(perturbed)
         changed = {original.words[i].lower() for i in indices}
         assert len(indices) == row.words_perturbed and not changed & stopwords
+        seen = [i for i in indices if i < row.visible_words]  # the share counts what the model sees
+        assert row.perturbed_word_share == pytest.approx(len(seen) / row.visible_words)
         if name in ("textfooler", "a2t"):  # swaps come from the counter-fitted vocabulary
             assert {perturbed.words[i].lower() for i in indices} <= vocab
         if name == "a2t":
-            assert row.words_perturbed <= max(4, np.ceil(0.1 * row.num_words))
+            assert row.words_perturbed <= max(4, np.ceil(0.1 * row.visible_words))
+
+
+def whole_token_words(tokenizer, n: int) -> list[str]:
+    """``n`` words that are one token each for ``tokenizer`` (the tiny vocabulary splits most into letters)."""
+    words = [w for w in tokenizer.get_vocab() if w.isalpha() and len(w) > 2 and tokenizer.tokenize(w) == [w]]
+    assert len(words) >= n
+    return sorted(words)[:n]
+
+
+def test_visible_words_are_those_with_a_token_within_max_length(wrapper):
+    """max_length 48: [CLS], 46 tokens of text, [SEP]."""
+    words = whole_token_words(wrapper.tokenizer, 60)
+    assert wrapper.visible_words(" ".join(words)) == 46
+    assert wrapper.visible_words(" ".join(words[:40])) == 40  # not truncated: every word
+    # a word whose pieces straddle the cut counts as seen: the model reads part of it
+    long_word = "".join(words[:3])
+    pieces = len(wrapper.tokenizer.tokenize(long_word))
+    assert pieces > 1
+    assert wrapper.visible_words(" ".join([*words[: 46 - pieces + 1], long_word, *words[:10]])) == 46 - pieces + 2
+
+
+def test_perturbed_word_caps_count_the_visible_words(wrapper):
+    """A2T's modification rate and BERT-Attack's perturbed share on a 100-word text the model reads 46 words
+    of: caps of ceil(0.1 * 46) = 5 and ceil(0.4 * 46) = 19 words (TextAttack's: 10 and 40)."""
+    from textattack.constraints.overlap import MaxWordsPerturbed
+    from textattack.constraints.pre_transformation import MaxModificationRate
+    from textattack.shared import AttackedText
+
+    from advlm.attacks.truncation import VisibleMaxModificationRate, VisibleMaxWordsPerturbed
+
+    words = whole_token_words(wrapper.tokenizer, 100)
+    text = AttackedText(" ".join(words))
+    assert wrapper.visible_words(text.text) == 46
+
+    def modified(count):
+        return text.replace_words_at_indices(list(range(count)), ["x"] * count)
+
+    rate = VisibleMaxModificationRate(0.1, 1, wrapper.visible_words)
+    assert rate._get_modifiable_indices(modified(4)) and not rate._get_modifiable_indices(modified(5))
+    assert MaxModificationRate(0.1, 1)._get_modifiable_indices(modified(9))
+    share = VisibleMaxWordsPerturbed(0.4, wrapper.visible_words)
+    assert share._check_constraint(modified(19), text) and not share._check_constraint(modified(20), text)
+    assert MaxWordsPerturbed(max_percent=0.4)._check_constraint(modified(40), text)
 
 
 @pytest.mark.parametrize("name", sorted(catalog.BY_NAME))

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import torch
 from textattack import Attack
-from textattack.constraints.overlap import LevenshteinEditDistance, MaxWordsPerturbed
+from textattack.constraints.overlap import LevenshteinEditDistance
 from textattack.constraints.pre_transformation import (
     InputColumnModification,
-    MaxModificationRate,
     RepeatModification,
     StopwordModification,
 )
@@ -48,6 +47,7 @@ from .components import (
     load_masked_lm,
 )
 from .resources import AttackResources
+from .truncation import VisibleMaxModificationRate, VisibleMaxWordsPerturbed, visible_word_counter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,7 +198,7 @@ def bert_attack(ctx):
     constraints = [
         RepeatModification(),
         StopwordModification(stopwords=ctx.stopwords()),
-        MaxWordsPerturbed(max_percent=ctx.options["max_perturbed_share"]),
+        VisibleMaxWordsPerturbed(ctx.options["max_perturbed_share"], visible_word_counter(ctx.wrapper)),
         ctx.sentence_encoder(),
     ]
     transformation = ctx.masked_lm("bert-attack", max_candidates=ctx.options["max_candidates"])
@@ -214,8 +214,10 @@ def a2t(ctx):
         StopwordModification(stopwords=ctx.stopwords()),
         InputColumnModification(["premise", "hypothesis"], {"premise"}),
         SpacyPartOfSpeech(allow_verb_noun_swap=False),
-        MaxModificationRate(
-            max_rate=float(options["max_modification_rate"]), min_threshold=int(options["min_modifications"])
+        VisibleMaxModificationRate(
+            float(options["max_modification_rate"]),
+            int(options["min_modifications"]),
+            visible_word_counter(ctx.wrapper),
         ),
         ctx.sentence_encoder(),
         WordEmbeddingDistance(embedding=embedding, min_cos_sim=options["min_cos_sim"]),

@@ -25,6 +25,7 @@ RESULT_COLUMNS = [
     "num_queries",
     "words_perturbed",
     "num_words",
+    "visible_words",
     "perturbed_word_share",
     "seconds",
 ]
@@ -38,7 +39,9 @@ def make_wrapper(model, tokenizer, max_length: int, batch_size: int, resources_d
     return ModelWrapper(model, tokenizer, max_length, batch_size)
 
 
-def _row(result, sample_index: int, example, seconds: float) -> dict:
+def _row(result, sample_index: int, example, seconds: float, visible_words) -> dict:
+    """One attacked example; its perturbed-word share counts the words the model sees (``visible_words``: a
+    text -> count), of both the perturbed and the whole text."""
     from textattack.attack_results import FailedAttackResult, SkippedAttackResult, SuccessfulAttackResult
 
     outcome = {SuccessfulAttackResult: "success", FailedAttackResult: "failure", SkippedAttackResult: "skipped"}[
@@ -46,8 +49,8 @@ def _row(result, sample_index: int, example, seconds: float) -> dict:
     ]
     original = result.original_result.attacked_text
     perturbed = result.perturbed_result.attacked_text
-    words_perturbed = len(original.all_words_diff(perturbed))
-    num_words = len(original.words)
+    perturbed_indices = original.all_words_diff(perturbed)
+    visible = visible_words(original.text)
     return {
         "sample_index": sample_index,
         "id": example.id,
@@ -58,9 +61,10 @@ def _row(result, sample_index: int, example, seconds: float) -> dict:
         "perturbed_prediction": int(result.perturbed_result.output),
         "outcome": outcome,
         "num_queries": int(result.perturbed_result.num_queries),
-        "words_perturbed": words_perturbed,
-        "num_words": num_words,
-        "perturbed_word_share": words_perturbed / num_words if num_words else 0.0,
+        "words_perturbed": len(perturbed_indices),
+        "num_words": len(original.words),
+        "visible_words": visible,
+        "perturbed_word_share": sum(index < visible for index in perturbed_indices) / visible if visible else 0.0,
         "seconds": seconds,
     }
 
@@ -89,13 +93,16 @@ def attack_until(attack, examples: pd.DataFrame, successes: int, seed: int) -> p
 
 
 def _attack_one(attack, example, index: int, seed: int) -> dict:
+    from .truncation import visible_word_counter  # imports textattack, set up by now
+
     runtime.seed_everything(seed)
     # TextAttack clears its caches after attacked examples only, not after skipped ones: start every
     # example from the same empty state, whatever was attacked before.
     attack.clear_cache()
     start = time.perf_counter()
     result = attack.attack(example.text, int(example.label))
-    return _row(result, index, example, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return _row(result, index, example, seconds, visible_word_counter(attack.goal_function.model))
 
 
 def run_shard(

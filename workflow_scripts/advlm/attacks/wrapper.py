@@ -6,6 +6,8 @@ Imports textattack: import this module only after :func:`advlm.runtime.offline_t
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from textattack.models.wrappers import ModelWrapper as TextAttackModelWrapper
 
@@ -25,6 +27,11 @@ class ModelWrapper(TextAttackModelWrapper):
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.batch_size = batch_size
+
+    def visible_words(self, text: str) -> int:
+        """How many of ``text``'s words (TextAttack's split) the model sees: those with a token among the first
+        ``max_length``; the rest is truncated away, so changing it cannot change the prediction."""
+        return _visible_words(self.tokenizer, self.max_length, text)
 
     @property
     def device(self) -> torch.device:
@@ -83,3 +90,17 @@ class ModelWrapper(TextAttackModelWrapper):
             )
             for text in inputs
         ]
+
+
+@functools.lru_cache(maxsize=2**16)  # an attack asks about the same candidate texts many times
+def _visible_words(tokenizer, max_length: int, text: str) -> int:
+    from textattack.shared.utils import words_from_text
+
+    encoding = tokenizer(text, return_offsets_mapping=True)
+    if len(encoding["input_ids"]) <= max_length:
+        return len(words_from_text(text))
+    # the characters up to the end of the last token kept (special tokens have empty offsets); a word cut at that
+    # point counts as seen, since part of it is
+    content = [end for start, end in encoding["offset_mapping"] if end > start]
+    seen_until = content[max_length - tokenizer.num_special_tokens_to_add() - 1]
+    return len(words_from_text(text[:seen_until]))
