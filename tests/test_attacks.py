@@ -202,6 +202,8 @@ def test_variants_are_the_recipes_with_offline_stand_ins(name, module, recipe, w
     from textattack.constraints.semantics import WordEmbeddingDistance
     from textattack.transformations import WordSwapEmbedding
 
+    from advlm.attacks.truncation import VisibleMaxModificationRate, VisibleMaxWordsPerturbed
+
     assert catalog.recipe(name).textattack_recipe == recipe and catalog.recipe(name).stands_in_for
     recipe_module = importlib.import_module(f"textattack.attack_recipes.{module}")
     ours = build_attack(name, wrapper, {**params_for(name), "query_budget": None, "batch_size": 32}, attack_resources)
@@ -247,6 +249,10 @@ def test_variants_are_the_recipes_with_offline_stand_ins(name, module, recipe, w
         "WordSwapEmbedding": lambda max_candidates=15: WordSwapEmbedding(max_candidates, embedding=embedding),
         "WordEmbeddingDistance": lambda min_cos_sim=None: WordEmbeddingDistance(
             embedding=embedding, min_cos_sim=min_cos_sim
+        ),
+        "MaxWordsPerturbed": lambda max_percent=None: VisibleMaxWordsPerturbed(max_percent, wrapper.visible_words),
+        "MaxModificationRate": lambda max_rate, min_threshold=1: VisibleMaxModificationRate(
+            max_rate, min_threshold, wrapper.visible_words
         ),
     }
     for attribute, stand_in in stand_ins.items():

@@ -63,6 +63,8 @@ class Recipe:
 
 
 USE = "USE (TF-Hub universal-sentence-encoder/4)"
+# a cap on perturbed words counted over every word, which the truncation-aware one replaces (attacks/truncation.py)
+VISIBLE_WORDS = "{} over all words, not the visible ones"
 
 RECIPES = (
     Recipe("pwws", "PWWS", "Ren et al. 2019", "PWWSRen2019", "wordnet"),
@@ -107,7 +109,7 @@ RECIPES = (
         masked_lm=True,
         sentence_encoder=SentenceEncoder(USE, "cosine", 0.2, None, False, True),
         calibration="original",
-        stands_in_for=("bert-base-uncased", USE),
+        stands_in_for=("bert-base-uncased", USE, VISIBLE_WORDS.format("MaxWordsPerturbed")),
     ),
     Recipe(
         "a2t",
@@ -128,7 +130,12 @@ RECIPES = (
         pos_tagger=True,
         sentence_encoder=SentenceEncoder("SBERT stsb-distilbert-base", "cosine", 0.9, None, False, True),
         calibration="equal_error_rate",
-        stands_in_for=("paragramcf", "NLTK POS tagger", "SBERT stsb-distilbert-base"),
+        stands_in_for=(
+            "paragramcf",
+            "NLTK POS tagger",
+            "SBERT stsb-distilbert-base",
+            VISIBLE_WORDS.format("MaxModificationRate"),
+        ),
     ),
 )
 BY_NAME = types.MappingProxyType({recipe.name: recipe for recipe in RECIPES})
