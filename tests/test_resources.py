@@ -67,3 +67,18 @@ def test_textattack_imports_offline_with_wordnet_and_no_network_call(resources_d
     assert result.returncode == 0, result.stderr[-2000:]
     wordnet_version, has_antonym, replacements = result.stdout.split()[-3:]
     assert (wordnet_version, has_antonym) == ("3.0", "True") and int(replacements) > 0
+
+
+def test_a_resource_identity_is_its_files_not_its_build_time(tmp_path):
+    """Records name the resources they used by manifest_digest: the same files built twice (another wall time in
+    the manifest) are the same resource, other files are another."""
+    from advlm.attacks.resources import manifest_digest
+
+    def digest(files, seconds):
+        (tmp_path / "MANIFEST.json").write_text(
+            json.dumps({"files": files, "source": {"statistics": {"seconds": seconds}}})
+        )
+        return manifest_digest(tmp_path)
+
+    assert digest({"vectors.npy": "aa"}, 17.0) == digest({"vectors.npy": "aa"}, 17.6)
+    assert digest({"vectors.npy": "aa"}, 17.0) != digest({"vectors.npy": "ab"}, 17.0)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from pathlib import Path
 
 from . import catalog
@@ -51,10 +53,16 @@ class AttackResources:
 
 
 def manifest_digest(directory: Path) -> str | None:
-    """sha256 of a resource's MANIFEST.json, else of its weights file (a save_pretrained directory)."""
+    """A resource's identity: sha256 of the file checksums its MANIFEST.json lists (not of the whole manifest,
+    which may record the build's wall time: the same resource built twice must have the same identity), else of
+    its weights file (a save_pretrained directory)."""
     from ..resources import sha256
 
-    for name in ("MANIFEST.json", "model.safetensors", "pytorch_model.bin"):
+    manifest = directory / "MANIFEST.json"
+    if manifest.exists():
+        files = json.dumps(json.loads(manifest.read_text())["files"], sort_keys=True)
+        return f"MANIFEST.json files:{hashlib.sha256(files.encode()).hexdigest()}"
+    for name in ("model.safetensors", "pytorch_model.bin"):
         if (directory / name).exists():
             return f"{name}:{sha256(directory / name)}"
     return None
