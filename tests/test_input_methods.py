@@ -86,17 +86,20 @@ def test_weighted_cross_entropy_is_the_weighted_batch_mean():
     torch.testing.assert_close(training._cross_entropy(logits, {"labels": labels}), per_example.mean())
 
 
+A2T_HP = {
+    "epochs": 2,
+    "batch_size": 8,
+    "eval_batch_size": 16,
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "warmup_ratio": 0.0,
+    "max_grad_norm": 1.0,
+    "max_length": 48,
+}
+
+
 def test_a2t_fine_tuning_records_its_adversarial_epochs(victim_dir, attack_resources, train_frame, tmp_path):
-    hp = {
-        "epochs": 2,
-        "batch_size": 8,
-        "eval_batch_size": 16,
-        "lr": 1e-3,
-        "weight_decay": 0.0,
-        "warmup_ratio": 0.0,
-        "max_grad_norm": 1.0,
-        "max_length": 48,
-    }
+    hp = A2T_HP
     context = {"attack_context": training.A2TContext(attack_resources, options=A2T_OPTIONS, batch_size=16)}
     record = training.finetune(
         str(victim_dir),
@@ -123,16 +126,7 @@ def test_a_killed_a2t_run_resumes_with_its_epochs_adversarial_examples(
 ):
     from test_training import Killed, _kill_on_call, _same_weights
 
-    hp = {
-        "epochs": 2,
-        "batch_size": 8,
-        "eval_batch_size": 16,
-        "lr": 1e-3,
-        "weight_decay": 0.0,
-        "warmup_ratio": 0.0,
-        "max_grad_norm": 1.0,
-        "max_length": 48,
-    }
+    hp = A2T_HP
     context = {"attack_context": training.A2TContext(attack_resources, options=A2T_OPTIONS, batch_size=16)}
     attacks = []
     attack = training.A2T.attack

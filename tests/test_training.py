@@ -91,16 +91,19 @@ def test_masked_position_loss_equals_the_full_loss(tiny_bert):
     assert fast.item() == pytest.approx(full.item(), rel=1e-5)
 
 
+MLM_HP = {
+    "lr": 3e-3,
+    "weight_decay": 0.0,
+    "batch_size": 8,
+    "steps": 25,
+    "max_length": 16,
+    "mlm_probability": 0.15,
+    "heldout_fraction": 0.25,
+}
+
+
 def test_pretraining_lowers_heldout_loss_and_keeps_the_head(tiny_bert, tmp_path):
-    hp = {
-        "lr": 3e-3,
-        "weight_decay": 0.0,
-        "batch_size": 8,
-        "steps": 25,
-        "max_length": 16,
-        "mlm_probability": 0.15,
-        "heldout_fraction": 0.25,
-    }
+    hp = MLM_HP
     record = mlm.pretrain(str(tiny_bert), TEXTS * 4, tmp_path, hp, 0, torch.device("cpu"))
     assert record["heldout_loss_after"] < record["heldout_loss_before"] - 0.5
     from transformers import AutoModelForMaskedLM
@@ -225,15 +228,7 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tiny_bert, tmp_path, monk
 
 @pytest.mark.parametrize("every, kill_on_step", [(0, 14), (5, 14)])  # 9 steps per pass: resumed from 9 / 10
 def test_interrupted_pretraining_resumes_to_the_same_weights(tiny_bert, tmp_path, monkeypatch, every, kill_on_step):
-    hp = {
-        "lr": 3e-3,
-        "weight_decay": 0.0,
-        "batch_size": 8,
-        "steps": 25,
-        "max_length": 16,
-        "mlm_probability": 0.15,
-        "heldout_fraction": 0.25,
-    }
+    hp = MLM_HP
 
     def pretrain(out, checkpoints):
         return mlm.pretrain(
