@@ -1,6 +1,6 @@
 """Rule evaluate: accuracy, macro-F1 and calibration of one model on one evaluation set."""
 
-from advlm import artifacts, evaluation, models, runtime
+from advlm import artifacts, evaluation, models, runtime, timing
 
 
 def main(smk):
@@ -9,6 +9,7 @@ def main(smk):
     device = runtime.device(smk.params.device)
     model_dir = str(smk.input.model)
     model = models.load_classifier(model_dir, smk.params.num_labels).to(device)
+    timing.watch(model)
     tokenizer = models.load_tokenizer(model_dir)
     examples = artifacts.read_examples(smk.input.examples)
     probabilities = models.predict_proba(

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import artifacts
+from . import artifacts, timing
 from .checkpoint import Checkpoints, fingerprint, restore
 from .models import autocast, load_masked_lm, load_tokenizer
 from .runtime import provenance, seed_everything
@@ -118,6 +118,7 @@ def pretrain(
     out_dir = Path(out_dir)
     tokenizer = load_tokenizer(model_source)
     model = load_masked_lm(model_source).to(device)
+    timing.watch(model)
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(corpus), generator=generator).tolist()
     n_heldout = max(1, int(hp["heldout_fraction"] * len(corpus)))

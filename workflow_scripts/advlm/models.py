@@ -6,10 +6,16 @@ from pathlib import Path
 
 import torch
 
+from . import timing
 from .resources import MissingResourceError
 
 
 def _load(loader, source: str, **kwargs):
+    with timing.loading():
+        return _load_from(loader, source, **kwargs)
+
+
+def _load_from(loader, source: str, **kwargs):
     local = Path(source)
     if local.exists():
         return loader.from_pretrained(str(local), **kwargs)

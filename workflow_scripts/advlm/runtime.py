@@ -55,6 +55,9 @@ def setup(threads: int = 1, seed: int | None = None) -> None:
     The thread count changes floating-point reduction order, so it is part of what makes a result
     reproducible: it is recorded by :func:`provenance` beside every result.
     """
+    from . import timing
+
+    timing.start()
     threads = max(1, int(threads))
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["MKL_NUM_THREADS"] = str(threads)

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from transformers import get_linear_schedule_with_warmup
 
-from . import artifacts
+from . import artifacts, timing
 from .checkpoint import Checkpoints, fingerprint, restore
 from .evaluation import classification_metrics
 from .models import autocast, encode, load_classifier, load_tokenizer, predict_proba
@@ -549,6 +549,7 @@ def finetune(
     out_dir = Path(out_dir)
     tokenizer = load_tokenizer(model_source)
     model = load_classifier(model_source, num_labels).to(device)
+    timing.watch(model)
     method = build_method(
         method_name,
         method_params,

