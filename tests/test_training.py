@@ -253,3 +253,21 @@ def test_interrupted_pretraining_resumes_to_the_same_weights(tiny_bert, tmp_path
     assert resumed["loss_curve"] == straight["loss_curve"]
     assert resumed["heldout_loss_before"] == straight["heldout_loss_before"]
     assert not (tmp_path / "checkpoint").exists()
+
+
+def test_length_grouped_batches_hold_similar_lengths_in_a_seeded_random_order():
+    lengths = torch.randint(5, 60, (203,), generator=torch.Generator().manual_seed(0)).tolist()
+    order = torch.randperm(203, generator=torch.Generator().manual_seed(1)).tolist()
+
+    def grouped(seed):
+        return training.length_grouped(order, lengths, 8, torch.Generator().manual_seed(seed))
+
+    def padded(indices):  # tokens computed when each batch is padded to its longest text
+        return sum(8 * max(lengths[i] for i in indices[s : s + 8]) for s in range(0, len(indices), 8))
+
+    first = grouped(2)
+    assert sorted(first) == list(range(203)) and first == grouped(2) and first != grouped(3)
+    assert padded(first) < 0.8 * padded(order)
+    # 203 = 25 batches of 8 + 3: the short batch is the last, the longest texts of the last group (order[128:])
+    last_group = sorted(order[128:], key=lambda i: lengths[i])
+    assert sorted(lengths[i] for i in first[-3:]) == [lengths[i] for i in last_group[-3:]]

@@ -510,6 +510,26 @@ def build_method(name: str, hyperparameters: dict, **context):
     return method(**hyperparameters, **{key: context[key] for key in method.needs})
 
 
+# Batches are drawn from groups of this many batches sorted by length (as transformers' group_by_length).
+LENGTH_GROUP_BATCHES = 16
+
+
+def length_grouped(order: list[int], lengths, batch_size: int, generator: torch.Generator) -> list[int]:
+    """``order`` rearranged so that each batch of ``batch_size`` holds texts of similar length: padding to the
+    longest text of a batch then wastes little (on Rotten Tomatoes at length 64, a third less time per step).
+    Consecutive groups of ``LENGTH_GROUP_BATCHES`` batches of the random order are sorted by length and cut into
+    batches, and the full batches are shuffled, so each epoch still sees a fresh random set of batches, in random
+    order; a short last batch stays last, so that the batches are the consecutive slices of the result."""
+    group = batch_size * LENGTH_GROUP_BATCHES
+    batches = []
+    for start in range(0, len(order), group):
+        members = sorted(order[start : start + group], key=lambda index: lengths[index])
+        batches += [members[i : i + batch_size] for i in range(0, len(members), batch_size)]
+    short = [batches.pop()] if batches and len(batches[-1]) < batch_size else []
+    shuffled = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()] + short
+    return [index for batch in shuffled for index in batch]
+
+
 def _batch(examples: pd.DataFrame, indices: list[int], tokenizer, max_length: int, device) -> dict:
     batch = {
         "inputs": encode(tokenizer, examples["text"].iloc[indices].tolist(), max_length, device),
@@ -622,6 +642,13 @@ def finetune(
         if run["examples"] is None:  # a new epoch; a resumed one has its examples and order
             examples = method.epoch_examples(epoch, model, train)
             order = torch.randperm(len(examples), generator=generator).tolist()
+            lengths = [
+                len(ids)
+                for ids in tokenizer(examples["text"].tolist(), truncation=True, max_length=hp["max_length"])[
+                    "input_ids"
+                ]
+            ]
+            order = length_grouped(order, lengths, hp["batch_size"], generator)
             run.update(examples=examples, order=order, position=0, losses=[])
             if checkpoints and method.regenerates_examples:  # an attack's examples are worth keeping
                 save("examples")
