@@ -2,8 +2,7 @@ rule aggregate:
     input:
         script_libs("aggregate"),
         train_logs=[f"results/models/{model}/train_log.json" for model in model_ids(config)],
-        eval=eval_targets(config),
-        predictions=[path.removesuffix(".json") + ".predictions.csv" for path in eval_targets(config)],
+        evaluations=eval_targets(config),
         attacks=attack_targets(config),
         attack_examples=[path.removesuffix(".json") + ".csv" for path in attack_targets(config)],
         probes=probe_targets(config),

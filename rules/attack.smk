@@ -58,6 +58,7 @@ rule attack:
         shard=lambda wc: int(wc.shard),
         num_shards=config["attack"]["shards"],
         device=config["device"],
+        precision=config["precision"],
     script:
         "../workflow_scripts/attack.py"
 

@@ -424,6 +424,11 @@ def evalsets(config, dataset):
     return ["test", *config["ood"].get(dataset, [])]
 
 
+def evalset_inputs(config, dataset):
+    """evaluate's inputs: each evaluation set of ``dataset`` under its name."""
+    return {evalset: evalset_path(config, dataset, evalset) for evalset in evalsets(config, dataset)}
+
+
 def augment_params(config):
     """augment's settings; max_candidates and min_cos_sim only for the embedding augmenter, which alone reads
     them (so that their schema defaults do not rerun the wordnet augmentation)."""
@@ -499,11 +504,8 @@ def model_ids(config):
 
 
 def eval_targets(config):
-    return [
-        f"results/eval/{MODEL}/{evalset}.json".format(**model, evalset=evalset)
-        for model in models(config)
-        for evalset in evalsets(config, model["dataset"])
-    ]
+    """Every model's evaluate directory (<evalset>.json and <evalset>.predictions.csv per evaluation set)."""
+    return [f"results/eval/{MODEL}".format(**model) for model in models(config)]
 
 
 def attack_targets(config):

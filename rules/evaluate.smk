@@ -1,13 +1,14 @@
 rule evaluate:
+    """One job per model for all its evaluation sets (in domain and out of domain): one process start and one
+    model load instead of one per set. Writes <evalset>.json and <evalset>.predictions.csv per set."""
     input:
+        unpack(lambda wc: evalset_inputs(config, wc.dataset)),
         script_libs("evaluate"),
         model=model_dir,
-        examples=lambda wc: evalset_path(config, wc.dataset, wc.evalset),
     output:
-        metrics=f"results/eval/{MODEL}/{{evalset}}.json",
-        predictions=f"results/eval/{MODEL}/{{evalset}}.predictions.csv",
+        evaluations=directory(f"results/eval/{MODEL}"),
     log:
-        f"results/logs/evaluate/{MODEL}/{{evalset}}.log",
+        f"results/logs/evaluate/{MODEL}.log",
     conda:
         "../envs/workflow.yaml"
     threads: 1
@@ -16,8 +17,10 @@ rule evaluate:
         runtime=30,
     params:
         evaluate=config["evaluate"],
+        evalsets=lambda wc: evalsets(config, wc.dataset),
         max_length=config["model"]["max_length"],
         num_labels=len(config["data"]["labels"]),
         device=config["device"],
+        precision=config["precision"],
     script:
         "../workflow_scripts/evaluate.py"

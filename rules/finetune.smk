@@ -29,6 +29,7 @@ rule finetune:
         seed=lambda wc: int(wc.seed),
         num_labels=len(config["data"]["labels"]),
         device=config["device"],
+        precision=config["precision"],
         checkpoint_dir=f"results/checkpoints/finetune/{MODEL}",  # not an output: it must survive a failed job
     script:
         "../workflow_scripts/finetune.py"
@@ -66,5 +67,6 @@ rule attack_train:
         attack=attack_recipe_params(config, ADVAUG["attack"]),
         seed=lambda wc: int(wc.seed),
         device=config["device"],
+        precision=config["precision"],
     script:
         "../workflow_scripts/attack_train.py"

@@ -49,6 +49,7 @@ rule pretrain_mlm:
         model_source=lambda wc, input: model_source(config, input),
         pretrain=stage_params(config, "pretrain", "variants", "corpus_datasets"),  # the corpus is an input
         device=config["device"],
+        precision=config["precision"],
         checkpoint_dir="results/checkpoints/pretrain_mlm/{pretrain}",  # not an output: it must survive a failed job
     script:
         "../workflow_scripts/pretrain_mlm.py"

@@ -214,14 +214,14 @@ def test_second_run_has_nothing_to_do(workflow):
 @pytest.mark.parametrize(
     "change, rerun",
     [
-        ({"evaluate": {"ece_bins": 10}}, {"evaluate": 30, "aggregate": 1, "all": 1}),
+        ({"evaluate": {"ece_bins": 10}}, {"evaluate": 10, "aggregate": 1, "all": 1}),
         ({"attack": {"query_budget": 150}}, {"attack": 20, "gather_attack": 10, "aggregate": 1, "all": 1}),
         (
             {"finetune": {"method_params": {"advaug": {"share": 0.25}}}},
             {
                 "attack_train": 2,
                 "finetune": 2,
-                "evaluate": 6,
+                "evaluate": 2,
                 "attack": 4,
                 "gather_attack": 2,
                 "extract_activations": 2,
@@ -235,7 +235,7 @@ def test_second_run_has_nothing_to_do(workflow):
             {
                 "pretrain_mlm": 2,
                 "finetune": 4,
-                "evaluate": 12,
+                "evaluate": 4,
                 "attack": 8,
                 "gather_attack": 4,
                 "extract_activations": 4,

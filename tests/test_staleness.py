@@ -89,7 +89,7 @@ def _edit(path):
             {
                 "finetune": 10,
                 "attack_train": 2,
-                "evaluate": 30,
+                "evaluate": 10,
                 "attack": 20,
                 "gather_attack": 10,
                 "extract_activations": 10,

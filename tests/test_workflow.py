@@ -19,7 +19,7 @@ TINY_JOBS = {  # tests/config/tiny.yaml: (base on 3 pre-training variants + adva
     "build_embeddings": 1,
     "finetune": 10,
     "attack_train": 2,
-    "evaluate": 30,
+    "evaluate": 10,  # one job per model for its 3 evaluation sets
     "attack": 20,
     "gather_attack": 10,
     # the neuron probes: the 10 models and the start model without fine-tuning (the reference)
@@ -63,7 +63,7 @@ def test_dry_run_grows_with_seeds_and_attacks(tmp_path):
         attack={"recipes": ["deepwordbug", "pwws"], "shards": 3},
     )
     counts = job_counts(run(tmp_path, "-n", configfiles=[overlay]).stdout)
-    assert counts["finetune"] == 15 and counts["evaluate"] == 45  # (3 base + 2 on none) × 3 seeds
+    assert counts["finetune"] == 15 and counts["evaluate"] == 15  # (3 base + 2 on none) × 3 seeds
     assert counts["attack"] == 15 * 2 * 3 and counts["gather_attack"] == 30 and counts["attack_train"] == 3
 
 

@@ -7,8 +7,14 @@ from advlm import report, runtime
 
 def main(smk):
     runtime.setup(smk.threads, None)
-    names = ("train_logs", "eval", "predictions", "attacks", "attack_examples", "probes")
+    names = ("train_logs", "attacks", "attack_examples", "probes")
     inputs = {name: list(smk.input[name]) for name in names}
+    # each evaluate directory holds exactly the model's evaluation sets: <evalset>.json, <evalset>.predictions.csv
+    predictions = [
+        path for directory in smk.input.evaluations for path in sorted(Path(directory).glob("*.predictions.csv"))
+    ]
+    inputs["predictions"] = [str(path) for path in predictions]
+    inputs["eval"] = [str(path).removesuffix(".predictions.csv") + ".json" for path in predictions]
     report.write_report(inputs, Path(smk.output.summary).parent, smk.params.claims, smk.params.experiment)
 
 

@@ -33,7 +33,7 @@ def main(smk):
         shard=shard,
         num_shards=num_shards,
         resources=resources,
-        device=runtime.device(smk.params.device),
+        device=runtime.device(smk.params.device, smk.params.precision),
         until_correct=True,  # sharding.correct_prefix: each model attacks sample_size examples it gets right
     )
     Path(smk.output.csv).parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ def main(smk):
         shard=0,
         num_shards=1,
         resources=resources,
-        device=runtime.device(smk.params.device),
+        device=runtime.device(smk.params.device, smk.params.precision),
     )
     frame.to_csv(smk.output.csv, index=False)
     artifacts.write_json(

@@ -36,7 +36,7 @@ def main(smk):
         method_params=smk.params.method_params,
         seed=smk.params.seed,
         num_labels=smk.params.num_labels,
-        device=runtime.device(smk.params.device),
+        device=runtime.device(smk.params.device, smk.params.precision),
         method_context=method_context(smk),
         checkpoint_dir=smk.params.checkpoint_dir,
         # read from the config, not params: the interval does not change the result, so it must not rerun a job

@@ -17,7 +17,7 @@ def main(smk):
         Path(smk.output.record).parent,
         params,
         params["seed"],
-        runtime.device(smk.params.device),
+        runtime.device(smk.params.device, smk.params.precision),
         checkpoint_dir=smk.params.checkpoint_dir,
         # from the config, not params: the interval does not change the result, so it must not rerun a job
         checkpoint_every=smk.config["checkpoint"]["every_steps"],

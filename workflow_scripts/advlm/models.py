@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from . import timing
+from . import runtime, timing
 from .resources import MissingResourceError
 
 
@@ -71,8 +71,9 @@ def length_sorted_batches(tokenizer, texts: list[str], batch_size: int, max_leng
 
 
 def autocast(device: torch.device):
-    """bf16 autocast on a GPU; a no-op context on the CPU, where bf16 is slower and changes results."""
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    """bf16 autocast where the process's precision is bf16 (:func:`advlm.runtime.precision`: on a GPU, and on a
+    CPU with bf16 units unless the config says fp32); otherwise a no-op context."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=runtime.precision(device) == "bf16")
 
 
 @torch.no_grad()
