@@ -118,7 +118,7 @@ def pretrain(
     out_dir = Path(out_dir)
     tokenizer = load_tokenizer(model_source)
     model = load_masked_lm(model_source).to(device)
-    timing.watch(model)
+    timing.watch(model.base_model)  # masked_lm_loss runs the encoder and the head apart
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(corpus), generator=generator).tolist()
     n_heldout = max(1, int(hp["heldout_fraction"] * len(corpus)))
