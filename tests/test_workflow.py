@@ -80,6 +80,13 @@ def test_default_experiment_plan():
         ("none", "freelb"),
         ("none", "lds"),
     }
+    # issue 11: enough for the claims to pair over seeds, and enough attacked examples per model
+    assert len(config["finetune"]["seeds"]) >= 3 and config["attack"]["sample_size"] >= 100
+    assert len(config["attack"]["recipes"]) >= 3 and set(config["pretrain"]["variants"]) == {
+        "none",
+        "clean",
+        "augmented",
+    }
     every = common.models(_config(finetune__grid="every"))
     assert len(every) == 3 * 6 * len(config["finetune"]["seeds"])
     partial = _config(finetune__method_params={"advaug": {"share": 0.5}})  # the schema fills in the rest
