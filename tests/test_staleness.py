@@ -53,7 +53,8 @@ def touched(tmp_path_factory):
 
     summary = run("--summary").splitlines()[1:]
     for output in (workdir / line.split("\t")[0] for line in summary):
-        if output.name == "model" or output.parent.name == "resources":  # the directory outputs
+        directory = output.name == "model" or output.parent.name == "resources" or "results/eval/" in str(output)
+        if directory:  # the directory outputs: models, resources, a model's evaluations
             output.mkdir(parents=True, exist_ok=True)
         else:
             output.parent.mkdir(parents=True, exist_ok=True)
