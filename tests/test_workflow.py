@@ -156,7 +156,7 @@ MORE_BAD_CONFIGS = [  # (overrides of config.yaml, what the message must say), b
         "model.name: model directory ./models/mine does not exist",
     ),
     ({"finetune__method_params": {"fgsm": {}}}, "finetune.method_params.fgsm: 'fgsm' is not a known training method"),
-    ({"attack__shards": 51}, "attack.shards: 51 shards for a sample of at most 50 test examples"),
+    ({"attack__shards": 101}, "attack.shards: 101 shards for a sample of at most 100 test examples"),
     (
         {"data__max_examples": {"train": 1000, "validation": 300, "test": 20}, "attack__shards": 30},
         "attack.shards: 30 shards for a sample of at most 20 test examples",
