@@ -649,7 +649,7 @@ def test_rule_scripts_write_shards_and_summary(victim_dir, test_frame, resources
                     model=str(victim_dir), test=str(tmp_path / "test.jsonl"), nltk_data=str(resources_dir / "nltk_data")
                 ),
                 params=SimpleNamespace(
-                    attack={**PARAMS, "name": "deepwordbug"}, shard=shard, num_shards=2, device="cpu"
+                    attack={**PARAMS, "name": "deepwordbug"}, shard=shard, num_shards=2, device="cpu", precision="fp32"
                 ),
                 output=SimpleNamespace(csv=str(csv)),
             )

@@ -183,6 +183,7 @@ def test_advaug_adds_successful_attacks_on_the_base_model(victim_dir, attack_res
                 advaug={"attack": "a2t", "share": 0.5, "query_budget": 60},
                 seed=2,
                 device="cpu",
+                precision="fp32",
                 attack={"batch_size": 16, "max_length": 48, "options": A2T_OPTIONS},
             ),
         )

@@ -70,7 +70,7 @@ _clock: Clock | None = None
 
 def start() -> None:
     """Start the clock of this job (called by :func:`advlm.runtime.setup`): charge what ran since the process was
-    created to start-up, time later imports, and log the summary when the process exits."""
+    created to start-up, time later imports, and, in a Snakemake job, log the summary when the process exits."""
     global _clock
     if _clock is not None:
         return
@@ -78,7 +78,10 @@ def start() -> None:
 
     _clock = Clock(psutil.Process().create_time())
     _time_imports()
-    atexit.register(_report)
+    import __main__
+
+    if getattr(__main__, "snakemake", None) is not None:  # a job (not a test or a benchmark): its log gets the line
+        atexit.register(_report)
 
 
 @contextlib.contextmanager
