@@ -61,9 +61,14 @@ def encode(tokenizer, texts: list[str], max_length: int, device=None) -> dict:
     return {key: value.to(device) for key, value in batch.items()} if device is not None else dict(batch)
 
 
+def token_lengths(tokenizer, texts: list[str], max_length: int) -> list[int]:
+    """Tokens per text as the model sees it (special tokens included, truncated to ``max_length``)."""
+    return [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
+
+
 def length_sorted_batches(tokenizer, texts: list[str], batch_size: int, max_length: int):
     """Yield (indices, texts) batches of similar length, so that padding to the longest wastes little."""
-    lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
+    lengths = token_lengths(tokenizer, texts, max_length)
     order = sorted(range(len(texts)), key=lambda i: lengths[i])
     for start in range(0, len(order), batch_size):
         indices = order[start : start + batch_size]

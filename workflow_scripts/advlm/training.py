@@ -38,7 +38,7 @@ from transformers import get_linear_schedule_with_warmup
 from . import artifacts, timing
 from .checkpoint import Checkpoints, fingerprint, restore
 from .evaluation import classification_metrics
-from .models import autocast, encode, load_classifier, load_tokenizer, predict_proba
+from .models import autocast, encode, load_classifier, load_tokenizer, predict_proba, token_lengths
 from .runtime import provenance, seed_everything
 
 if TYPE_CHECKING:
@@ -642,12 +642,7 @@ def finetune(
         if run["examples"] is None:  # a new epoch; a resumed one has its examples and order
             examples = method.epoch_examples(epoch, model, train)
             order = torch.randperm(len(examples), generator=generator).tolist()
-            lengths = [
-                len(ids)
-                for ids in tokenizer(examples["text"].tolist(), truncation=True, max_length=hp["max_length"])[
-                    "input_ids"
-                ]
-            ]
+            lengths = token_lengths(tokenizer, examples["text"].tolist(), hp["max_length"])
             order = length_grouped(order, lengths, hp["batch_size"], generator)
             run.update(examples=examples, order=order, position=0, losses=[])
             if checkpoints and method.regenerates_examples:  # an attack's examples are worth keeping
