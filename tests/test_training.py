@@ -99,6 +99,8 @@ MLM_HP = {
     "max_length": 16,
     "mlm_probability": 0.15,
     "heldout_fraction": 0.25,
+    "head_warmup_steps": 5,  # the resume test kills a run after its warm-up: the warm-up's record must survive
+    "head_lr": 1e-2,
 }
 
 
@@ -112,21 +114,28 @@ def test_pretraining_lowers_heldout_loss_and_keeps_the_head(tiny_bert, tmp_path)
     assert info["missing_keys"] == []  # the trained MLM head is saved (BAE/BERT-Attack need it)
 
 
+def test_head_warmup_trains_the_head_alone(tiny_bert, tmp_path):
+    hp = MLM_HP | {"head_warmup_steps": 10, "steps": 1}
+    record = mlm.pretrain(str(tiny_bert), TEXTS * 4, tmp_path, hp, 0, torch.device("cpu"))
+    assert len(record["loss_curve"]) == 11
+    assert record["heldout_loss_after_head_warmup"] < record["heldout_loss_before"] - 0.1
+
+    warmed = mlm.pretrain(str(tiny_bert), TEXTS * 4, tmp_path / "warm", hp | {"steps": 0}, 0, torch.device("cpu"))
+    assert warmed["heldout_loss_after"] == record["heldout_loss_after_head_warmup"]  # the same warm-up, then stop
+    start = models.load_masked_lm(str(tiny_bert)).state_dict()
+    after = models.load_masked_lm(str(tmp_path / "warm" / "model")).state_dict()
+    changed = {key for key in start if not torch.equal(start[key], after[key])}
+    # only the head moved: not the encoder, nor the word embeddings its decoder is tied to
+    assert changed and all(key.startswith("cls.") and "decoder.weight" not in key for key in changed), changed
+
+
 def test_pretraining_keeps_the_start_models_pooler(tiny_bert, tmp_path):
     from transformers import AutoModel
 
     start_dir = tmp_path / "start"  # a start model with a pooler, as MiniLM and bert-base have
     AutoModel.from_pretrained(str(tiny_bert)).save_pretrained(start_dir)
     models.load_tokenizer(str(tiny_bert)).save_pretrained(start_dir)
-    hp = {
-        "lr": 1e-2,
-        "weight_decay": 0.0,
-        "batch_size": 8,
-        "steps": 2,
-        "max_length": 16,
-        "mlm_probability": 0.15,
-        "heldout_fraction": 0.25,
-    }
+    hp = MLM_HP | {"lr": 1e-2, "steps": 2, "head_warmup_steps": 0}
     mlm.pretrain(str(start_dir), TEXTS, tmp_path / "out", hp, 0, torch.device("cpu"))
     start, pretrained = (models.load_classifier(str(path), 2) for path in (start_dir, tmp_path / "out" / "model"))
     # MLM training drops the pooler; without restoring it, pre-trained variants would start from a random one

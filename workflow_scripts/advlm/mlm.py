@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -60,6 +61,13 @@ def with_pooler(model, model_source: str) -> dict:
     return state
 
 
+def head_parameters(model) -> list[torch.nn.Parameter]:
+    """The MLM head's own parameters: those outside the encoder (a decoder tied to the word embeddings is the
+    encoder's, and stays frozen while the head warms up)."""
+    encoder = {id(parameter) for parameter in model.base_model.parameters()}
+    return [parameter for parameter in model.parameters() if id(parameter) not in encoder]
+
+
 def _next_texts(run: dict, texts: list[str], batch_size: int, generator) -> list[str]:
     """The next batch of texts: the corpus in a fresh seeded order per pass, cycled until the step budget is
     spent. ``run`` holds the order and the position in it, so that a checkpoint can resume mid-pass."""
@@ -109,7 +117,13 @@ def pretrain(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 0,
 ) -> dict:
-    """Continue MLM pre-training for ``hp['steps']`` steps; write ``out_dir/model`` and ``pretrain_log.json``.
+    """Continue MLM pre-training; write ``out_dir/model`` and ``pretrain_log.json``.
+
+    First ``hp['head_warmup_steps']`` steps train the MLM head alone at ``hp['head_lr']`` with the encoder frozen,
+    then ``hp['steps']`` steps train the whole model at ``hp['lr']``. A checkpoint without an MLM head (MiniLM)
+    gets a random one; trained jointly from the first step, its noise gradients would reshape the encoder before
+    the head predicts anything, and the fine-tuned models would carry that damage, not the corpus's effect (the
+    linear-probe-then-fine-tune order of Kumar et al. 2022, "Fine-Tuning can Distort Pretrained Features").
 
     ``checkpoint_dir``: where the run saves its state after every pass over the corpus and every
     ``checkpoint_every`` steps (advlm.checkpoint), and resumes from when it finds one.
@@ -124,13 +138,15 @@ def pretrain(
     n_heldout = max(1, int(hp["heldout_fraction"] * len(corpus)))
     heldout = [corpus[i] for i in order[:n_heldout]]
     train_texts = [corpus[i] for i in order[n_heldout:]]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+    groups = [{"params": list(model.base_model.parameters())}, {"params": head_parameters(model)}]
+    optimizer = torch.optim.AdamW(groups, lr=hp["lr"], weight_decay=hp["weight_decay"])
     checkpoints = checkpoint_dir and Checkpoints(
         checkpoint_dir, checkpoint_every, fingerprint(str(model_source), corpus, hp, seed, model.state_dict())
     )
 
     # what the rest of the run depends on besides model, optimizer and random states (saved in a checkpoint)
-    run = {"step": 0, "order": None, "position": 0, "passes": 0, "curve": [], "loss_before": None, "seconds": 0.0}
+    run = {"step": 0, "order": None, "position": 0, "passes": 0, "curve": [], "seconds": 0.0}
+    run |= {"loss_before": None, "loss_after_head_warmup": None}
     resumed = checkpoints and checkpoints.load()
     if resumed:
         restore(resumed, model, optimizer, generator=generator)
@@ -138,7 +154,9 @@ def pretrain(
     else:
         run["loss_before"] = heldout_loss(model, tokenizer, heldout, hp, device, seed)
     started = time.perf_counter() - run["seconds"]
-    while run["step"] < hp["steps"]:
+    warmup = hp["head_warmup_steps"]
+    while run["step"] < warmup + hp["steps"]:
+        warming = run["step"] < warmup
         batch = tokenizer(
             _next_texts(run, train_texts, hp["batch_size"], generator),
             truncation=True,
@@ -152,18 +170,22 @@ def pretrain(
             batch["input_ids"], batch["special_tokens_mask"].bool(), tokenizer, hp["mlm_probability"], generator
         )
         if (labels != -100).any():
+            optimizer.param_groups[1]["lr"] = hp["head_lr"] if warming else hp["lr"]
             model.train()
             optimizer.zero_grad(set_to_none=True)
-            with autocast(device):
+            with autocast(device), _frozen(model.base_model, warming):
                 loss = masked_lm_loss(model, inputs.to(device), batch["attention_mask"].to(device), labels.to(device))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             run["curve"].append(float(loss.detach()))
             if run["step"] % 10 == 0:
-                log.info("step %d: MLM loss %.4f", run["step"], run["curve"][-1])
+                phase = " (head warm-up)" if warming else ""
+                log.info("step %d%s: MLM loss %.4f", run["step"], phase, run["curve"][-1])
+        if warmup and run["step"] == warmup:
+            run["loss_after_head_warmup"] = heldout_loss(model, tokenizer, heldout, hp, device, seed)
         pass_end = run["position"] >= len(run["order"])  # one "epoch"
-        if checkpoints and (checkpoints.due(run["step"]) or pass_end) and run["step"] < hp["steps"]:
+        if checkpoints and (checkpoints.due(run["step"]) or pass_end) and run["step"] < warmup + hp["steps"]:
             _save(checkpoints, run, model, optimizer, generator, started, "pass end" if pass_end else "step")
 
     loss_after = heldout_loss(model, tokenizer, heldout, hp, device, seed)
@@ -174,6 +196,7 @@ def pretrain(
         "corpus_size": len(corpus),
         "heldout_size": n_heldout,
         "heldout_loss_before": run["loss_before"],
+        "heldout_loss_after_head_warmup": run["loss_after_head_warmup"],
         "heldout_loss_after": loss_after,
         "loss_curve": run["curve"],
         "seconds": time.perf_counter() - started,
@@ -185,6 +208,23 @@ def pretrain(
     if checkpoints:
         checkpoints.remove()
     return record
+
+
+@contextlib.contextmanager
+def _frozen(module: torch.nn.Module, frozen: bool):
+    """``module``'s parameters without gradients while ``frozen`` (the head warm-up): the optimizer then leaves
+    them, and the word embeddings a tied decoder shares, untouched."""
+    if not frozen:
+        yield
+        return
+    previous = [(parameter, parameter.requires_grad) for parameter in module.parameters()]
+    for parameter, _ in previous:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, requires_grad in previous:
+            parameter.requires_grad_(requires_grad)
 
 
 def _save(checkpoints, run, model, optimizer, generator, started, where) -> None:

@@ -138,10 +138,9 @@ def _precision(tensor) -> str:
 
 def watch(model) -> None:
     """Count the FLOPs and time of ``model``'s forward passes (and of the backward passes that follow a forward
-    under autograd, at twice a forward's FLOPs; their time is in the training loop's work)."""
+    whose output is in an autograd graph, at twice a forward's FLOPs; their time is in the training loop's work)."""
     if _clock is None:
         return
-    import torch
 
     config = model.config
     entered = []
@@ -154,7 +153,7 @@ def watch(model) -> None:
         ids = kwargs.get("input_ids", args[0] if args else None)
         shape = ids.shape if ids is not None else kwargs["inputs_embeds"].shape[:2]
         flops = forward_flops(config, shape[0], shape[1])
-        if torch.is_grad_enabled():
+        if output[0].requires_grad:  # not under no_grad, nor for a frozen model run on plain inputs
             flops *= 3  # the backward pass: gradients w.r.t. inputs and weights, two products per forward product
         precision = f"{next(module.parameters()).device.type}-{_precision(next(module.parameters()))}"
         _clock.flops[precision] = _clock.flops.get(precision, 0.0) + flops
