@@ -17,6 +17,7 @@ rule aggregate:
             "robustness.csv",
             "robustness_all_correct.csv",
             "neurons.csv",
+            "tradeoff.csv",
         ),
         generalization_plot=report(
             "results/report/generalization.png", category="2. Generalization", caption="../report/generalization.rst"
@@ -24,6 +25,7 @@ rule aggregate:
         robustness_plot=report(
             "results/report/robustness.png", category="3. Robustness", caption="../report/robustness.rst"
         ),
+        tradeoff_plot=report("results/report/tradeoff.png", category="3. Robustness", caption="../report/tradeoff.rst"),
         neurons_tag_layer_plot=report(
             "results/report/neurons_tag_layer.png", category="4. Neurons", caption="../report/neurons.rst"
         ),

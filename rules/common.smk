@@ -3,12 +3,15 @@
 import ast
 import functools
 import itertools
+import re
 from pathlib import Path
 
 VADER_SETS = ("amazon", "tweets", "nyt", "movies")
 RESOURCES = ("minilm", "nltk_data", "glove", "vader")
 MODEL = "{dataset}/{pretrain}/{method}/seed{seed}"
-ADVAUG_EXAMPLES = "results/advaug/{dataset}/{pretrain}/seed{seed}/adversarial.csv"  # rule attack_train
+# attack_train's output; {examples} is "adversarial", or e.g. "adversarial-share=0.2" for a swept advaug (advaug_examples)
+ADVAUG_EXAMPLES = "results/advaug/{dataset}/{pretrain}/seed{seed}/{examples}.csv"
+ADVAUG_EXAMPLE_KEYS = ("attack", "share", "query_budget")  # what attack_train's examples depend on
 # The neuron probes' reference: the start model without fine-tuning (no fine-tuning seed: 0), one per dataset.
 REFERENCE = {"pretrain": "none", "method": "pretrained", "seed": 0}
 
@@ -107,7 +110,7 @@ def _check_references(config):
     calibration = config["attack"]["calibration"].get("dataset")
     yield from _undefined("attack.calibration.dataset", [calibration] if calibration else [], sources, source_keys)
     # method_params may hold parameters of methods not run (config.yaml lists them all)
-    known = _schema()["properties"]["finetune"]["properties"]["methods"]["items"]["enum"]
+    known = _method_names()
     for method in finetune["method_params"]:
         yield from _undefined(f"finetune.method_params.{method}", [method], known, "not a known training method")
     if finetune["grid"] == "base" and set(finetune["methods"]) - {"base"}:
@@ -173,7 +176,7 @@ def attacks_run(config):
         {
             *config["attack"]["recipes"],
             *(["a2t"] if "a2t" in methods else []),
-            *([method_params(config, "advaug")["attack"]] if "advaug" in methods else []),
+            *(examples["attack"] for examples in advaug_examples(config).values()),
         }
     )
 
@@ -189,10 +192,10 @@ def check_device(config):
 
 
 def _check_claims(config):
-    """Every cell of a claim is 'pretrain/method' with a known variant and method (untrained ones are 'not run')."""
-    properties = _schema()["properties"]
-    variants = properties["pretrain"]["properties"]["variants"]["items"]["enum"]
-    methods = properties["finetune"]["properties"]["methods"]["items"]["enum"]
+    """Every cell of a claim is 'pretrain/method' with a known variant and a known method or sweep point (untrained
+    ones are 'not run')."""
+    variants = _schema()["properties"]["pretrain"]["properties"]["variants"]["items"]["enum"]
+    methods = [*_method_names(), *(point for point in method_points(config) if point not in _method_names())]
     for name, statement in config.get("claims", {}).get("statements", {}).items():  # filled by the schema
         for index, contrast in enumerate(statement["contrasts"]):
             for side in ("treatment", "control"):
@@ -218,6 +221,39 @@ def _check_ood_leakage(config):
             )
 
 
+def _check_sweep(config):
+    """A swept method is trained, and each swept value is one its parameter's schema accepts."""
+    import jsonschema
+
+    finetune = config["finetune"]
+    for method, sweep in finetune["sweep"].items():
+        if method not in finetune["methods"]:
+            yield f"finetune.sweep.{method}", f"{method!r} is not in finetune.methods: a sweep varies a method trained"
+        known = _method_schema(method).get("properties", {})
+        for key, name, value in _swept(method, sweep):
+            if name not in known:
+                yield key, f"{name!r} is not a parameter of {method} ({sorted(known)})"
+                continue
+            try:
+                jsonschema.validate(value, known[name])
+            except jsonschema.ValidationError as error:
+                yield key, error.message
+            if isinstance(value, float) and known[name].get("type") == "integer":
+                yield key, f"{value!r} is a float where a whole number is expected"
+
+
+def _swept(method, sweep):
+    """(key, parameter, value) for each value of a method's sweep, a grid or a list of points."""
+    if isinstance(sweep, dict):
+        for name, values in sweep.items():
+            for index, value in enumerate(values):
+                yield f"finetune.sweep.{method}.{name}[{index}]", name, value
+    else:
+        for index, point in enumerate(sweep):
+            for name, value in point.items():
+                yield f"finetune.sweep.{method}[{index}].{name}", name, value
+
+
 CONFIG_CHECKS = [
     _check_whole_numbers,
     _check_sources,
@@ -225,6 +261,7 @@ CONFIG_CHECKS = [
     _check_counts,
     _check_claims,
     _check_ood_leakage,
+    _check_sweep,
 ]
 
 
@@ -251,22 +288,113 @@ def _schema():
     return yaml.safe_load((Path(workflow.basedir) / "schemas" / "config.schema.yaml").read_text())
 
 
+def _method_names():
+    return _schema()["properties"]["finetune"]["properties"]["methods"]["items"]["enum"]
+
+
+def _method_schema(method):
+    return _schema()["properties"]["finetune"]["properties"]["method_params"]["properties"][method]
+
+
 def method_params(config, method):
     """A method's hyperparameters: the schema's defaults updated with finetune.method_params.<method>."""
-    schema = _schema()["properties"]["finetune"]["properties"]["method_params"]["properties"][method]
-    defaults = {key: spec["default"] for key, spec in schema.get("properties", {}).items()}
+    defaults = {key: spec["default"] for key, spec in _method_schema(method).get("properties", {}).items()}
     return defaults | config["finetune"]["method_params"].get(method, {})
+
+
+# --- method points: the methods as configured and their finetune.sweep points ------------------------
+
+
+def point_id(method, values):
+    """A point's readable id: the method, then each swept parameter's value (pgd-epsilon=1-steps=5). Method names
+    hold no '-', so the method is the id's first part (workflow_scripts/finetune.py reads it so)."""
+    return "-".join([method, *(f"{name}={_id_value(value)}" for name, value in values.items())])
+
+
+def _id_value(value):
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def method_points(config):
+    """Every trained configuration, by id: each of finetune.methods as configured (the id is its name), then each
+    point of its finetune.sweep (a point equal to the configured parameters is the method's own model, not a
+    second one). Each maps to {"method", "overrides": the swept values it sets}."""
+    points = {}
+    for method in config["finetune"]["methods"]:
+        configured = method_params(config, method)
+        points[method] = {"method": method, "overrides": {}}
+        for overrides in _sweep_points(config["finetune"]["sweep"].get(method, {})):
+            if configured | overrides != configured:
+                points.setdefault(point_id(method, overrides), {"method": method, "overrides": overrides})
+    return points
+
+
+def _sweep_points(sweep):
+    """A method's sweep as the parameter values of each point: a list of points as it is, a grid expanded."""
+    if isinstance(sweep, list):
+        return sweep
+    return [dict(zip(sweep, values)) for values in itertools.product(*sweep.values())]
+
+
+def point_method(config, point):
+    """The training method of a point id (``pretrained``, the neuron probes' reference, is its own)."""
+    return method_points(config).get(point, {"method": point})["method"]
+
+
+def point_params(config, point):
+    """A point's hyperparameters: its method's (method_params) with the swept values set."""
+    found = method_points(config)[point]
+    return method_params(config, found["method"]) | found["overrides"]
+
+
+def finetune_method_params(config, point):
+    """The finetune rule's method parameters: finetune.method_params.<method> as written, with a point's swept
+    values set (the training code fills the defaults; an unswept model's parameters are unchanged by sweeps)."""
+    found = method_points(config)[point]
+    return config["finetune"]["method_params"].get(found["method"], {}) | found["overrides"]
+
+
+def swept_values(config, point):
+    """The values of the parameters its method's sweep varies, for a point ({} for an unswept method)."""
+    sweep = config["finetune"]["sweep"].get(method_points(config)[point]["method"], {})
+    names = dict.fromkeys(name for values in _sweep_points(sweep) for name in values)  # in the order written
+    params = point_params(config, point)
+    return {name: params[name] for name in names}
+
+
+def advaug_examples(config):
+    """attack_train's example sets by name, each with its advaug parameters: "adversarial" for advaug as configured,
+    and one more per sweep point that changes the attack, share or query budget (not for weight alone)."""
+    return {
+        advaug_examples_name(config, point): method_params(config, "advaug") | _examples_overrides(config, point)
+        for point in _points_of(config, "advaug")
+    }
+
+
+def advaug_examples_name(config, point):
+    """The example set an advaug point trains on (advaug_examples)."""
+    return point_id("adversarial", _examples_overrides(config, point))
+
+
+def _examples_overrides(config, point):
+    """The swept values of an advaug point that change its examples (ADVAUG_EXAMPLE_KEYS) from the configured ones."""
+    configured = method_params(config, "advaug")
+    overrides = method_points(config)[point]["overrides"]
+    return {key: value for key, value in overrides.items() if key in ADVAUG_EXAMPLE_KEYS and value != configured[key]}
 
 
 def wildcard_patterns(config):
     def choice(names):
-        return "|".join(sorted(names, key=len, reverse=True))
+        return "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
 
     return {
         "dataset": choice(config["data"]["sources"]),
         "pretrain": "none|clean|augmented",
         # advaug attacks the base model; pretrained: the neuron probes' reference (REFERENCE)
-        "method": choice({"base", "pretrained", *config["finetune"]["methods"]}),
+        "method": choice({"base", "pretrained", *method_points(config)}),
+        "examples": choice(advaug_examples(config) or ["adversarial"]),
         "seed": r"\d+",
         "attack": choice(config["attack"]["recipes"]),
         "shard": r"\d+",
@@ -374,15 +502,17 @@ def model_source(config, input):
 def method_inputs(config, wildcards):
     """What a method's fine-tuning reads besides the start model and the splits, by input name: a2t attacks
     the model it trains (the A2T attack's resources); advaug reads the attack_train rule's examples."""
-    if wildcards.method == "a2t":
+    method = point_method(config, wildcards.method)
+    if method == "a2t":
         return attack_inputs(config, "a2t") | {"nltk_data": "results/resources/nltk_data"}
-    if wildcards.method == "advaug":
-        return {"adversarial_examples": advaug_examples_path(wildcards)}
+    if method == "advaug":
+        return {"adversarial_examples": advaug_examples_path(config, wildcards)}
     return {}
 
 
-def advaug_examples_path(wildcards):
-    return ADVAUG_EXAMPLES.format(**dict(wildcards.items()))
+def advaug_examples_path(config, wildcards):
+    wildcards = dict(wildcards.items())
+    return ADVAUG_EXAMPLES.format(**wildcards, examples=advaug_examples_name(config, wildcards["method"]))
 
 
 def model_dir(wildcards):
@@ -485,17 +615,18 @@ def data_settings(config):
 
 
 def models(config):
-    """Every (dataset, pretrain, method, seed) combination of the experiment, as wildcard dicts.
+    """Every (dataset, pretrain, method, seed) combination of the experiment, as wildcard dicts; ``method`` is a
+    method point's id (method_points: each method, then its sweep points).
 
     finetune.grid ``every``: each method from each pre-training variant; ``base``: base from each variant, the
     other methods from finetune.grid_variant only.
     """
-    finetune = config["finetune"]
-    grid = itertools.product(config["datasets"], config["pretrain"]["variants"], finetune["methods"], finetune["seeds"])
+    finetune, points = config["finetune"], method_points(config)
+    grid = itertools.product(config["datasets"], config["pretrain"]["variants"], points, finetune["seeds"])
     return [
         dict(dataset=d, pretrain=p, method=m, seed=s)
         for d, p, m, s in grid
-        if finetune["grid"] == "every" or m == "base" or p == finetune["grid_variant"]
+        if finetune["grid"] == "every" or points[m]["method"] == "base" or p == finetune["grid_variant"]
     ]
 
 
@@ -579,6 +710,10 @@ def attack_inputs(config, attack):
     return inputs
 
 
+def _points_of(config, *methods):
+    return [point for point, found in method_points(config).items() if found["method"] in methods]
+
+
 def claims_experiment(config):
     """What the claims stage needs to know of the experiment: the trained models, the datasets, evaluation sets
     and attacks, the augmenter and the attack each input-space method trains on."""
@@ -587,8 +722,15 @@ def claims_experiment(config):
         "ood": {d: config["ood"].get(d, []) for d in config["datasets"]},
         "attacks": config["attack"]["recipes"],
         "augmenter": config["augment"]["augmenter"],
-        "method_attacks": {"a2t": "a2t", "advaug": method_params(config, "advaug")["attack"]},
+        "method_attacks": {"a2t": "a2t", "advaug": method_params(config, "advaug")["attack"]}
+        | {point: "a2t" for point in _points_of(config, "a2t")}
+        | {point: point_params(config, point)["attack"] for point in _points_of(config, "advaug")},
         "models": [{key: model[key] for key in ("dataset", "pretrain", "method")} for model in models(config)],
+        # each point's method and swept values: the report draws a method's points as one trade-off curve
+        "points": {
+            point: {"method": found["method"], "values": swept_values(config, point)}
+            for point, found in method_points(config).items()
+        },
     }
 
 

@@ -24,8 +24,9 @@ rule finetune:
         model_source=lambda wc, input: model_source(config, input),
         training=stage_params(config, "finetune", "methods", "seeds", "method_params", "grid", "grid_variant")
         | {"max_length": config["model"]["max_length"]},
-        method_params=lambda wc: config["finetune"]["method_params"].get(wc.method, {}),
-        attack=lambda wc: attack_recipe_params(config, "a2t") if wc.method == "a2t" else {},  # a2t attacks as it trains
+        method_params=lambda wc: finetune_method_params(config, wc.method),
+        # a2t attacks as it trains
+        attack=lambda wc: attack_recipe_params(config, "a2t") if point_method(config, wc.method) == "a2t" else {},
         seed=lambda wc: int(wc.seed),
         num_labels=len(config["data"]["labels"]),
         device=config["device"],
@@ -35,14 +36,12 @@ rule finetune:
         "../workflow_scripts/finetune.py"
 
 
-ADVAUG = method_params(config, "advaug")
-
-
 rule attack_train:
     """advaug's adversarial examples: attack a seeded share of the training set once with the trained base model
-    of the same pre-training variant and seed (finetune.method_params.advaug: attack, share, query_budget)."""
+    of the same pre-training variant and seed (finetune.method_params.advaug and its sweep points: attack, share,
+    query_budget; advaug_examples)."""
     input:
-        unpack(lambda wc: attack_inputs(config, ADVAUG["attack"])),
+        unpack(lambda wc: attack_inputs(config, advaug_examples(config)[wc.examples]["attack"])),
         script_libs("attack_train"),
         model="results/models/{dataset}/{pretrain}/base/seed{seed}/model",
         train=lambda wc: split_path(wc.dataset, "train"),
@@ -51,9 +50,9 @@ rule attack_train:
         csv=ADVAUG_EXAMPLES,
         record=ADVAUG_EXAMPLES.removesuffix(".csv") + ".json",
     log:
-        "results/logs/attack_train/{dataset}/{pretrain}/seed{seed}.log",
+        "results/logs/attack_train/{dataset}/{pretrain}/seed{seed}/{examples}.log",
     benchmark:
-        "results/benchmarks/attack_train/{dataset}/{pretrain}/seed{seed}.tsv"
+        "results/benchmarks/attack_train/{dataset}/{pretrain}/seed{seed}/{examples}.tsv"
     priority: 2  # on advaug's critical path: base -> attack_train -> advaug
     conda:
         "../envs/workflow.yaml"
@@ -63,8 +62,9 @@ rule attack_train:
         runtime=480,
         gpu=1,
     params:
-        advaug={key: value for key, value in ADVAUG.items() if key != "weight"},  # weight: the finetune rule's
-        attack=attack_recipe_params(config, ADVAUG["attack"]),
+        # weight: the finetune rule's
+        advaug=lambda wc: {key: value for key, value in advaug_examples(config)[wc.examples].items() if key != "weight"},
+        attack=lambda wc: attack_recipe_params(config, advaug_examples(config)[wc.examples]["attack"]),
         seed=lambda wc: int(wc.seed),
         device=config["device"],
         precision=config["precision"],

@@ -250,3 +250,39 @@ def test_a_changed_parameter_reruns_only_its_stage_and_what_depends_on_it(workfl
     workdir, overlay, _ = workflow
     changed = write_overlay(workdir, **change)
     assert job_counts(run(workdir, "-n", configfiles=[overlay, changed]).stdout) == rerun
+
+
+def test_a_sweep_trains_its_points_as_models_and_a_new_point_plans_only_its_own_jobs(workflow):
+    """Last in this module: it adds models to the shared workflow."""
+    workdir, overlay, _ = workflow
+    point = "rotten_tomatoes/none/advaug-weight=0.5"
+    run(workdir, configfiles=[overlay, write_overlay(workdir, finetune={"sweep": {"advaug": {"weight": [0.5]}}})])
+    for seed in (1, 2):
+        record = json.loads((workdir / f"results/models/{point}/seed{seed}/train_log.json").read_text())
+        assert record["method_params"]["weight"] == 0.5 and record["method_params"]["share"] == 0.5
+    # weight alone does not change the attacked examples: the point trains on advaug's own
+    assert sorted(p.name for p in (workdir / "results/advaug/rotten_tomatoes/none/seed1").glob("*.csv")) == [
+        "adversarial.csv"
+    ]
+    tradeoff = pd.read_csv(workdir / "results/report/tradeoff.csv")
+    advaug = tradeoff[tradeoff["family"] == "advaug"]
+    assert list(advaug["method"]) == ["advaug-weight=0.5", "advaug"] and list(advaug["values"]) == [
+        "weight=0.5",
+        "weight=1.0",
+    ]
+    assert (advaug["seeds"] == 2).all()
+
+    third = write_overlay(workdir, finetune={"sweep": {"advaug": {"weight": [0.5, 2.0]}}})
+    planned = run(workdir, "-n", configfiles=[overlay, third]).stdout
+    assert job_counts(planned) == {
+        "finetune": 2,
+        "evaluate": 2,
+        "attack": 4,
+        "gather_attack": 2,
+        "extract_activations": 2,
+        "probe_neurons": 2,
+        "aggregate": 1,
+        "all": 1,
+    }
+    models = set(re.findall(r"results/models/(\S+?)/seed\d", planned))
+    assert models == {"rotten_tomatoes/none/advaug-weight=2"}

@@ -122,6 +122,72 @@ def test_neuron_reference_probe_and_its_inputs():
     assert common.reference_probe_inputs(fixed, base) == {}
 
 
+SWEEP = {
+    "pgd": [{"epsilon": 0.1, "step_size": 0.04}, {"epsilon": 0.35, "step_size": 0.15}],  # the second: as configured
+    "a2t": {"share": [0.05, 0.2]},
+    "advaug": {"weight": [0.5], "share": [0.25, 0.5]},  # share 0.5 as configured: weight alone changes
+}
+
+
+def test_sweep_points_are_models_with_readable_ids():
+    common, config = _common(), _config()
+    config["finetune"]["sweep"] = SWEEP
+    common.check_config(config)
+    points = ["pgd-epsilon=0.1-step_size=0.04", "a2t-share=0.05", "a2t-share=0.2"]
+    points += ["advaug-weight=0.5-share=0.25", "advaug-weight=0.5-share=0.5"]
+    unswept = common.model_ids(_config())
+    added = [f"rotten_tomatoes/none/{point}/seed{seed}" for point in points for seed in (1, 2, 3)]
+    assert sorted(common.model_ids(config)) == sorted(unswept + added)
+    # a point's parameters: the method's as configured, its values set; an unswept model's are unchanged
+    assert common.finetune_method_params(config, "pgd-epsilon=0.1-step_size=0.04") == {
+        **config["finetune"]["method_params"]["pgd"],
+        "epsilon": 0.1,
+        "step_size": 0.04,
+    }
+    assert common.finetune_method_params(config, "pgd") == config["finetune"]["method_params"]["pgd"]
+    assert common.swept_values(config, "pgd") == {"epsilon": 0.35, "step_size": 0.15}
+    # advaug: a point that changes the attacked share has its own examples; weight alone shares the configured ones
+    assert common.advaug_examples_name(config, "advaug-weight=0.5-share=0.25") == "adversarial-share=0.25"
+    assert common.advaug_examples_name(config, "advaug-weight=0.5-share=0.5") == "adversarial"
+    assert sorted(common.advaug_examples(config)) == ["adversarial", "adversarial-share=0.25"]
+    experiment = common.claims_experiment(config)
+    assert experiment["method_attacks"]["a2t-share=0.05"] == "a2t"
+    assert experiment["points"]["a2t-share=0.2"] == {"method": "a2t", "values": {"share": 0.2}}
+    assert re.fullmatch(common.wildcard_patterns(config)["method"], "pgd-epsilon=0.1-step_size=0.04")
+    assert not re.fullmatch(common.wildcard_patterns(config)["method"], "pgd-epsilon=0x1-step_size=0.04")
+    # claims may contrast points
+    contrast = {"treatment": ["none/pgd-epsilon=0.1-step_size=0.04"], "control": ["none/pgd"]}
+    common.check_config(config | {"claims": {"statements": {"budget": {"contrasts": [contrast]}}}})
+    contrast["treatment"] = ["none/pgd-epsilon=9"]
+    with pytest.raises(ValueError, match=re.escape("'none/pgd-epsilon=9' is not 'pretrain/method'")):
+        common.check_config(config | {"claims": {"statements": {"budget": {"contrasts": [contrast]}}}})
+
+
+@pytest.mark.parametrize(
+    "sweep, message",
+    [
+        ({"fgsm": {"epsilon": [0.1]}}, "'fgsm' is not one of"),  # the schema
+        ({"pgd": {"epsilon": [0.1]}}, None),
+        ({"pgd": {"epsilon": [-0.1]}}, "finetune.sweep.pgd.epsilon[0]: -0.1 is less than the minimum of 0"),
+        ({"pgd": [{"radius": 0.1}]}, "finetune.sweep.pgd[0].radius: 'radius' is not a parameter of pgd"),
+        ({"pgd": {"steps": [2, 4.0]}}, "finetune.sweep.pgd.steps[1]: 4.0 is a float where a whole number"),
+        ({"a2t": {"share": [1.5]}}, "finetune.sweep.a2t.share[0]: 1.5 is greater than the maximum of 1"),
+    ],
+)
+def test_sweep_mistakes_name_the_key(sweep, message):
+    from snakemake.utils import validate
+
+    config = _config()
+    config["finetune"]["methods"] = ["base", "a2t", "pgd"] if message else ["base", "a2t"]
+    config["finetune"]["sweep"] = sweep
+    if message and "is not one of" in message:
+        with pytest.raises(Exception, match=message):
+            validate(config, str(ROOT / "schemas" / "config.schema.yaml"))
+        return
+    with pytest.raises(ValueError, match=re.escape(message or "finetune.sweep.pgd: 'pgd' is not in finetune.methods")):
+        _common().check_config(config)
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [

@@ -5,9 +5,15 @@ from pathlib import Path
 from advlm import artifacts, runtime, training
 
 
+def method_name(smk) -> str:
+    """The training method: the model's method id, or its first part for a sweep point (rules/common.smk:
+    point_id, e.g. pgd-epsilon=1)."""
+    return smk.wildcards.method.partition("-")[0]
+
+
 def method_context(smk) -> dict:
     """The run objects an input-space method needs (rules/common.smk: method_inputs)."""
-    if smk.wildcards.method == "a2t":
+    if method_name(smk) == "a2t":
         from advlm.attacks.resources import AttackResources
 
         resources = AttackResources(
@@ -19,7 +25,7 @@ def method_context(smk) -> dict:
         return {
             "attack_context": training.A2TContext(resources, options=attack["options"], batch_size=attack["batch_size"])
         }
-    if smk.wildcards.method == "advaug":
+    if method_name(smk) == "advaug":
         return {"adversarial_examples": smk.input.adversarial_examples}
     return {}
 
@@ -32,7 +38,7 @@ def main(smk):
         validation=artifacts.read_examples(smk.input.validation),
         out_dir=Path(smk.output.record).parent,
         hp=smk.params.training,
-        method_name=smk.wildcards.method,
+        method_name=method_name(smk),
         method_params=smk.params.method_params,
         seed=smk.params.seed,
         num_labels=smk.params.num_labels,

@@ -51,8 +51,6 @@ ATTACK_TRANSFORMATIONS = {
     "deepwordbug": "characters",
 }
 AUGMENTER_TRANSFORMATIONS = {"wordnet": "wordnet", "embedding": "counterfitted"}
-# Methods whose training data holds adversarial examples of an attack recipe (finetune.method_params.*.attack).
-ATTACKING_METHODS = ("advaug", "a2t")
 
 COLUMNS = [
     "claim",
@@ -308,8 +306,9 @@ def cell_transformations(experiment: dict, cell: dict) -> set[str]:
     seen = set()
     if cell["pretrain"] == "augmented":
         seen.add(AUGMENTER_TRANSFORMATIONS[experiment["augmenter"]])
-    if cell["method"] in ATTACKING_METHODS:
-        seen.add(ATTACK_TRANSFORMATIONS[experiment["method_attacks"][cell["method"]]])
+    attack = experiment["method_attacks"].get(cell["method"])  # the input-space methods and their sweep points
+    if attack:
+        seen.add(ATTACK_TRANSFORMATIONS[attack])
     return seen
 
 

@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # no display on clusters and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from . import artifacts, claims  # noqa: E402
+from . import artifacts, claims, tradeoff  # noqa: E402
 from .neurons.report import neuron_metrics, plot_neurons_per_tag, plot_tag_layer_heatmap  # noqa: E402
 
 MODEL_KEYS = ["dataset", "pretrain", "method", "seed"]
@@ -209,6 +209,11 @@ def write_report(inputs: dict, out_dir: str | Path, claims_settings: dict, exper
     }
     for name, table in tables.items():
         table.sort_values(MODEL_KEYS).to_csv(out_dir / f"{name}.csv", index=False)
+    tradeoffs = tradeoff.summarize(
+        tradeoff.tradeoff_table(tables["generalization"], tables["robustness"], experiment), experiment
+    )
+    tradeoffs.to_csv(out_dir / "tradeoff.csv", index=False)
+    tradeoff.plot_tradeoff(tradeoffs, out_dir / "tradeoff.png")
     variant = ["dataset", "pretrain", "method"]
     sections = {
         "Generalization (accuracy, macro-F1, ECE; in-domain test and out-of-domain sets)": _summary(
