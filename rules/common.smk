@@ -12,6 +12,8 @@ MODEL = "{dataset}/{pretrain}/{method}/seed{seed}"
 # attack_train's output; {examples} is "adversarial", or e.g. "adversarial-share=0.2" for a swept advaug (advaug_examples)
 ADVAUG_EXAMPLES = "results/advaug/{dataset}/{pretrain}/seed{seed}/{examples}.csv"
 ADVAUG_EXAMPLE_KEYS = ("attack", "share", "query_budget")  # what attack_train's examples depend on
+# attack.masked_lm values that the workflow's own continued pre-training builds (results/pretrain/<name>/model)
+MASKED_LM_RUNS = ("attacker", "clean", "augmented")
 # The neuron probes' reference: the start model without fine-tuning (no fine-tuning seed: 0), one per dataset.
 REFERENCE = {"pretrain": "none", "method": "pretrained", "seed": 0}
 
@@ -122,7 +124,7 @@ def _check_references(config):
         )
     yield from _check_model_path("model.name", config["model"]["name"], ("minilm",))
     if any(_attack_catalog().recipe(name).masked_lm for name in attacks_run(config)):
-        yield from _check_model_path("attack.masked_lm", config["attack"]["masked_lm"], ("clean", "augmented"))
+        yield from _check_model_path("attack.masked_lm", config["attack"]["masked_lm"], MASKED_LM_RUNS)
 
 
 def _check_model_path(key, name, names=()):
@@ -576,8 +578,17 @@ def augmenter_inputs(config):
 
 
 def corpus_paths(config, pretrain):
+    """The corpus of a continued pre-training: the augmented one, or the clean one (the variant clean and the
+    attacks' own masked LM, attacker)."""
     clean = [split_path(name, "train") for name in config["pretrain"]["corpus_datasets"]]
-    return clean if pretrain == "clean" else ["results/corpus/augmented.jsonl"]
+    return ["results/corpus/augmented.jsonl"] if pretrain == "augmented" else clean
+
+
+def pretrain_params(config, pretrain):
+    """A continued pre-training's settings; the attackers' masked LM (attacker) differs from the variant clean
+    only in its seed, attack.masked_lm_seed, so that it is a training run of its own."""
+    params = stage_params(config, "pretrain", "variants", "corpus_datasets")  # the corpus is an input
+    return params | ({"seed": config["attack"]["masked_lm_seed"]} if pretrain == "attacker" else {})
 
 
 def stage_params(config, section, *exclude):
@@ -703,7 +714,7 @@ def attack_inputs(config, attack):
         inputs["sentence_encoder"] = "results/resources/minilm"
     if recipe.masked_lm:
         source = config["attack"]["masked_lm"]
-        if source in ("clean", "augmented"):
+        if source in MASKED_LM_RUNS:
             inputs["masked_lm"] = f"results/pretrain/{source}/model"
         elif Path(source).exists():
             inputs["masked_lm"] = source

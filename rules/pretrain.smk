@@ -36,7 +36,7 @@ rule pretrain_mlm:
     benchmark:
         "results/benchmarks/pretrain_mlm/{pretrain}.tsv"
     wildcard_constraints:
-        pretrain="clean|augmented",
+        pretrain="clean|augmented|attacker",  # attacker: bae's and bert-attack's masked LM (attack.masked_lm)
     priority: 1
     conda:
         "../envs/workflow.yaml"
@@ -47,7 +47,7 @@ rule pretrain_mlm:
         gpu=1,
     params:
         model_source=lambda wc, input: model_source(config, input),
-        pretrain=stage_params(config, "pretrain", "variants", "corpus_datasets"),  # the corpus is an input
+        pretrain=lambda wc: pretrain_params(config, wc.pretrain),
         device=config["device"],
         precision=config["precision"],
         checkpoint_dir="results/checkpoints/pretrain_mlm/{pretrain}",  # not an output: it must survive a failed job

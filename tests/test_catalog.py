@@ -3,6 +3,7 @@ resource inputs, the recorded resource identity, the calibration and the claims'
 
 import ast
 import dataclasses
+import json
 
 import yaml
 from smk import ROOT
@@ -82,6 +83,32 @@ def test_resources_follow_the_catalog(tmp_path):
         inputs = common.attack_inputs(config, recipe.name)
         assert set(inputs) == set(resources.describe(recipe.name)) == needed(recipe), recipe.name
         assert ("masked_lm" in common.attack_recipe_params(config, recipe.name)) == recipe.masked_lm
+
+
+def test_the_attackers_masked_lm_is_a_pretraining_run_of_its_own(tmp_path):
+    common, config = _common(), _config()
+    assert config["attack"]["masked_lm"] == "attacker"
+    assert common.attack_inputs(config, "bae")["masked_lm"] == "results/pretrain/attacker/model"
+    attacker, clean = (common.pretrain_params(config, run) for run in ("attacker", "clean"))
+    assert attacker == clean | {"seed": config["attack"]["masked_lm_seed"]} and attacker["seed"] != clean["seed"]
+    assert common.corpus_paths(config, "attacker") == common.corpus_paths(config, "clean")
+    # no victim starts from it: fine-tuning starts from the variants' models only
+    starts = {path for variant in config["pretrain"]["variants"] for path in common.start_model_inputs(config, variant)}
+    assert "results/pretrain/attacker/model" not in starts
+    # the attack's record names the masked LM's pre-training run
+    model = tmp_path / "attacker" / "model"
+    model.mkdir(parents=True)
+    (model / "model.safetensors").write_bytes(b"weights")
+    log = {"model_source": "results/resources/minilm", "corpus_size": 900, "provenance": {"seed": 31}}
+    log |= {"heldout_loss_before": 11.0, "heldout_loss_after": 5.0}
+    (tmp_path / "attacker" / "pretrain_log.json").write_text(json.dumps(log))
+    identity = AttackResources(tmp_path, masked_lm=str(model)).describe("bert-attack")["masked_lm"]
+    assert identity["pretraining"] == {
+        "run": "attacker",
+        "seed": 31,
+        **{k: v for k, v in log.items() if k != "provenance"},
+    }
+    assert identity["digest"]
 
 
 def test_calibration_covers_every_sentence_encoder():

@@ -44,12 +44,29 @@ class AttackResources:
         if recipe.sentence_encoder:
             out["sentence_encoder"] = manifest_digest(self.encoder_dir)
         if recipe.masked_lm:
-            out["masked_lm"] = (
-                manifest_digest(Path(self.masked_lm))
-                if self.masked_lm and Path(self.masked_lm).exists()
-                else self.masked_lm
-            )
+            out["masked_lm"] = masked_lm_identity(self.masked_lm)
         return out
+
+
+def masked_lm_identity(source: str | None):
+    """A masked LM's identity: a Hub name as it is; a directory's digest, and, where the workflow pre-trained it
+    (pretrain_log.json beside it), the run's start model, corpus size, seed and held-out MLM losses, so that an
+    attack's record says whose relative its masked LM is."""
+    if not source or not Path(source).exists():
+        return source
+    identity = {"digest": manifest_digest(Path(source))}
+    log = Path(source).parent / "pretrain_log.json"
+    if log.exists():
+        record = json.loads(log.read_text())
+        identity["pretraining"] = {
+            "run": Path(source).parent.name,
+            "model_source": record["model_source"],
+            "corpus_size": record["corpus_size"],
+            "seed": record["provenance"]["seed"],
+            "heldout_loss_before": record["heldout_loss_before"],
+            "heldout_loss_after": record["heldout_loss_after"],
+        }
+    return identity
 
 
 def manifest_digest(directory: Path) -> str | None:
