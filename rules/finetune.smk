@@ -62,7 +62,7 @@ rule attack_train:
         runtime=480,
         gpu=1,
     params:
-        # weight: the finetune rule's
+        # the example set's advaug parameters; weight, which only fine-tuning reads, left out
         advaug=lambda wc: {key: value for key, value in advaug_examples(config)[wc.examples].items() if key != "weight"},
         attack=lambda wc: attack_recipe_params(config, advaug_examples(config)[wc.examples]["attack"]),
         seed=lambda wc: int(wc.seed),
