@@ -34,7 +34,14 @@ def records():
 
 
 def test_curve_points_are_the_seed_means_in_the_order_of_the_swept_value(tmp_path):
-    table = tradeoff.tradeoff_table(*records(), EXPERIMENT)
+    chance = pd.DataFrame(
+        [
+            {"dataset": "rt", "pretrain": "none", "method": m, "seed": s, "at_chance": m == "pgd-epsilon=1" and s == 2}
+            for m in KNOWN
+            for s in (1, 2)
+        ]
+    )
+    table = tradeoff.tradeoff_table(*records(), EXPERIMENT, chance)
     assert len(table) == 8
     summary = tradeoff.summarize(table, EXPERIMENT)
     pgd = summary[summary["family"] == "pgd"]
@@ -44,6 +51,7 @@ def test_curve_points_are_the_seed_means_in_the_order_of_the_swept_value(tmp_pat
     assert pgd["ood_mean_mean"].tolist() == pytest.approx([0.66, 0.63, 0.56])  # mean of imdb and tweets
     assert pgd["accuracy_under_attack_std"].tolist() == pytest.approx([0.0141421] * 3, rel=1e-4)  # sd of 2 seeds
     assert (summary["seeds"] == 2).all()
+    assert summary.set_index("method")["at_chance_seeds"].to_dict() == {m: int(m == "pgd-epsilon=1") for m in KNOWN}
 
     drawn = tradeoff.plot_tradeoff(summary, tmp_path / "tradeoff.png")
     assert (tmp_path / "tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -67,3 +75,18 @@ def test_without_out_of_domain_sets_only_in_domain_is_drawn(tmp_path):
     summary = tradeoff.summarize(tradeoff.tradeoff_table(generalization, robustness, experiment), experiment)
     drawn = tradeoff.plot_tradeoff(summary, tmp_path / "tradeoff.png")
     assert {key[1] for key in drawn} == {"in_domain"}
+
+
+def test_a_model_no_better_than_the_majority_class_is_at_chance(tmp_path):
+    labels = [0] * 60 + [1] * 40
+    constant = pd.DataFrame({"label": labels, "prediction": [0] * 100})  # 60 %: the majority rate
+    good = pd.DataFrame({"label": labels, "prediction": labels[:80] + [1 - y for y in labels[80:]]})  # 80 %
+    assert tradeoff.at_chance(constant) and not tradeoff.at_chance(good)
+    folder = tmp_path / "eval" / "rt" / "none" / "pgd" / "seed1"
+    folder.mkdir(parents=True)
+    constant.to_csv(folder / "test.predictions.csv", index=False)
+    good.to_csv(folder / "imdb.predictions.csv", index=False)  # only the in-domain test set decides
+    chance = tradeoff.chance_table(sorted(folder.glob("*.csv")))
+    assert chance.to_dict("records") == [
+        {"dataset": "rt", "pretrain": "none", "method": "pgd", "seed": 1, "at_chance": True}
+    ]

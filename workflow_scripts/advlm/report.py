@@ -209,8 +209,9 @@ def write_report(inputs: dict, out_dir: str | Path, claims_settings: dict, exper
     }
     for name, table in tables.items():
         table.sort_values(MODEL_KEYS).to_csv(out_dir / f"{name}.csv", index=False)
+    chance = tradeoff.chance_table(inputs["predictions"])
     tradeoffs = tradeoff.summarize(
-        tradeoff.tradeoff_table(tables["generalization"], tables["robustness"], experiment), experiment
+        tradeoff.tradeoff_table(tables["generalization"], tables["robustness"], experiment, chance), experiment
     )
     tradeoffs.to_csv(out_dir / "tradeoff.csv", index=False)
     tradeoff.plot_tradeoff(tradeoffs, out_dir / "tradeoff.png")

@@ -1,6 +1,9 @@
 """The robustness–generalization trade-off: for each dataset, generalization (in-domain and mean out-of-domain
 accuracy) against robustness (accuracy under each attack), one curve per method through its points (the method as
-configured and its finetune.sweep points), with error bars of one standard deviation over seeds."""
+configured and its finetune.sweep points), with error bars of one standard deviation over seeds.
+
+A model no better than predicting the majority class is robust for a trivial reason (an attack cannot flip a
+constant prediction): such points are flagged (``at_chance_seeds``) and drawn hollow."""
 
 from __future__ import annotations
 
@@ -13,10 +16,37 @@ GENERALIZATION = {"in_domain": "in-domain accuracy", "ood_mean": "mean out-of-do
 KEYS = ["dataset", "pretrain", "method", "seed"]
 
 
-def tradeoff_table(generalization: pd.DataFrame, robustness: pd.DataFrame, experiment: dict) -> pd.DataFrame:
+def at_chance(predictions: pd.DataFrame, level: float = 0.05) -> bool:
+    """Whether a model's accuracy on ``predictions`` (columns label, prediction) is not significantly above the
+    majority-class rate (one-sided exact binomial test at ``level``)."""
+    from scipy.stats import binomtest
+
+    correct = int((predictions["label"] == predictions["prediction"]).sum())
+    majority = predictions["label"].value_counts(normalize=True).max()
+    return binomtest(correct, len(predictions), majority, alternative="greater").pvalue >= level
+
+
+def chance_table(prediction_paths) -> pd.DataFrame:
+    """Per model, whether its in-domain test predictions are at chance (``at_chance``), from the evaluate rule's
+    ``test.predictions.csv`` files among ``prediction_paths``."""
+    from .report import model_of
+
+    rows = []
+    for path in prediction_paths:
+        keys = model_of(path)
+        if keys["leaf"] == "test.predictions":
+            frame = pd.read_csv(path, usecols=["label", "prediction"])
+            rows.append({**{key: keys[key] for key in KEYS}, "at_chance": at_chance(frame)})
+    return pd.DataFrame(rows, columns=[*KEYS, "at_chance"])
+
+
+def tradeoff_table(
+    generalization: pd.DataFrame, robustness: pd.DataFrame, experiment: dict, chance: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """One row per model and attack: the model's in-domain accuracy, its mean accuracy over the dataset's
     out-of-domain sets (NaN without any) and its accuracy under the attack, with the point's method (``family``)
-    and swept values (``experiment["points"]``, rules/common.smk: claims_experiment)."""
+    and swept values (``experiment["points"]``, rules/common.smk: claims_experiment), and whether the model is at
+    chance in domain (``chance``: chance_table; False where not given)."""
     accuracy = generalization.pivot_table(index=KEYS, columns="evalset", values="accuracy")
     rows = pd.DataFrame(index=accuracy.index)
     rows["in_domain"] = accuracy["test"]
@@ -25,6 +55,11 @@ def tradeoff_table(generalization: pd.DataFrame, robustness: pd.DataFrame, exper
         for key in accuracy.index
     ]
     table = robustness[[*KEYS, "attack", "accuracy_under_attack"]].merge(rows.reset_index(), on=KEYS)
+    if chance is None:
+        table["at_chance"] = False
+    else:
+        table = table.merge(chance, on=KEYS, how="left")
+        table["at_chance"] = table["at_chance"].eq(True)  # a model without test predictions: not flagged
     points = experiment["points"]
     table["family"] = [points.get(method, {"method": method})["method"] for method in table["method"]]
     table["values"] = [_label(points.get(method, {}).get("values", {})) for method in table["method"]]
@@ -42,6 +77,7 @@ def summarize(table: pd.DataFrame, experiment: dict) -> pd.DataFrame:
     stats = table.groupby(by, sort=False)[measures].agg(["mean", "std"])
     stats.columns = [f"{measure}_{stat}" for measure, stat in stats.columns]
     stats["seeds"] = table.groupby(by, sort=False)["seed"].nunique()
+    stats["at_chance_seeds"] = table.groupby(by, sort=False)["at_chance"].sum()
     stats = stats.reset_index()
     points = experiment["points"]
     order = [tuple(points.get(method, {}).get("values", {}).values()) for method in stats["method"]]
@@ -71,7 +107,7 @@ def plot_tradeoff(summary: pd.DataFrame, path: str | Path) -> dict:
             for (pretrain, family), curve in panel.groupby(["pretrain", "family"], sort=True):
                 x, y = curve["accuracy_under_attack_mean"], curve[f"{measure}_mean"]
                 name = f"{pretrain} / {family}"
-                axis.errorbar(
+                line = axis.errorbar(
                     x,
                     y,
                     xerr=curve["accuracy_under_attack_std"].fillna(0),
@@ -80,6 +116,8 @@ def plot_tradeoff(summary: pd.DataFrame, path: str | Path) -> dict:
                     capsize=2,
                     label=name,
                 )
+                trivial = curve["at_chance_seeds"] > 0  # hollow: robust because it predicts (nearly) one class
+                axis.scatter(x[trivial], y[trivial], s=40, color="white", edgecolors=line[0].get_color(), zorder=3)
                 if len(curve) > 1:
                     for xi, yi, label in zip(x, y, curve["values"]):
                         axis.annotate(label, (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
@@ -89,7 +127,7 @@ def plot_tradeoff(summary: pd.DataFrame, path: str | Path) -> dict:
             axis.set_title(dataset, fontsize=9)
     handles, labels = axes[0][0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="center right", fontsize=7, title="pre-training / method", title_fontsize=7)
-    figure.suptitle("Robustness against generalization (mean ± sd over seeds)")
+    figure.suptitle("Robustness against generalization (mean ± sd over seeds; hollow: a seed at chance in domain)")
     figure.tight_layout(rect=(0, 0, 0.84, 1))
     figure.savefig(path, dpi=120)
     plt.close(figure)
