@@ -22,7 +22,8 @@ rule finetune:
         gpu=1,
     params:
         model_source=lambda wc, input: model_source(config, input),
-        training=stage_params(config, "finetune", "methods", "seeds", "method_params", "grid", "grid_variant")
+        # the keys that choose which models exist are left out: a new seed or sweep point reruns no other model
+        training=stage_params(config, "finetune", "methods", "seeds", "method_params", "grid", "grid_variant", "sweep")
         | {"max_length": config["model"]["max_length"]},
         method_params=lambda wc: finetune_method_params(config, wc.method),
         # a2t attacks as it trains

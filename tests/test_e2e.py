@@ -258,7 +258,21 @@ def test_a_sweep_trains_its_points_as_models_and_a_new_point_plans_only_its_own_
     """Last in this module: it adds models to the shared workflow."""
     workdir, overlay, _ = workflow
     point = "rotten_tomatoes/none/advaug-weight=0.5"
-    run(workdir, configfiles=[overlay, write_overlay(workdir, finetune={"sweep": {"advaug": {"weight": [0.5]}}})])
+    # a point's own jobs, and nothing else: its 2 seeds' training, evaluations, 2 attack shards each and probes
+    own_jobs = {
+        "finetune": 2,
+        "evaluate": 2,
+        "attack": 4,
+        "gather_attack": 2,
+        "extract_activations": 2,
+        "probe_neurons": 2,
+        "aggregate": 1,
+        "all": 1,
+    }
+    first = run(
+        workdir, configfiles=[overlay, write_overlay(workdir, finetune={"sweep": {"advaug": {"weight": [0.5]}}})]
+    )
+    assert job_counts(first.stdout + first.stderr) == own_jobs
     for seed in (1, 2):
         record = json.loads((workdir / f"results/models/{point}/seed{seed}/train_log.json").read_text())
         assert record["method_params"]["weight"] == 0.5 and record["method_params"]["share"] == 0.5
@@ -276,15 +290,6 @@ def test_a_sweep_trains_its_points_as_models_and_a_new_point_plans_only_its_own_
 
     third = write_overlay(workdir, finetune={"sweep": {"advaug": {"weight": [0.5, 2.0]}}})
     planned = run(workdir, "-n", configfiles=[overlay, third]).stdout
-    assert job_counts(planned) == {
-        "finetune": 2,
-        "evaluate": 2,
-        "attack": 4,
-        "gather_attack": 2,
-        "extract_activations": 2,
-        "probe_neurons": 2,
-        "aggregate": 1,
-        "all": 1,
-    }
+    assert job_counts(planned) == own_jobs
     models = set(re.findall(r"results/models/(\S+?)/seed\d", planned))
     assert models == {"rotten_tomatoes/none/advaug-weight=2"}
