@@ -14,7 +14,8 @@ words by gradient, and the stock wrapper computes it in ``train()`` mode, with d
 
 ``--time-attacks`` also times attacks with the project's wrapper at the workflow's settings (config.yaml:
 max_length, query budget, batch size) and prints seconds per example, the figure that sizes the default
-experiment.
+experiment, and the split of the attack's time: the victim's queries, the sentence encoder, the part-of-speech
+tagger, the masked LM, and the rest (search, transformations, cheap constraints, Python).
 
 The victim is ``--model`` (a fine-tuned save_pretrained directory), else the first fine-tuned Rotten Tomatoes
 model under results/models, else a quick stand-in: MiniLM with a logistic-regression head fitted on its
@@ -99,6 +100,15 @@ def run(attack_name, wrapper, sample, params, resources):
     start = time.perf_counter()
     frame = running.attack_examples(attack, sample, range(len(sample)), params["seed"])
     return frame, time.perf_counter() - start
+
+
+def time_split(before: dict, after: dict, seconds: float) -> dict:
+    """Shares of an attack's ``seconds``: the victim's queries, each timed part (advlm.timing), and the rest."""
+    split = {"victim": (after["model"] - before["model"]) / seconds}
+    for part, total in after["parts"].items():
+        split[part] = (total - before["parts"].get(part, 0.0)) / seconds
+    split["rest"] = 1.0 - sum(split.values())
+    return {key: round(value, 3) for key, value in split.items()}
 
 
 def main():
@@ -189,6 +199,9 @@ def main():
 
     timings = {}
     if args.time_attacks:
+        from advlm import timing
+
+        timing.watch(model)  # the victim's queries; the encoder, the tagger and the masked LM time themselves
         wrapper = running.make_wrapper(
             model,
             tokenizer,
@@ -197,10 +210,12 @@ def main():
             resources_dir=resources.root,
         )
         for name in args.time_attacks.split(","):
+            before = timing.summary()
             frame, seconds = run(name, wrapper, sample, params, resources)
             summary = metrics.summarize(frame, params)
             timings[name] = {
                 "seconds_per_example": round(seconds / len(frame), 3),
+                "split": time_split(before, timing.summary(), seconds),
                 **{
                     key: summary[key]
                     for key in (

@@ -12,15 +12,22 @@ gathers them into one table per rule (attacks per recipe):
 
 Columns: jobs; job-seconds (sum of wall times) and their share of the run's; seconds per job; the shares of wall
 time spent starting up (start-up + imports + loading) and working; the share of work inside the model's forward
-passes (for an attack: the victim's queries against search, constraints, sentence encoder and Python); achieved
-model FLOP/s over the work as a share of the same job's fp32 and bf16 peak. Ratios, not absolute times: the
-machine is shared and its speed drifts, but a job's work and its peak are measured side by side.
+passes (for an attack: the victim's queries); achieved model FLOP/s over the work as a share of the same job's
+fp32 and bf16 peak; and the floor: the job-seconds the rule's model FLOPs take at its jobs' peak for the precision
+they ran in. Ratios, not absolute times: the machine is shared and its speed drifts, but a job's work and its
+peak are measured side by side.
+
+A second table splits the work of the rules that run more than one model or a tagger (the attacks, ``a2t``
+fine-tuning): the victim's queries, the sentence encoder, the part-of-speech tagger, the masked LM, and the rest
+(search, transformations, the cheap constraints, Python). The first line gives the run's floor on ``--cores``
+cores (default: this machine's): no schedule finishes the run's model arithmetic in fp32 (or bf16) sooner.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 
@@ -61,6 +68,11 @@ def summarize(records: list[dict]) -> list[dict]:
             "work_share": work / wall,
             "model_share_of_work": sum(job["model"] for job in jobs) / work if work else None,
         }
+        parts = sorted({name for job in jobs for name in job.get("parts", {})})
+        row["part_shares"] = {
+            name: sum(job.get("parts", {}).get(name, 0.0) for job in jobs) / work if work else None for name in parts
+        }
+        row["floor_job_seconds"] = sum(floor_seconds(job) for job in jobs)
         measured = [job for job in jobs if job.get("peak") and job["work"] > 0]
         for precision in ("fp32", "bf16"):
             # each job's achieved FLOP/s against its own peak, weighted by its work time
@@ -73,26 +85,55 @@ def summarize(records: list[dict]) -> list[dict]:
     return rows
 
 
-def markdown(rows: list[dict], records: list[dict]) -> str:
+def floor_seconds(job: dict) -> float:
+    """Seconds the job's model FLOPs take at its own measured matrix-product peak, each precision at its own
+    (CPU jobs; a GPU job's peak is not measured and counts 0)."""
+    peak = job.get("peak") or {}
+    return sum(
+        flops / peak[key.split("-", 1)[1]]
+        for key, flops in job.get("flops", {}).items()
+        if key.startswith("cpu-") and key.split("-", 1)[1] in peak
+    )
+
+
+def markdown(rows: list[dict], records: list[dict], cores: int) -> str:
     def pct(value):
         return "" if value is None else f"{100 * value:.0f} %" if value >= 0.01 else f"{100 * value:.1f} %"
 
     total = sum(record["wall"] for record in records)
     startup = sum(record["startup"] + record["imports"] + record["load"] for record in records)
+    floor = sum(row["floor_job_seconds"] for row in rows)
     lines = [
         f"{len(records)} jobs, {total:.0f} job-seconds, of which {pct(startup / total)} starting up "
-        "(interpreter, imports, loading models and resources)",
+        "(interpreter, imports, loading models and resources). Floor: their model FLOPs take "
+        f"{floor:.0f} job-seconds at the jobs' measured peak, {floor / cores / 60:.1f} min on {cores} cores "
+        f"({pct(floor / total)} of the job-seconds)",
         "",
         "| rule | jobs | job-s | share of run | s per job | starting up | working | model passes of work "
-        "| FLOP/s of fp32 peak | of bf16 peak |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| FLOP/s of fp32 peak | of bf16 peak | floor job-s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| `{row['rule']}` | {row['jobs']} | {row['job_seconds']:.0f} | {pct(row['share_of_run'])} "
             f"| {row['seconds_per_job']:.1f} | {pct(row['startup_share'])} | {pct(row['work_share'])} "
-            f"| {pct(row['model_share_of_work'])} | {pct(row['of_fp32_peak'])} | {pct(row['of_bf16_peak'])} |"
+            f"| {pct(row['model_share_of_work'])} | {pct(row['of_fp32_peak'])} | {pct(row['of_bf16_peak'])} "
+            f"| {row['floor_job_seconds']:.0f} |"
         )
+    split = [row for row in rows if row["part_shares"]]
+    if split:
+        parts = sorted({name for row in split for name in row["part_shares"]})
+        lines += [
+            "",
+            "| rule | work s | victim / trained model | " + " | ".join(parts) + " | rest |",
+            "|---|---|---|" + "---|" * len(parts) + "---|",
+        ]
+        for row in split:
+            shares = [row["part_shares"].get(name) or 0.0 for name in parts]
+            rest = 1.0 - row["model_share_of_work"] - sum(shares)
+            work = row["job_seconds"] * row["work_share"]
+            cells = [f"`{row['rule']}`", f"{work:.0f}", pct(row["model_share_of_work"])]
+            lines.append("| " + " | ".join(cells + [pct(share) for share in shares] + [pct(rest)]) + " |")
     return "\n".join(lines)
 
 
@@ -100,12 +141,13 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="?", default="results", type=Path)
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--cores", type=int, default=os.cpu_count(), help="cores of the run's machine (the floor)")
     args = parser.parse_args(argv)
     records = job_records(args.results)
     if not records:
         raise SystemExit(f"no 'job time:' lines under {args.results}/logs: run the workflow first")
     rows = summarize(records)
-    print(markdown(rows, records))
+    print(markdown(rows, records, args.cores))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -60,14 +60,26 @@ def test_job_costs_table_from_logged_job_times(tmp_path):
         "attack/d/none/base/seed1/pwws/shard1.log", wall=12.0, work=10.0, model=8.0, flops={"cpu-fp32": 3e10}, peak=peak
     )
     log("gather_attack/d/none/base/seed1/pwws.log", wall=3.0, work=1.0)
+    parts = {"sentence encoder": 4.0, "part-of-speech tagger": 1.0}
+    flops = {"cpu-fp32": 1e10, "cpu-bf16": 1e9}  # the encoder in fp32, the victim in bf16
+    log("attack/d/none/base/seed1/a2t/shard0.log", wall=12.0, work=10.0, model=2.0, parts=parts, flops=flops, peak=peak)
     costs = _job_costs()
-    rows = {row["rule"]: row for row in costs.summarize(costs.job_records(tmp_path))}
-    assert set(rows) == {"attack:pwws", "gather_attack"}
+    records = costs.job_records(tmp_path)
+    rows = {row["rule"]: row for row in costs.summarize(records)}
+    assert set(rows) == {"attack:pwws", "attack:a2t", "gather_attack"}
     attack = rows["attack:pwws"]
-    assert attack["jobs"] == 2 and attack["job_seconds"] == 24.0 and attack["share_of_run"] == pytest.approx(24 / 27)
+    assert attack["jobs"] == 2 and attack["job_seconds"] == 24.0 and attack["share_of_run"] == pytest.approx(24 / 39)
     assert attack["startup_share"] == pytest.approx(4 / 24) and attack["model_share_of_work"] == pytest.approx(0.7)
     assert attack["of_fp32_peak"] == pytest.approx(0.4) and attack["of_bf16_peak"] == pytest.approx(4.0)
-    assert rows["gather_attack"]["of_fp32_peak"] is None
+    assert attack["floor_job_seconds"] == pytest.approx(8.0) and attack["part_shares"] == {}
+    assert rows["gather_attack"]["of_fp32_peak"] is None and rows["gather_attack"]["floor_job_seconds"] == 0
+    a2t = rows["attack:a2t"]
+    # each precision's FLOPs at that precision's peak: 1e10 / 1e10 + 1e9 / 1e9
+    assert a2t["floor_job_seconds"] == pytest.approx(2.0)
+    assert a2t["part_shares"] == pytest.approx({"sentence encoder": 0.4, "part-of-speech tagger": 0.1})
+    table = costs.markdown(costs.summarize(records), records, cores=2)
+    assert "10 job-seconds at the jobs' measured peak, 0.1 min on 2 cores" in table
+    assert "| `attack:a2t` | 10 | 20 % | 10 % | 40 % | 30 % |" in table  # work, victim, tagger, encoder, rest
 
 
 @pytest.mark.parametrize("script", ["evaluate", "finetune", "pretrain_mlm", "extract_activations", "gather_attack"])

@@ -6,8 +6,10 @@ Every job's wall time is split into exclusive phases:
   preamble and the script's module-level imports);
 - ``imports``: imports after that (transformers, TextAttack, spaCy are imported where first used);
 - ``load``: reading models, tokenizers and resources (:func:`loading`), less the imports inside it;
-- ``work``: everything else, of which ``model`` is the time inside the forward passes of the watched models
-  (:func:`watch`; for an attack, the victim's queries against the search, the constraints and Python).
+- ``work``: everything else, of which ``model`` is the time inside the forward passes of the watched model
+  (:func:`watch`; for an attack, the victim's queries) and ``parts`` the time of other named parts of the work
+  (an attack's sentence encoder, part-of-speech tagger and masked LM: :func:`watch` with ``part``, :func:`part`),
+  so that what is left is the search, the cheap constraints and Python.
 
 :func:`watch` also counts the matrix-product FLOPs of the watched models' passes (a backward pass counted as two
 forwards) and the job then measures, at its end and on its own thread count, this machine's fp32 and bf16
@@ -39,6 +41,7 @@ class Clock:
         self.since = time.time()
         self.seconds["startup"] = self.since - process_start
         self.model_seconds = 0.0
+        self.part_seconds = {}  # part of the work -> seconds (see the module's docstring)
         self.flops = {}  # precision -> FLOPs of the watched models' passes
 
     def enter(self, phase: str) -> None:
@@ -61,7 +64,8 @@ class Clock:
             "wall": wall,
             **self.seconds,
             "model": self.model_seconds,
-            "flops": self.flops,
+            "parts": dict(self.part_seconds),
+            "flops": dict(self.flops),
         }
 
 
@@ -84,6 +88,11 @@ def start() -> None:
         atexit.register(_report)
 
 
+def summary() -> dict | None:
+    """The job's times so far (the ``job time:`` line's fields), or None before :func:`start`."""
+    return None if _clock is None else _clock.summary()
+
+
 @contextlib.contextmanager
 def loading():
     """Charge the block to ``load`` (reading a model, a tokenizer, a resource)."""
@@ -95,6 +104,17 @@ def loading():
         yield
     finally:
         _clock.leave()
+
+
+@contextlib.contextmanager
+def part(name: str):
+    """Charge the block's time to the part of the work called ``name`` as well (it stays in ``work``)."""
+    began = time.time()
+    try:
+        yield
+    finally:
+        if _clock is not None:
+            _clock.part_seconds[name] = _clock.part_seconds.get(name, 0.0) + time.time() - began
 
 
 def _time_imports() -> None:
@@ -116,15 +136,17 @@ def _time_imports() -> None:
     builtins.__import__ = timed_import
 
 
-def forward_flops(config, batch: int, length: int) -> float:
+def forward_flops(config, batch: int, length: int, vocabulary_head: bool = False) -> float:
     """Matrix-product FLOPs of one forward pass of a BERT-style encoder over ``batch`` x ``length`` tokens: the
     weight matrices of every layer (attention projections and the feed-forward block) and attention's two
-    products (scores and weighted values). Embedding lookups, norms and heads are below 1 % at these sizes."""
+    products (scores and weighted values), and with ``vocabulary_head`` a masked LM's projection of every token
+    onto the vocabulary. Embedding lookups, norms and classification heads are below 1 % at these sizes."""
     hidden, inner, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
     tokens = batch * length
     weights = 2 * tokens * (4 * hidden * hidden + 2 * hidden * inner)
     attention = 2 * 2 * batch * length * length * hidden
-    return float(layers * (weights + attention))
+    head = 2 * tokens * hidden * config.vocab_size if vocabulary_head else 0
+    return float(layers * (weights + attention) + head)
 
 
 def _precision(tensor) -> str:
@@ -136,23 +158,30 @@ def _precision(tensor) -> str:
     return "fp32"
 
 
-def watch(model) -> None:
+def watch(model, part: str | None = None) -> None:
     """Count the FLOPs and time of ``model``'s forward passes (and of the backward passes that follow a forward
-    whose output is in an autograd graph, at twice a forward's FLOPs; their time is in the training loop's work)."""
+    whose output is in an autograd graph, at twice a forward's FLOPs; their time is in the training loop's work).
+    The time is the job's ``model`` time, or with ``part`` that part's (a model other than the one trained or
+    attacked: an attack's sentence encoder or masked LM)."""
     if _clock is None:
         return
 
     config = model.config
+    vocabulary_head = "MaskedLM" in type(model).__name__
     entered = []
 
     def before(module, args, kwargs):
         entered.append(time.time())
 
     def after(module, args, kwargs, output):
-        _clock.model_seconds += time.time() - entered.pop()
+        seconds = time.time() - entered.pop()
+        if part is None:
+            _clock.model_seconds += seconds
+        else:
+            _clock.part_seconds[part] = _clock.part_seconds.get(part, 0.0) + seconds
         ids = kwargs.get("input_ids", args[0] if args else None)
         shape = ids.shape if ids is not None else kwargs["inputs_embeds"].shape[:2]
-        flops = forward_flops(config, shape[0], shape[1])
+        flops = forward_flops(config, shape[0], shape[1], vocabulary_head)
         if output[0].requires_grad:  # not under no_grad, nor for a frozen model run on plain inputs
             flops *= 3  # the backward pass: gradients w.r.t. inputs and weights, two products per forward product
         precision = f"{next(module.parameters()).device.type}-{_precision(next(module.parameters()))}"
@@ -184,12 +213,12 @@ def matmul_peak(dtype_name: str, seconds: float = 0.4) -> float:
 
 
 def _report() -> None:
-    summary = _clock.summary()
-    if any(name.startswith("cpu") for name in summary["flops"]):
+    times = _clock.summary()
+    if any(name.startswith("cpu") for name in times["flops"]):
         import torch
 
-        summary["threads"] = torch.get_num_threads()
-        summary["peak"] = {name: matmul_peak(name) for name in ("fp32", "bf16")}
-    log.info("job time: %s", json.dumps(summary, sort_keys=True))
+        times["threads"] = torch.get_num_threads()
+        times["peak"] = {name: matmul_peak(name) for name in ("fp32", "bf16")}
+    log.info("job time: %s", json.dumps(times, sort_keys=True))
     for handler in logging.getLogger().handlers:
         handler.flush()

@@ -74,10 +74,11 @@ class SpacyPartOfSpeech(PartOfSpeech):
 
         nlp = _spacy_tagger()
         missing = list(dict.fromkeys(c for c in contexts if " ".join(c) not in self._pos_tag_cache))
-        docs = nlp.pipe(Doc(nlp.vocab, words=list(words)) for words in missing)
-        for words, doc in zip(missing, docs):
-            tags = tuple(SPACY_TO_NLTK_UNIVERSAL.get(token.pos_, token.pos_) for token in doc)
-            self._pos_tag_cache[" ".join(words)] = (tuple(words), tags)
+        with timing.part("part-of-speech tagger"):
+            docs = nlp.pipe(Doc(nlp.vocab, words=list(words)) for words in missing)
+            for words, doc in zip(missing, docs):
+                tags = tuple(SPACY_TO_NLTK_UNIVERSAL.get(token.pos_, token.pos_) for token in doc)
+                self._pos_tag_cache[" ".join(words)] = (tuple(words), tags)
 
     @staticmethod
     def _contexts(reference_text, transformed_text):
@@ -193,4 +194,5 @@ def load_embedding(directory: str) -> CounterFittedEmbedding:
 def load_masked_lm(source: str, device: str):
     """A masked LM and its tokenizer, in eval mode on ``device`` (cached per process)."""
     model = models.load_masked_lm(source).to(torch.device(device)).eval()
+    timing.watch(model, part="masked LM")
     return model, models.load_tokenizer(source)

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import torch
 
-from .. import models
+from .. import models, timing
 
 
 @functools.cache
 def _load_encoder(model_dir: str, device: str):
-    return models.load_encoder(model_dir).to(torch.device(device)).eval(), models.load_tokenizer(model_dir)
+    model = models.load_encoder(model_dir).to(torch.device(device)).eval()
+    timing.watch(model, part="sentence encoder")  # its share of the work: benchmarks/job_costs.py
+    return model, models.load_tokenizer(model_dir)
 
 
 class MeanPooler:
