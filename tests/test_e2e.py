@@ -125,6 +125,9 @@ def test_attacks_use_one_order_and_summaries_match_the_examples(workflow):
         assert "LevenshteinEditDistance" in summary["attack_repr"] and summary["textattack_version"] == version(
             "textattack"
         )
+        # gathering never imports torch (runtime.setup(uses_torch=False)); the attack shard ran it on 1 thread
+        assert summary["provenance"]["torch_threads"] is None and summary["provenance"]["threads"] == 1
+        assert [shard["torch_threads"] for shard in summary["shard_provenance"]] == [1]
 
 
 def test_neuron_analysis(workflow):

@@ -94,3 +94,16 @@ def test_jobs_that_do_not_attack_do_not_import_textattack(script):
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_a_job_that_never_runs_torch_does_not_import_it():
+    """Gathering, tables and data preparation take a few seconds; importing torch would add 2-4 s to each."""
+    code = (
+        "import sys\n"
+        "from advlm import runtime\n"
+        "runtime.setup(1, 3, uses_torch=False)\n"
+        "record = runtime.provenance(3)\n"
+        "print('torch' in sys.modules, record['threads'], record['torch_threads'], record['device'])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "1", "None", "None"], result.stdout + result.stderr

@@ -10,7 +10,7 @@ SHARED_KEYS = ("attack", "attack_repr", "params", "resources", "num_shards", "sa
 
 
 def main(smk):
-    runtime.setup(smk.threads, None)
+    runtime.setup(smk.threads, None, uses_torch=False)
     shards = list(smk.input.shards)
     records = [artifacts.read_json(sharding.shard_record_path(path)) for path in shards]
     first = records[0]

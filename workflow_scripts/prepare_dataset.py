@@ -6,7 +6,7 @@ from advlm import data, runtime
 
 
 def main(smk):
-    runtime.setup(smk.threads, smk.params.settings["seed"])
+    runtime.setup(smk.threads, smk.params.settings["seed"], uses_torch=False)
     data.prepare_dataset(smk.wildcards.dataset, smk.params.source, smk.params.settings, Path(smk.output.meta).parent)
 
 

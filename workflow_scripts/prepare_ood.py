@@ -4,7 +4,7 @@ from advlm import data, runtime
 
 
 def main(smk):
-    runtime.setup(smk.threads, smk.params.settings["seed"])
+    runtime.setup(smk.threads, smk.params.settings["seed"], uses_torch=False)
     data.prepare_vader_set(smk.wildcards.vset, smk.input.vader, smk.params.settings, smk.output.examples)
 
 

@@ -6,7 +6,7 @@ from advlm import resources, runtime
 
 
 def main(smk):
-    runtime.setup(smk.threads, None)
+    runtime.setup(smk.threads, None, uses_torch=False)
     archive = smk.input.get("archive")  # the pinned source archive, for the resources built from one
     resources.build(smk.wildcards.resource, Path(smk.output.resource), archive and Path(archive).parent)
 

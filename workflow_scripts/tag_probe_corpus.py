@@ -9,7 +9,7 @@ from advlm.neurons import tagging
 
 def main(smk):
     params = smk.params.neurons
-    runtime.setup(smk.threads, params["seed"])
+    runtime.setup(smk.threads, params["seed"], uses_torch=False)
     texts = artifacts.read_examples(smk.input.texts)["text"].tolist()
     nlp = tagging.load_tagger()
     records = tagging.tag_corpus(texts, params["num_sentences"], params["seed"], nlp)

@@ -49,11 +49,13 @@ def capture_job_log() -> None:
     capture_job_log.done = True
 
 
-def setup(threads: int = 1, seed: int | None = None) -> None:
+def setup(threads: int = 1, seed: int | None = None, uses_torch: bool = True) -> None:
     """Pin thread counts and seeds before any heavy import does work; log to stderr (in a job: its log file).
 
     The thread count changes floating-point reduction order, so it is part of what makes a result
-    reproducible: it is recorded by :func:`provenance` beside every result.
+    reproducible: it is recorded by :func:`provenance` beside every result. A job that never runs torch
+    (``uses_torch=False``: gathering, tables, data preparation, probes) does not import it, which would cost it
+    2-4 s of its few seconds; if something imports torch later, the thread variables set here still hold.
     """
     from . import timing
 
@@ -62,9 +64,10 @@ def setup(threads: int = 1, seed: int | None = None) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["MKL_NUM_THREADS"] = str(threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import torch
+    if uses_torch:
+        import torch
 
-    torch.set_num_threads(threads)
+        torch.set_num_threads(threads)
     if seed is not None:
         seed_everything(seed)
     logging.basicConfig(
@@ -73,13 +76,14 @@ def setup(threads: int = 1, seed: int | None = None) -> None:
 
 
 def seed_everything(seed: int) -> None:
-    import torch
-
+    """Seed Python's, numpy's and, where this process has imported it, torch's generators."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(seed)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
 
 
 def device(preference: str = "auto", precision: str | None = None):
@@ -144,15 +148,16 @@ def package_versions(names=RECORDED_PACKAGES) -> dict[str, str]:
 
 
 def provenance(seed: int | None, params: dict | None = None) -> dict:
-    """What produced a result: seed, threads, device, library versions and the effective parameters."""
-    import torch
-
+    """What produced a result: seed, threads, device, library versions and the effective parameters (the torch
+    fields are None for a job that never imported torch: see :func:`setup`)."""
+    torch = sys.modules.get("torch")
     return {
         "seed": seed,
-        "torch_threads": torch.get_num_threads(),
-        "device": str(device()),
-        "precision": precision(device()),
-        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "threads": int(os.environ.get("OMP_NUM_THREADS", 0)) or None,
+        "torch_threads": torch.get_num_threads() if torch else None,
+        "device": str(device()) if torch else None,
+        "precision": precision(device()) if torch else None,
+        "cuda_device": torch.cuda.get_device_name(0) if torch and torch.cuda.is_available() else None,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "versions": package_versions(),
