@@ -127,7 +127,7 @@ def test_attacks_use_one_order_and_summaries_match_the_examples(workflow):
         )
         # gathering never imports torch (runtime.setup(uses_torch=False)); the attack shard ran it on 1 thread
         assert summary["provenance"]["torch_threads"] is None and summary["provenance"]["threads"] == 1
-        assert [shard["torch_threads"] for shard in summary["shard_provenance"]] == [1]
+        assert {shard["torch_threads"] for shard in summary["shard_provenance"]} == {1}
 
 
 def test_neuron_analysis(workflow):
