@@ -62,7 +62,9 @@ from tiny_model import build_tiny_bert
 
 work = Path(sys.argv[1])
 tiny = build_tiny_bert(work / "tiny_bert")
-(work / "gpu.yaml").write_text(yaml.safe_dump({"device": sys.argv[2], "model": {"name": str(tiny), "max_length": 32}}))
+overlay = {"device": sys.argv[2], "downloads_dir": str(Path.cwd() / "downloads")}  # the run is in another directory
+overlay["model"] = {"name": str(tiny), "max_length": 32}
+(work / "gpu.yaml").write_text(yaml.safe_dump(overlay))
 EOF
 timeout 300 "$PYTHON" -m snakemake --snakefile Snakefile --directory "$work" --workflow-profile none --cores 8 \
     --configfile tests/config/tiny.yaml "$work/gpu.yaml" > "$OUT/tiny_dag.log" 2>&1
