@@ -88,12 +88,12 @@ def summarize(records: list[dict]) -> list[dict]:
 def floor_seconds(job: dict) -> float:
     """Seconds the job's model FLOPs take at its own measured matrix-product peak, each precision at its own
     (CPU jobs; a GPU job's peak is not measured and counts 0)."""
-    peak = job.get("peak") or {}
-    return sum(
-        flops / peak[key.split("-", 1)[1]]
-        for key, flops in job.get("flops", {}).items()
-        if key.startswith("cpu-") and key.split("-", 1)[1] in peak
-    )
+    peak, seconds = job.get("peak") or {}, 0.0
+    for key, flops in job.get("flops", {}).items():  # key: <device>-<precision>
+        device, precision = key.split("-", 1)
+        if device == "cpu" and precision in peak:
+            seconds += flops / peak[precision]
+    return seconds
 
 
 def markdown(rows: list[dict], records: list[dict], cores: int) -> str:

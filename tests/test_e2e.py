@@ -216,6 +216,18 @@ def test_second_run_has_nothing_to_do(workflow):
     assert "Nothing to be done" in run(workdir, "-n", configfiles=[overlay]).stdout
 
 
+# the jobs of one model over the 2 seeds, from its training on (each seed's attack in 2 shards), and the report's
+MODEL_JOBS = {
+    "finetune": 2,
+    "evaluate": 2,
+    "attack": 4,
+    "gather_attack": 2,
+    "extract_activations": 2,
+    "probe_neurons": 2,
+}
+REPORT_JOBS = {"aggregate": 1, "all": 1}
+
+
 @pytest.mark.parametrize(
     "change, rerun",
     [
@@ -223,31 +235,11 @@ def test_second_run_has_nothing_to_do(workflow):
         ({"attack": {"query_budget": 150}}, {"attack": 20, "gather_attack": 10, "aggregate": 1, "all": 1}),
         (
             {"finetune": {"method_params": {"advaug": {"share": 0.25}}}},
-            {
-                "attack_train": 2,
-                "finetune": 2,
-                "evaluate": 2,
-                "attack": 4,
-                "gather_attack": 2,
-                "extract_activations": 2,
-                "probe_neurons": 2,
-                "aggregate": 1,
-                "all": 1,
-            },
+            {"attack_train": 2, **MODEL_JOBS, **REPORT_JOBS},
         ),
-        (
+        (  # the two models trained from the pre-trained variants
             {"pretrain": {"lr": 0.0005}},
-            {
-                "pretrain_mlm": 2,
-                "finetune": 4,
-                "evaluate": 4,
-                "attack": 8,
-                "gather_attack": 4,
-                "extract_activations": 4,
-                "probe_neurons": 4,
-                "aggregate": 1,
-                "all": 1,
-            },
+            {"pretrain_mlm": 2, **{rule: 2 * jobs for rule, jobs in MODEL_JOBS.items()}, **REPORT_JOBS},
         ),
     ],
 )
@@ -261,17 +253,7 @@ def test_a_sweep_trains_its_points_as_models_and_a_new_point_plans_only_its_own_
     """Last in this module: it adds models to the shared workflow."""
     workdir, overlay, _ = workflow
     point = "rotten_tomatoes/none/advaug-weight=0.5"
-    # a point's own jobs, and nothing else: its 2 seeds' training, evaluations, 2 attack shards each and probes
-    own_jobs = {
-        "finetune": 2,
-        "evaluate": 2,
-        "attack": 4,
-        "gather_attack": 2,
-        "extract_activations": 2,
-        "probe_neurons": 2,
-        "aggregate": 1,
-        "all": 1,
-    }
+    own_jobs = {**MODEL_JOBS, **REPORT_JOBS}  # a point's own jobs, and nothing else
     first = run(
         workdir, configfiles=[overlay, write_overlay(workdir, finetune={"sweep": {"advaug": {"weight": [0.5]}}})]
     )

@@ -54,7 +54,7 @@ def setup(threads: int = 1, seed: int | None = None, uses_torch: bool = True) ->
 
     The thread count changes floating-point reduction order, so it is part of what makes a result
     reproducible: it is recorded by :func:`provenance` beside every result. A job that never runs torch
-    (``uses_torch=False``: gathering, tables, data preparation, probes) does not import it, which would cost it
+    (``uses_torch=False``: gathering, tables, data preparation, tagging) does not import it, which would cost it
     2-4 s of its few seconds; if something imports torch later, the thread variables set here still hold.
     """
     from . import timing

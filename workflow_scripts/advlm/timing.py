@@ -48,6 +48,9 @@ class Clock:
         self._charge()
         self.stack.append(phase)
 
+    def add_part(self, name: str, seconds: float) -> None:
+        self.part_seconds[name] = self.part_seconds.get(name, 0.0) + seconds
+
     def leave(self) -> None:
         self._charge()
         self.stack.pop()
@@ -114,7 +117,7 @@ def part(name: str):
         yield
     finally:
         if _clock is not None:
-            _clock.part_seconds[name] = _clock.part_seconds.get(name, 0.0) + time.time() - began
+            _clock.add_part(name, time.time() - began)
 
 
 def _time_imports() -> None:
@@ -167,7 +170,7 @@ def watch(model, part: str | None = None) -> None:
         return
 
     config = model.config
-    vocabulary_head = "MaskedLM" in type(model).__name__
+    vocabulary_head = model.get_output_embeddings() is not None  # a masked LM's projection onto the vocabulary
     entered = []
 
     def before(module, args, kwargs):
@@ -178,7 +181,7 @@ def watch(model, part: str | None = None) -> None:
         if part is None:
             _clock.model_seconds += seconds
         else:
-            _clock.part_seconds[part] = _clock.part_seconds.get(part, 0.0) + seconds
+            _clock.add_part(part, seconds)
         ids = kwargs.get("input_ids", args[0] if args else None)
         shape = ids.shape if ids is not None else kwargs["inputs_embeds"].shape[:2]
         flops = forward_flops(config, shape[0], shape[1], vocabulary_head)
