@@ -2,6 +2,7 @@ rule aggregate:
     input:
         script_libs("aggregate"),
         train_logs=[f"results/models/{model}/train_log.json" for model in model_ids(config)],
+        warm_starts=warm_start_logs(config),
         evaluations=eval_targets(config),
         attacks=attack_targets(config),
         attack_examples=[path.removesuffix(".json") + ".csv" for path in attack_targets(config)],

@@ -9,6 +9,7 @@ from pathlib import Path
 VADER_SETS = ("amazon", "tweets", "nyt", "movies")
 RESOURCES = ("minilm", "nltk_data", "glove", "vader")
 MODEL = "{dataset}/{pretrain}/{method}/seed{seed}"
+WARM_START = "{dataset}/{pretrain}/seed{seed}"  # the clean epochs a seed's methods share (finetune.warm_start_epochs)
 # attack_train's output; {examples} is "adversarial", or e.g. "adversarial-share=0.2" for a swept advaug (advaug_examples)
 ADVAUG_EXAMPLES = "results/advaug/{dataset}/{pretrain}/seed{seed}/{examples}.csv"
 ADVAUG_EXAMPLE_KEYS = ("attack", "share", "query_budget")  # what attack_train's examples depend on
@@ -496,6 +497,27 @@ def start_model_inputs(config, pretrain):
     return base_model_inputs(config) if pretrain == "none" else [f"results/pretrain/{pretrain}/model"]
 
 
+def finetune_start_inputs(config, wildcards):
+    """The model a method's fine-tuning starts from: the seed's shared warm start, or without one
+    (finetune.warm_start_epochs 0) the pre-training variant's start model."""
+    if config["finetune"]["warm_start_epochs"] > 0:
+        return [f"results/warm_start/{WARM_START}/model".format(**dict(wildcards.items()))]
+    return start_model_inputs(config, wildcards.pretrain)
+
+
+# finetune keys that only the methods' own epochs read: a change to them trains no warm start again
+METHOD_PHASE_KEYS = ("epochs", "patience", "budget_ramp_epochs")
+
+
+def warm_start_params(config):
+    """The warm start's training parameters: the finetune section without the keys that choose which models exist
+    or that only the methods' own epochs read, its epochs the warm-start epochs."""
+    finetune = config["finetune"]
+    excluded = {"methods", "seeds", "method_params", "grid", "grid_variant", "sweep", *METHOD_PHASE_KEYS}
+    params = {key: value for key, value in finetune.items() if key not in excluded}
+    return params | {"epochs": finetune["warm_start_epochs"], "max_length": config["model"]["max_length"]}
+
+
 def model_source(config, input):
     """The start model of a job: its model input where it has one, else the configured Hub name."""
     return input.start[0] if input.start else base_model(config)
@@ -639,6 +661,18 @@ def models(config):
         for d, p, m, s in grid
         if finetune["grid"] == "every" or points[m]["method"] == "base" or p == finetune["grid_variant"]
     ]
+
+
+def warm_starts(config):
+    """Every (dataset, pretrain, seed) whose methods share a warm start (none where finetune.warm_start_epochs is 0)."""
+    if config["finetune"]["warm_start_epochs"] == 0:
+        return []
+    keys = {(m["dataset"], m["pretrain"], m["seed"]) for m in models(config)}
+    return [dict(dataset=d, pretrain=p, seed=s) for d, p, s in sorted(keys)]
+
+
+def warm_start_logs(config):
+    return [f"results/warm_start/{WARM_START}/train_log.json".format(**keys) for keys in warm_starts(config)]
 
 
 def model_ids(config):

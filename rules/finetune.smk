@@ -1,8 +1,43 @@
+rule warm_start:
+    """The clean epochs every method of a (dataset, pre-training variant, seed) continues from
+    (finetune.warm_start_epochs): planned once, whatever the methods and their parameters."""
+    input:
+        script_libs("warm_start"),
+        start=lambda wc: start_model_inputs(config, wc.pretrain),
+        train=lambda wc: split_path(wc.dataset, "train"),
+        validation=lambda wc: split_path(wc.dataset, "validation"),
+    output:
+        model=directory(f"results/warm_start/{WARM_START}/model"),
+        record=f"results/warm_start/{WARM_START}/train_log.json",
+    log:
+        f"results/logs/warm_start/{WARM_START}.log",
+    benchmark:
+        f"results/benchmarks/warm_start/{WARM_START}.tsv"
+    priority: 2  # every method of the seed waits for it
+    conda:
+        "../envs/workflow.yaml"
+    threads: threads_up_to(4)
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1,
+    params:
+        model_source=lambda wc, input: model_source(config, input),
+        training=warm_start_params(config),
+        seed=lambda wc: int(wc.seed),
+        num_labels=len(config["data"]["labels"]),
+        device=config["device"],
+        precision=config["precision"],
+        checkpoint_dir=f"results/checkpoints/warm_start/{WARM_START}",
+    script:
+        "../workflow_scripts/warm_start.py"
+
+
 rule finetune:
     input:
         unpack(lambda wc: method_inputs(config, wc)),
         script_libs("finetune"),
-        start=lambda wc: start_model_inputs(config, wc.pretrain),
+        start=lambda wc: finetune_start_inputs(config, wc),
         train=lambda wc: split_path(wc.dataset, "train"),
         validation=lambda wc: split_path(wc.dataset, "validation"),
     output:

@@ -70,14 +70,31 @@ def test_training_records_and_predictions_agree(workflow):
     for model in MODELS:
         record = json.loads((workdir / f"results/models/{model}/train_log.json").read_text())
         assert record["provenance"]["seed"] == int(model[-1]) and record["provenance"]["torch_threads"] == 1
-        expected_source = "tiny_bert" if "/none/" in model else f"results/pretrain/{model.split('/')[1]}/model"
-        assert record["model_source"].endswith(expected_source)
+        pretrain, seed = model.split("/")[1], model[-1]
+        assert record["model_source"].endswith(f"results/warm_start/rotten_tomatoes/{pretrain}/seed{seed}/model")
+        warm = json.loads(
+            (workdir / f"results/warm_start/rotten_tomatoes/{pretrain}/seed{seed}/train_log.json").read_text()
+        )
+        assert warm["model_source"].endswith(
+            "tiny_bert" if pretrain == "none" else f"results/pretrain/{pretrain}/model"
+        )
+        assert warm["method"] == "base" and warm["epochs_run"] == 1 and "convergence" in record
         for evalset in ("test", "imdb", "tweets"):
             metrics = json.loads((workdir / f"results/eval/{model}/{evalset}.json").read_text())
             predictions = pd.read_csv(workdir / f"results/eval/{model}/{evalset}.predictions.csv")
             assert metrics["n"] == len(predictions) == 16
             assert metrics["accuracy"] == pytest.approx((predictions["prediction"] == predictions["label"]).mean())
             assert 0 <= metrics["ece"] <= 1 and 0 <= metrics["macro_f1"] <= 1
+
+
+def test_the_training_table_gives_every_model_its_equal_footing_figures(workflow):
+    workdir, _, _ = workflow
+    training = pd.read_csv(workdir / "results/report/training.csv")
+    assert len(training) == len(MODELS) and training["converged"].isin([True, False]).all()
+    assert (training["steps"] == training["examples_seen"].floordiv(8) + (training["examples_seen"] % 8 > 0)).all()
+    assert (training["forward_per_step"] == 1).all() and (training["backward_per_step"] == 1).all()  # base, input space
+    assert (training.loc[training["method"] == "a2t", "attack_forward"] > 0).all()
+    assert (training["warm_start_steps"] == 48 // 8).all() and training["warm_start_seconds"].gt(0).all()
 
 
 def test_input_space_methods_trained_on_adversarial_examples(workflow):
@@ -237,9 +254,18 @@ REPORT_JOBS = {"aggregate": 1, "all": 1}
             {"finetune": {"method_params": {"advaug": {"share": 0.25}}}},
             {"attack_train": 2, **MODEL_JOBS, **REPORT_JOBS},
         ),
-        (  # the two models trained from the pre-trained variants
+        (  # the two models trained from the pre-trained variants, and their warm starts
             {"pretrain": {"lr": 0.0005}},
-            {"pretrain_mlm": 2, **{rule: 2 * jobs for rule, jobs in MODEL_JOBS.items()}, **REPORT_JOBS},
+            {
+                "pretrain_mlm": 2,
+                "warm_start": 4,
+                **{rule: 2 * jobs for rule, jobs in MODEL_JOBS.items()},
+                **REPORT_JOBS,
+            },
+        ),
+        (  # the methods' own epochs: every model, and no warm start
+            {"finetune": {"patience": 2}},
+            {"attack_train": 2, **{rule: 5 * jobs for rule, jobs in MODEL_JOBS.items()}, **REPORT_JOBS},
         ),
     ],
 )

@@ -10,7 +10,7 @@ import torch
 
 from advlm import artifacts, data, models, training
 
-A2T = {"share": 0.15, "query_budget": 60}  # 4 of 24 examples; 5 attacks on the victim succeed
+A2T = {"clean_epochs": 1, "share": 0.15, "query_budget": 60}  # 4 of 24 examples; 5 attacks on the victim succeed
 A2T_OPTIONS = {"sentence_encoder_threshold": 0.5}  # the tiny random encoder scores every pair alike
 
 

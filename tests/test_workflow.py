@@ -1,5 +1,6 @@
 """The DAG, lint and config checks, all without running a job."""
 
+import copy
 import re
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ TINY_JOBS = {  # tests/config/tiny.yaml: (base on 3 pre-training variants + adva
     "augment_corpus": 1,
     "pretrain_mlm": 2,
     "build_embeddings": 1,
+    "warm_start": 6,  # one per pre-training variant and seed, shared by the seed's methods
     "finetune": 10,
     "attack_train": 2,
     "evaluate": 10,  # one job per model for its 3 evaluation sets
@@ -64,6 +66,7 @@ def test_dry_run_grows_with_seeds_and_attacks(tmp_path):
     )
     counts = job_counts(run(tmp_path, "-n", configfiles=[overlay]).stdout)
     assert counts["finetune"] == 15 and counts["evaluate"] == 15  # (3 base + 2 on none) × 3 seeds
+    assert counts["warm_start"] == 3 * 3  # planned once per variant and seed, whatever the methods
     assert counts["attack"] == 15 * 2 * 3 and counts["gather_attack"] == 30 and counts["attack_train"] == 3
 
 
@@ -131,11 +134,12 @@ SWEEP = {
 
 def test_sweep_points_are_models_with_readable_ids():
     common, config = _common(), _config()
+    config["finetune"]["method_params"]["advaug"]["share"] = 0.5  # the configured share, one of SWEEP's points
+    unswept = common.model_ids(copy.deepcopy(config))
     config["finetune"]["sweep"] = SWEEP
     common.check_config(config)
     points = ["pgd-epsilon=0.1-step_size=0.04", "a2t-share=0.05", "a2t-share=0.2"]
     points += ["advaug-weight=0.5-share=0.25", "advaug-weight=0.5-share=0.5"]
-    unswept = common.model_ids(_config())
     added = [f"rotten_tomatoes/none/{point}/seed{seed}" for point in points for seed in (1, 2, 3)]
     assert sorted(common.model_ids(config)) == sorted(unswept + added)
     # a point's parameters: the method's as configured, its values set; an unswept model's are unchanged

@@ -7,7 +7,7 @@ from advlm import report, runtime
 
 def main(smk):
     runtime.setup(smk.threads, None, uses_torch=False)
-    names = ("train_logs", "attacks", "attack_examples", "probes")
+    names = ("train_logs", "warm_starts", "attacks", "attack_examples", "probes")
     inputs = {name: list(smk.input[name]) for name in names}
     # each evaluate directory holds exactly the model's evaluation sets: <evalset>.json, <evalset>.predictions.csv
     predictions = [

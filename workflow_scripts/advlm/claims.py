@@ -22,6 +22,11 @@ evaluation set) and every seed that trained all cells of both groups:
   seeds needed to detect the observed effect, and (per-example metrics) the examples per seed needed with the
   present seeds, from the split of var(d_s) into seed variance and example variance v_s.
 
+A row any of whose cells did not converge in one of its seeds (its training record's convergence check,
+``advlm.convergence``) gets no verdict: *not converged*, with the cells and seeds in its note. A model at chance
+looks robust (an attack cannot flip a constant prediction) and a still-learning one measures how fast a method
+learns, not what it does; such rows leave the Holm family.
+
 One seed gives no between-seed variance: the row is *inconclusive: needs ≥ 2 seeds* and shows the
 within-seed bootstrap interval over examples (``scipy.stats.bootstrap``) of that one training run.
 """
@@ -327,8 +332,33 @@ def exposure(experiment: dict, treatment: list[dict], control: list[dict], attac
     }[tuple(seen)]
 
 
-def contrast_rows(outcomes: Outcomes, claim: str, spec: dict, experiment: dict, settings: dict) -> list[dict]:
-    """One row per dataset, contrast, metric and key of one claim (before Holm)."""
+def unconverged_models(train_logs) -> set[tuple]:
+    """(dataset, pretrain, method, seed) of every model whose training record says it did not converge."""
+    from .report import model_of
+
+    out = set()
+    for path in train_logs:
+        if not artifacts.read_json(path)["convergence"]["converged"]:
+            model = model_of(path)
+            out.add((model["dataset"], model["pretrain"], model["method"], int(model["seed"])))
+    return out
+
+
+def _unconverged_note(dataset: str, cells: list[dict], seeds: list[int], unconverged: set[tuple]) -> str:
+    bad = [
+        f"{cell_name(cell)} seed {seed}"
+        for cell in cells
+        for seed in seeds
+        if (dataset, cell["pretrain"], cell["method"], seed) in unconverged
+    ]
+    return "not converged: " + ", ".join(dict.fromkeys(bad)) if bad else ""
+
+
+def contrast_rows(
+    outcomes: Outcomes, claim: str, spec: dict, experiment: dict, settings: dict, unconverged: set = frozenset()
+) -> list[dict]:
+    """One row per dataset, contrast, metric and key of one claim (before Holm); ``unconverged``:
+    unconverged_models."""
     rows = []
     trained = {(m["dataset"], m["pretrain"], m["method"]) for m in experiment["models"]}
     for dataset in experiment["datasets"]:
@@ -337,6 +367,7 @@ def contrast_rows(outcomes: Outcomes, claim: str, spec: dict, experiment: dict, 
             cells = [*treatment, *control]
             missing = [cell_name(c) for c in cells if (dataset, c["pretrain"], c["method"]) not in trained]
             seeds = sorted(set.intersection(*(outcomes.seeds(dataset, c) for c in cells)))
+            not_converged = _unconverged_note(dataset, cells, seeds, unconverged)
             for metric in FAMILIES[spec["family"]]:
                 for key in metric_keys(spec["family"], metric, experiment, dataset):
                     row = {
@@ -356,6 +387,9 @@ def contrast_rows(outcomes: Outcomes, claim: str, spec: dict, experiment: dict, 
                         rows.append(
                             {**row, "verdict": "not run", "n_seeds": 0, "note": f"not trained: {', '.join(missing)}"}
                         )
+                        continue
+                    if not_converged:
+                        rows.append({**row, "verdict": "not converged", "n_seeds": len(seeds), "note": not_converged})
                         continue
                     differences = _differences(outcomes, dataset, treatment, control, seeds, metric, key, experiment)
                     rows.append({**row, **_statistics(differences, settings)})
@@ -452,12 +486,13 @@ def _needs(note: dict, seeds: int, power: float) -> str:
     return text
 
 
-def claims_table(outcomes: Outcomes, settings: dict, experiment: dict) -> pd.DataFrame:
+def claims_table(outcomes: Outcomes, settings: dict, experiment: dict, unconverged: set = frozenset()) -> pd.DataFrame:
     """Every claim's rows: ``settings`` is the config's ``claims`` block; ``experiment`` says what was run
-    (rules/common.smk ``claims_experiment``: datasets, ood, attacks, augmenter, method_attacks, models)."""
+    (rules/common.smk ``claims_experiment``: datasets, ood, attacks, augmenter, method_attacks, models);
+    ``unconverged``: the models whose training did not converge (unconverged_models)."""
     rows = []
     for claim, spec in settings["statements"].items():
-        family = contrast_rows(outcomes, claim, spec, experiment, settings)
+        family = contrast_rows(outcomes, claim, spec, experiment, settings, unconverged)
         finish_family(family, spec["direction"], settings)
         rows += family
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -518,7 +553,9 @@ def markdown(table: pd.DataFrame, settings: dict) -> str:
     for claim, part in table.groupby("claim", sort=False):
         counts = part["verdict"].value_counts()
         tally = ", ".join(
-            f"{counts[v]} {v}" for v in ("supported", "contradicted", "inconclusive", "not run") if v in counts
+            f"{counts[v]} {v}"
+            for v in ("supported", "contradicted", "inconclusive", "not converged", "not run")
+            if v in counts
         )
         text = settings["statements"][claim].get("text")
         lines += [f"### {claim}", "", f"*{text}* " if text else "", f"Verdicts: {tally}.", ""]

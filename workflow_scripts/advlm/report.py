@@ -124,7 +124,40 @@ def perturbation_sizes(record: dict) -> dict:
     return out
 
 
-def training_table(paths) -> pd.DataFrame:
+_WARM_START_PATH = re.compile(r"warm_start/(?P<dataset>[^/]+)/(?P<pretrain>[^/]+)/seed(?P<seed>\d+)/train_log\.json$")
+
+
+def warm_start_table(paths) -> pd.DataFrame:
+    """Per (dataset, pre-training variant, seed): the shared warm start's steps, examples, passes and time."""
+    rows = []
+    for path in paths:
+        keys = _WARM_START_PATH.search(str(path)).groupdict()
+        record = artifacts.read_json(path)
+        rows.append(
+            {
+                **keys,
+                "seed": int(keys["seed"]),
+                "warm_start_steps": record["steps"],
+                "warm_start_examples_seen": record["examples_seen"],
+                "warm_start_seconds": record["train_seconds"],
+                "warm_start_validation_accuracy": record["history"][-1]["validation"]["accuracy"],
+            }
+        )
+    return pd.DataFrame(rows, columns=["dataset", "pretrain", "seed", *WARM_START_COLUMNS])
+
+
+WARM_START_COLUMNS = [
+    "warm_start_steps",
+    "warm_start_examples_seen",
+    "warm_start_seconds",
+    "warm_start_validation_accuracy",
+]
+
+
+def training_table(paths, warm_starts=()) -> pd.DataFrame:
+    """One row per model: convergence, the kept epoch, the equal-footing figures (optimizer steps, examples seen,
+    forward and backward passes per step, the input-space methods' attack passes, wall time) of the method's own
+    epochs, and those of the shared warm start it continued from (``warm_starts``: its records), if any."""
     rows = []
     for path in paths:
         record = artifacts.read_json(path)
@@ -133,16 +166,26 @@ def training_table(paths) -> pd.DataFrame:
         rows.append(
             {
                 **{k: model_of(path)[k] for k in MODEL_KEYS},
+                "converged": record["convergence"]["converged"],
+                "not_converged_because": record["convergence"]["reason"],
                 **perturbation_sizes(record),
                 "best_epoch": record["best_epoch"],
+                "epochs_run": record["epochs_run"],
                 "validation_accuracy": best["validation"]["accuracy"],
                 "train_seconds": record["train_seconds"],
                 "steps": record["steps"],
+                "examples_seen": record["examples_seen"],
+                "forward_per_step": record["passes_per_step"]["forward"],
+                "backward_per_step": record["passes_per_step"]["backward"],
+                "attack_forward": record["passes"]["examples"]["forward"],
                 "adversarial_examples": examples,
                 "kept_saw_adversarial": examples > 0,
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if len(warm_starts):
+        table = table.merge(warm_start_table(warm_starts), on=["dataset", "pretrain", "seed"], how="left")
+    return table
 
 
 def mean_sd(frame: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
@@ -197,11 +240,12 @@ def write_report(inputs: dict, out_dir: str | Path, claims_settings: dict, exper
     out_dir.mkdir(parents=True, exist_ok=True)
     neuron_records = [artifacts.read_json(path) for path in inputs["probes"]]
     outcomes = claims.load_outcomes(inputs["predictions"], inputs["eval"], inputs["attack_examples"], inputs["probes"])
-    claims_table = claims.claims_table(outcomes, claims_settings, experiment)
+    unconverged = claims.unconverged_models(inputs["train_logs"]) if claims_settings["require_converged"] else set()
+    claims_table = claims.claims_table(outcomes, claims_settings, experiment, unconverged)
     claims_table.to_csv(out_dir / "claims.csv", index=False)
     claims.plot_forest(claims_table, out_dir / "claims.png")
     tables = {
-        "training": training_table(inputs["train_logs"]),
+        "training": training_table(inputs["train_logs"], inputs.get("warm_starts", [])),
         "generalization": collect(inputs["eval"], "evalset", eval_metrics),
         "robustness": collect(inputs["attacks"], "attack", attack_metrics),
         "robustness_all_correct": all_correct_table(inputs["attacks"]),
@@ -255,5 +299,6 @@ def write_report(inputs: dict, out_dir: str | Path, claims_settings: dict, exper
 
 def _summary(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Mean ± sd over seeds of every metric column; sizes and budgets are settings, not outcomes."""
-    settings = {"seed", "n", "query_budget", "ablation_n", "steps"}
-    return mean_sd(table, by, [c for c in table.columns if c not in {*by, *settings}])
+    settings = {"seed", "n", "query_budget", "ablation_n"}
+    outcomes = table.select_dtypes(include=["number", "bool"]).columns  # text columns (reasons) stay in the CSV
+    return mean_sd(table, by, [c for c in outcomes if c not in {*by, *settings}])

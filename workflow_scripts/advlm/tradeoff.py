@@ -12,18 +12,18 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from .convergence import above_majority_p
+
 GENERALIZATION = {"in_domain": "in-domain accuracy", "ood_mean": "mean out-of-domain accuracy"}
 KEYS = ["dataset", "pretrain", "method", "seed"]
 
 
 def at_chance(predictions: pd.DataFrame, level: float = 0.05) -> bool:
     """Whether a model's accuracy on ``predictions`` (columns label, prediction) is not significantly above the
-    majority-class rate (one-sided exact binomial test at ``level``)."""
-    from scipy.stats import binomtest
-
+    majority-class rate (one-sided exact binomial test at ``level``, as a training record's convergence check)."""
     correct = int((predictions["label"] == predictions["prediction"]).sum())
     majority = predictions["label"].value_counts(normalize=True).max()
-    return binomtest(correct, len(predictions), majority, alternative="greater").pvalue >= level
+    return above_majority_p(correct, len(predictions), majority) >= level
 
 
 def chance_table(prediction_paths) -> pd.DataFrame:

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from transformers import get_linear_schedule_with_warmup
 
-from . import artifacts, timing
+from . import artifacts, convergence, timing
 from .checkpoint import Checkpoints, fingerprint, restore
 from .evaluation import classification_metrics
 from .models import autocast, encode, load_classifier, load_tokenizer, predict_proba, token_lengths
@@ -64,6 +64,10 @@ class BaseMethod:
     def epoch_size(self, epoch: int, num_examples: int) -> int:
         """How many examples ``epoch_examples`` will give (at most), for the learning-rate schedule."""
         return num_examples
+
+    def set_budget_scale(self, scale: float) -> None:
+        """Scale the perturbation budget by ``scale`` in [0, 1] for the next steps (finetune.budget_ramp_epochs):
+        methods with a continuous budget (the embedding-space ones) override it; discrete ones ignore it."""
 
     def backward(self, model, batch: dict) -> float:
         loss = _cross_entropy(model(**batch["inputs"]).logits.float(), batch)
@@ -150,6 +154,12 @@ class Perturbation:
         """delta + step_size * grad / ||grad|| (norm of the configured kind), projected onto the epsilon-ball."""
         return self.project(delta + self.step_size * _unit(grad * mask, self.norm)) * mask
 
+    def scaled(self, scale: float) -> Perturbation:
+        """The same ball and step, every size times ``scale`` (the budget ramp); epsilon 0 stays unbounded."""
+        return dataclasses.replace(
+            self, step_size=self.step_size * scale, init_mag=self.init_mag * scale, epsilon=self.epsilon * scale
+        )
+
     def project(self, delta: torch.Tensor) -> torch.Tensor:
         if self.epsilon <= 0:
             return delta
@@ -225,9 +235,12 @@ class PGD(BaseMethod):
     clean_weight: float = 1.0
 
     def __post_init__(self):
-        self.perturbation = _check_perturbation(self)
+        self.full_perturbation = self.perturbation = _check_perturbation(self)
         self.realised = RealisedSize()
         _require(self, clean_weight=self.clean_weight >= 0)
+
+    def set_budget_scale(self, scale: float) -> None:
+        self.perturbation = self.full_perturbation.scaled(scale)
 
     def attack(self, model, inputs: dict, labels: torch.Tensor, embeds: torch.Tensor) -> torch.Tensor:
         """delta_K for detached word embeddings ``embeds``."""
@@ -265,8 +278,11 @@ class FreeLB(BaseMethod):
     norm: str = "l2"
 
     def __post_init__(self):
-        self.perturbation = _check_perturbation(self)
+        self.full_perturbation = self.perturbation = _check_perturbation(self)
         self.realised = RealisedSize()
+
+    def set_budget_scale(self, scale: float) -> None:
+        self.perturbation = self.full_perturbation.scaled(scale)
 
     def backward(self, model, batch: dict) -> float:
         inputs, labels = batch["inputs"], batch["labels"]
@@ -308,6 +324,10 @@ class LDS(BaseMethod):
             weight=self.weight >= 0,
         )
         self.realised = RealisedSize()
+        self.scale = 1.0
+
+    def set_budget_scale(self, scale: float) -> None:
+        self.scale = scale  # r's norm; the finite-difference step xi only finds r's direction and stays
 
     def direction(self, model, inputs: dict, embeds: torch.Tensor) -> torch.Tensor:
         """The virtual adversarial perturbation r (L2 norm epsilon per example) for detached ``embeds``.
@@ -327,7 +347,7 @@ class LDS(BaseMethod):
                 kl = kl_divergence(clean_logits, _logits(model, inputs, embeds + d))
                 (d,) = torch.autograd.grad(kl, d)
                 d = d * mask
-        return self.epsilon * _unit(d)
+        return self.scale * self.epsilon * _unit(d)
 
     def backward(self, model, batch: dict) -> float:
         inputs, labels = batch["inputs"], batch["labels"]
@@ -381,7 +401,7 @@ class A2T(BaseMethod):
     name = "a2t"
     needs = ("tokenizer", "max_length", "seed", "attack_context")
     regenerates_examples = True
-    clean_epochs: int = 1
+    clean_epochs: int = 0
     share: float = 0.2
     query_budget: int = 200
     weight: float = 1.0
@@ -540,6 +560,47 @@ def _batch(examples: pd.DataFrame, indices: list[int], tokenizer, max_length: in
     return batch
 
 
+def _stops_early(run: dict, hp: dict) -> bool:
+    """Early stopping: ``patience`` epochs have passed since the best validation accuracy."""
+    patience = hp.get("patience", 0)
+    return patience > 0 and len(run["history"]) - run["best"]["epoch"] >= patience
+
+
+class PassCounter:
+    """Counts the model's forward passes and the backward passes through it (a forward whose output is in an
+    autograd graph: every method here backpropagates each such pass once), per named context: ``step`` (a
+    method's training step) and ``examples`` (an input-space method's attack on the training set). Passes outside
+    a context (validation) are not counted. The counts are a training record's equal-footing figures."""
+
+    def __init__(self, model, counts: dict):
+        self.counts, self.context = counts, None
+        self.handle = model.register_forward_hook(self._count)
+
+    @staticmethod
+    def empty() -> dict:
+        return {context: {"forward": 0, "backward": 0} for context in ("step", "examples")}
+
+    @staticmethod
+    def per_step(counts: dict, steps: int) -> dict:
+        return {kind: counts["step"][kind] / steps if steps else 0.0 for kind in ("forward", "backward")}
+
+    def _count(self, module, args, output) -> None:
+        if self.context is not None:
+            self.counts[self.context]["forward"] += 1
+            self.counts[self.context]["backward"] += int(output[0].requires_grad)
+
+    @contextlib.contextmanager
+    def counting(self, context: str):
+        self.context = context
+        try:
+            yield
+        finally:
+            self.context = None
+
+    def remove(self) -> None:
+        self.handle.remove()
+
+
 def finetune(
     model_source: str,
     train: pd.DataFrame,
@@ -556,6 +617,12 @@ def finetune(
     checkpoint_every: int = 0,
 ) -> dict:
     """Fine-tune ``model_source`` with one method; keep the checkpoint with the best validation accuracy.
+
+    ``hp``: the finetune section's training keys. ``epochs`` is the most epochs run; with ``patience`` > 0 the
+    run stops after ``patience`` epochs without a better validation accuracy (early stopping). With
+    ``budget_ramp_epochs`` > 0 the method's perturbation budget rises linearly from 0 to its value over that many
+    epochs' steps (``set_budget_scale``). The start model is evaluated on the validation split first (epoch 0), so
+    that the convergence check (advlm.convergence) can compare the last epoch with the one before.
 
     ``method_context``: the run objects input-space methods need beyond the loop's own (``attack_context`` of
     a2t, ``adversarial_examples`` of advaug; see their ``needs``).
@@ -615,6 +682,8 @@ def finetune(
         "best": None,
         "best_state": None,
         "seconds": 0.0,
+        "correct": [],  # validation correctness per epoch, epoch 0 (the start model) first: the convergence check
+        "passes": PassCounter.empty(),
     }
     resumed = checkpoints and checkpoints.load()
     if resumed:
@@ -637,10 +706,24 @@ def finetune(
             state, {"where": where, "epoch": run["epoch"] + 1, "step": run["step"], "position": run["position"]}
         )
 
+    labels = validation["label"].to_numpy()
+
+    def validate() -> dict:
+        probabilities = predict_proba(
+            model, tokenizer, validation["text"].tolist(), hp["eval_batch_size"], hp["max_length"], device
+        ).numpy()
+        run["correct"].append((probabilities.argmax(axis=1) == labels).tolist())
+        return classification_metrics(probabilities, labels)
+
     started = time.perf_counter() - run["seconds"]
+    if not run["correct"]:
+        run["start_validation"] = validate()
+    ramp_steps = hp.get("budget_ramp_epochs", 0) * -(-len(train) // hp["batch_size"])
+    passes = PassCounter(model, run["passes"])
     for epoch in range(run["epoch"], hp["epochs"]):
         if run["examples"] is None:  # a new epoch; a resumed one has its examples and order
-            examples = method.epoch_examples(epoch, model, train)
+            with passes.counting("examples"):
+                examples = method.epoch_examples(epoch, model, train)
             order = torch.randperm(len(examples), generator=generator).tolist()
             lengths = token_lengths(tokenizer, examples["text"].tolist(), hp["max_length"])
             order = length_grouped(order, lengths, hp["batch_size"], generator)
@@ -652,7 +735,9 @@ def finetune(
             batch = _batch(examples, order[start : start + hp["batch_size"]], tokenizer, hp["max_length"], device)
             model.train()
             optimizer.zero_grad(set_to_none=True)
-            with autocast(device):
+            if ramp_steps:
+                method.set_budget_scale(min(1.0, (run["step"] + 1) / ramp_steps))
+            with autocast(device), passes.counting("step"):
                 run["losses"].append(method.backward(model, batch))
             torch.nn.utils.clip_grad_norm_(model.parameters(), hp["max_grad_norm"])
             optimizer.step()
@@ -660,10 +745,7 @@ def finetune(
             run["position"], run["step"] = start + hp["batch_size"], run["step"] + 1
             if checkpoints and checkpoints.due(run["step"]) and run["position"] < len(order):
                 save("step")
-        probabilities = predict_proba(
-            model, tokenizer, validation["text"].tolist(), hp["eval_batch_size"], hp["max_length"], device
-        ).numpy()
-        metrics = classification_metrics(probabilities, validation["label"].to_numpy())
+        metrics = validate()
         run["history"].append(
             {
                 "epoch": epoch + 1,
@@ -684,9 +766,15 @@ def finetune(
         if run["best"] is None or metrics["accuracy"] > run["best"]["validation"]["accuracy"]:
             run["best"], run["best_state"] = run["history"][-1], copy.deepcopy(model.state_dict())
         run.update(epoch=epoch + 1, examples=None, order=None, position=0, losses=[])
+        if _stops_early(run, hp):
+            log.info(
+                "early stop after epoch %d: no better validation accuracy for %d epochs", epoch + 1, hp["patience"]
+            )
+            break
         if checkpoints and epoch + 1 < hp["epochs"]:
             save("epoch end")
 
+    passes.remove()
     history, best = run["history"], run["best"]
     model.load_state_dict(run["best_state"])
     model.save_pretrained(out_dir / "model")
@@ -697,8 +785,15 @@ def finetune(
         "model_source": str(model_source),
         "history": history,
         "best_epoch": best["epoch"],
+        "start_validation": run["start_validation"],
+        "epochs_run": len(history),
+        "stopped_early": len(history) < hp["epochs"],
+        "convergence": convergence.check([np.array(c) for c in run["correct"]], best["epoch"], labels),
         "train_seconds": time.perf_counter() - started,
-        "steps": total_steps,
+        "steps": run["step"],
+        "examples_seen": sum(epoch["train_examples"] for epoch in history),
+        "passes": run["passes"],
+        "passes_per_step": PassCounter.per_step(run["passes"], run["step"]),
         "provenance": provenance(seed, {"training": hp, "method": method_params}),
     }
     if checkpoints:
