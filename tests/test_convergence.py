@@ -97,6 +97,11 @@ def test_claims_rows_with_an_unconverged_cell_say_so_instead_of_a_verdict():
     assert table["p_holm"].isna().all()
     converged = claims.claims_table(outcomes, settings, experiment())
     assert converged.set_index("metric").loc["accuracy_under_attack", "verdict"] == "supported"
+    # the headline keeps accuracy under attack (attack success is in the full table) and says why there is no verdict
+    (line,) = claims.headline(table).itertuples()
+    assert (line.metric, line.verdict) == ("accuracy_under_attack (pwws)", "not converged: none/a2t seed 2")
+    (line,) = claims.headline(converged).itertuples()
+    assert line.verdict == "supported" and line._4.startswith("+0.1") and line.n == "3 seeds × 400 ex."
 
 
 def test_unconverged_models_are_read_from_the_training_records(tmp_path):

@@ -40,9 +40,11 @@ SLICE = {
     "finetune": {"methods": ["base"], "seeds": [1]},
     "ood": {"rotten_tomatoes": ["tweets"]},
 }
-GPU_RULES = {"finetune", "pretrain_mlm", "attack", "attack_train", "extract_activations"}  # gpu=1 in the rules
+# gpu=1 in the rules
+GPU_RULES = {"warm_start", "finetune", "pretrain_mlm", "attack", "attack_train", "extract_activations"}
 LOCAL_RULES = {"aggregate", "all"}  # localrule: True (and the target rule)
-THREADS = {"finetune": 4, "pretrain_mlm": 4, "extract_activations": 2, "build_embeddings": 2}  # others: 1
+# threads (others: 1)
+THREADS = {"warm_start": 4, "finetune": 4, "pretrain_mlm": 4, "extract_activations": 2, "build_embeddings": 2}
 # Snakemake never gives a job more threads than its machine has cores (`--cores all` inside a cluster job):
 # the test node advertises 8 CPUs, but a cluster job here runs with at most this machine's cores
 CORES = len(os.sched_getaffinity(0))

@@ -17,25 +17,28 @@ evaluation set) and every seed that trained all cells of both groups:
   Holm-adjusted p is below ``alpha`` and the effect points the claimed way, *contradicted* when it points
   the other way, *inconclusive* otherwise. The corrected interval is the t interval at the row's Holm level
   (``alpha * p / p_holm``): it excludes 0 exactly when the verdict is not inconclusive.
-* Power, for inconclusive rows (one-sample t power, ``statsmodels``, at the Bonferroni level of the claim's
-  family, the level the last Holm step needs): the smallest effect the run could detect with 80 % power, the
-  seeds needed to detect the observed effect, and (per-example metrics) the examples per seed needed with the
-  present seeds, from the split of var(d_s) into seed variance and example variance v_s.
+* Power, for inconclusive rows (the exact noncentral-t power of the one-sample t-test, ``statsmodels``, at the
+  Bonferroni level of the claim's family, the level the last Holm step needs; roots by a bracketed root-finder and
+  checked, ``detectable_effect``): the design figure, the smallest effect the run's seeds detect with 80 % power,
+  in the metric's units; and, labelled post hoc (it plugs in the observed effect, a biased estimate of the true
+  one), the seeds, or (per-example metrics) the examples per seed with the present seeds, that the observed
+  effect would need, from the split of var(d_s) into seed variance and example variance v_s.
 
 A row any of whose cells did not converge in one of its seeds (its training record's convergence check,
 ``advlm.convergence``) gets no verdict: *not converged*, with the cells and seeds in its note. A model at chance
 looks robust (an attack cannot flip a constant prediction) and a still-learning one measures how fast a method
 learns, not what it does; such rows leave the Holm family.
 
-One seed gives no between-seed variance: the row is *inconclusive: needs ≥ 2 seeds* and shows the
-within-seed bootstrap interval over examples (``scipy.stats.bootstrap``) of that one training run.
+A row the t-test cannot test gets no verdict but *not tested* and the reason: one seed gives no between-seed
+variance (the row shows the within-seed bootstrap interval over examples, ``scipy.stats.bootstrap``, of that one
+training run); identical differences in every seed (discrete metrics on small sets) leave no spread to test
+against; a NaN outcome has no value. Such rows stay in the table, outside the Holm family.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -247,20 +250,19 @@ def bootstrap_interval(per_example: np.ndarray, level: float, seed: int) -> tupl
 
 
 def power_note(differences: list[SeedDifference], effect: float, alpha: float, power: float) -> dict:
-    """The smallest detectable effect, and the seeds and examples per seed needed to detect ``effect``."""
-    from statsmodels.stats.power import TTestPower
-
+    """The design figure, the smallest effect (in the metric's units) the run's seeds detect with ``power`` at
+    ``alpha``; the examples per seed that would make the observed effect detectable with the present seeds; and,
+    post hoc (biased: it plugs in the observed effect as if it were the true one), the seeds it would need."""
     values = np.array([d.value for d in differences])
     sd = float(np.std(values, ddof=1))
-    analysis = TTestPower()
     seeds = len(values)
-    standardized = analysis.solve_power(nobs=seeds, alpha=alpha, power=power) if seeds >= 2 else math.inf
+    standardized = detectable_effect(seeds, alpha, power)
     out = {"detectable_effect": standardized * sd if sd > 0 else 0.0, "seeds_needed": None, "examples_needed": None}
     if effect == 0 or sd == 0:
         return out
     out["seeds_needed"] = _seeds_needed(abs(effect) / sd, alpha, power)
     within = [d.within_var for d in differences]
-    if all(w is not None and np.isfinite(w) for w in within):
+    if math.isfinite(standardized) and all(w is not None and np.isfinite(w) for w in within):
         # var(d_s) = seed variance + example variance / n: what is left when the examples are many
         example_var = float(np.mean([w * d.n_examples for w, d in zip(within, differences)]))
         seed_var = max(0.0, sd**2 - float(np.mean(within)))
@@ -269,21 +271,58 @@ def power_note(differences: list[SeedDifference], effect: float, alpha: float, p
     return out
 
 
-def _seeds_needed(standardized_effect: float, alpha: float, power: float) -> float:
-    """Seeds for ``power`` at ``alpha`` (at least 2); inf where the effect is too small for the solver."""
+def t_power(standardized_effect: float, nobs: float, alpha: float) -> float:
+    """Power of the two-sided one-sample t-test: statsmodels' TTestPower.power (exact, noncentral t). Where scipy's
+    noncentral t returns NaN (it does, e.g. at 2 seeds and an effect of 48-100 sd), the same probability as an
+    integral over the chi-square quantiles of the variance: P(|Z + nc| > t sqrt(V/df)), V ~ chi2(df)."""
     from statsmodels.stats.power import TTestPower
 
-    if standardized_effect < 1e-3:  # over a million seeds: say "no", not a number
+    value = float(TTestPower().power(effect_size=standardized_effect, nobs=nobs, alpha=alpha, alternative="two-sided"))
+    return value if math.isfinite(value) else t_power_integral(standardized_effect, nobs, alpha)
+
+
+def t_power_integral(standardized_effect: float, nobs: float, alpha: float) -> float:
+    """t_power as an integral over the chi-square quantiles u of the variance V: P(|Z + nc| > t sqrt(V/df))."""
+    from scipy import integrate, stats
+
+    df, noncentrality = nobs - 1, standardized_effect * math.sqrt(nobs)
+    critical = stats.t.isf(alpha / 2, df)
+
+    def rejected(quantile: float) -> float:
+        scale = critical * math.sqrt(stats.chi2.ppf(quantile, df) / df)
+        return stats.norm.sf(scale - noncentrality) + stats.norm.cdf(-scale - noncentrality)
+
+    return float(integrate.quad(rejected, 0, 1, limit=200)[0])
+
+
+def detectable_effect(seeds: int, alpha: float, power: float) -> float:
+    """The smallest standardized effect (mean / sd of the per-seed differences) that ``seeds`` seeds detect with
+    ``power`` at ``alpha``: the root of the exact power curve, bracketed and found by Brent's method (statsmodels'
+    solve_power returns a wrong root at small n, e.g. 10.0 for 2 seeds at a Bonferroni alpha, where the true value
+    is 138), then checked with t_power; inf where none exists below 1e6 sd (or with fewer than 2 seeds)."""
+    return _root(lambda d: t_power(d, seeds, alpha) - power, 1e-6, 1e6) if seeds >= 2 else math.inf
+
+
+def _seeds_needed(standardized_effect: float, alpha: float, power: float) -> float:
+    """Seeds for ``power`` at ``alpha`` (at least 2): the smallest integer n whose exact power reaches it; inf beyond
+    a million seeds."""
+    if standardized_effect < 1e-3 or t_power(standardized_effect, 1e6, alpha) < power:
         return math.inf
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a solver that did not converge is no answer
-        try:
-            seeds = float(
-                np.squeeze(TTestPower().solve_power(effect_size=standardized_effect, alpha=alpha, power=power))
-            )
-        except Warning:
-            return math.inf
-    return max(2, math.ceil(seeds)) if math.isfinite(seeds) else math.inf
+    root = _root(lambda n: t_power(standardized_effect, n, alpha) - power, 2.0, 1e6)
+    return max(2, math.ceil(root)) if math.isfinite(root) else math.inf
+
+
+def _root(function, low: float, high: float) -> float:
+    """The root of an increasing ``function`` in [low, high] (scipy's brentq), checked: inf where the bracket holds
+    no sign change or the root does not solve the equation."""
+    from scipy.optimize import brentq
+
+    if function(low) >= 0:
+        return low
+    if function(high) < 0:
+        return math.inf
+    root = brentq(function, low, high, xtol=1e-10, rtol=1e-10)
+    return root if abs(function(root)) < 1e-6 else math.inf
 
 
 def holm(p_values: list[float]) -> list[float]:
@@ -420,6 +459,9 @@ def _statistics(differences: list[SeedDifference], settings: dict) -> dict:
     base = {"n_seeds": len(values), "n_examples": min(examples) if examples else None}
     if len(values) == 0:
         return {**base, "verdict": "not run", "note": "no seed with outcomes for every cell"}
+    missing = [d.seed for d in differences if not math.isfinite(d.value)]
+    if missing:
+        return {**base, "verdict": NOT_TESTED, "note": f"outcome NaN in seed {', '.join(map(str, missing))}"}
     effect = float(values.mean())
     if len(values) == 1:
         low, high = (
@@ -433,10 +475,21 @@ def _statistics(differences: list[SeedDifference], settings: dict) -> dict:
             "ci_low": low,
             "ci_high": high,
             "p": math.nan,
+            "verdict": NOT_TESTED,
             "note": "needs ≥ 2 seeds; interval: examples of the one seed (this training run only)",
+        }
+    if np.ptp(values) == 0:  # discrete metrics on small sets: a t-test has no spread to test against
+        return {
+            **base,
+            "effect": effect,
+            "verdict": NOT_TESTED,
+            "note": f"no spread over seeds: every seed's difference is {_number(effect)}",
         }
     p, low, high = t_interval(values, level)
     return {**base, "effect": effect, "ci_low": low, "ci_high": high, "p": p, "_differences": differences}
+
+
+NOT_TESTED = "not tested"  # a row the t-test over seeds cannot test: its note says why
 
 
 def finish_family(rows: list[dict], direction: str, settings: dict) -> None:
@@ -456,8 +509,7 @@ def finish_family(rows: list[dict], direction: str, settings: dict) -> None:
             row["note"] = _needs(note, row["n_seeds"], settings["power"])
     for row in rows:
         row.pop("_differences", None)
-        if row.get("verdict") is None:
-            row["verdict"] = "inconclusive"
+        assert row.get("verdict") is not None, row  # every row is tested or says why not
 
 
 def verdict(effect: float, p_holm: float, better: str, direction: str, alpha: float) -> str:
@@ -468,18 +520,22 @@ def verdict(effect: float, p_holm: float, better: str, direction: str, alpha: fl
 
 
 def _needs(note: dict, seeds: int, power: float) -> str:
-    if note["seeds_needed"] is None:
-        return "no effect observed"
-    seeds_needed = note["seeds_needed"]
+    detectable = note["detectable_effect"]
     text = (
-        f"needs more than a million seeds at {power * 100:g} % power"
-        if math.isinf(seeds_needed)
-        else f"needs {seeds_needed:,} seeds at {power * 100:g} % power"
+        f"detectable at {power * 100:g} % power with {seeds} seeds: |effect| ≥ {detectable:.3g}"
+        if math.isfinite(detectable)
+        else f"no effect is detectable at {power * 100:g} % power with {seeds} seeds"
+    )
+    if note["seeds_needed"] is None:
+        return text + "; no effect observed"
+    seeds_needed = note["seeds_needed"]
+    text += "; post hoc, to detect the observed effect: " + (
+        "more than a million seeds" if math.isinf(seeds_needed) else f"{seeds_needed:,} seeds"
     )
     examples = note["examples_needed"]
     if examples is not None:
         text += (
-            f"; more examples cannot do it with {seeds} seeds (seed variance)"
+            f" (more examples cannot do it with {seeds} seeds: seed variance)"
             if math.isinf(examples)
             else f", or {examples:,} examples per seed with {seeds} seeds"
         )
@@ -501,49 +557,113 @@ def claims_table(outcomes: Outcomes, settings: dict, experiment: dict, unconverg
 # --- the forest plot -------------------------------------------------------------------------------------
 
 
+# Panels of the forest plot: one per claim and scale, so that an effect on a rate never shares an axis with one on
+# a calibration error or a neuron share.
+SCALES = {
+    "accuracy": "difference in accuracy",
+    "accuracy_under_attack": "difference in accuracy under attack / attack success",
+    "attack_success_rate": "difference in accuracy under attack / attack success",
+    "ece": "difference in expected calibration error",
+}
+VERDICT_COLOURS = {
+    "supported": "tab:green",
+    "contradicted": "tab:red",
+    "inconclusive": "tab:gray",
+    NOT_TESTED: "tab:purple",
+    "not converged": "tab:orange",
+    "not run": "lightgray",
+}
+FONT_PT = 9  # every text of the figure; saved at 100 dpi and 10 in wide, a page shows it at about its size
+
+
 def plot_forest(table: pd.DataFrame, path: str | Path) -> None:
-    """Every tested row's effect with its 95 % interval (thick) and Holm-corrected interval (thin), one panel
-    per claim; metrics where lower is better are drawn negated, so right of 0 is always "treatment better"."""
+    """Every row's effect with its 95 % interval (thick) and Holm-corrected interval (thin), coloured by verdict,
+    one panel per claim and metric scale; metrics where lower is better are drawn negated, so right of 0 is always
+    "treatment better". Rows without an effect (not run, not converged) are listed in their panel, unplotted."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    tested = table[table["effect"].notna()]
-    claims = list(dict.fromkeys(tested["claim"])) or ["(no claim tested)"]
-    heights = [max(1, (tested["claim"] == claim).sum()) for claim in claims]
-    figure, axes = plt.subplots(
-        len(claims), 1, figsize=(9, 1.2 + 0.28 * sum(heights)), squeeze=False, gridspec_kw={"height_ratios": heights}
-    )
-    colours = {"supported": "tab:green", "contradicted": "tab:red", "inconclusive": "tab:gray"}
-    for axis, claim in zip(axes[:, 0], claims):
-        part = tested[tested["claim"] == claim]
-        sign = np.where(part["better"] == "lower", -1.0, 1.0)
-        y = np.arange(len(part))[::-1]
-        for low, high, width in (("corrected_low", "corrected_high", 1), ("ci_low", "ci_high", 4)):
-            lows, highs = part[low].to_numpy(float) * sign, part[high].to_numpy(float) * sign
-            axis.hlines(
-                y,
-                np.minimum(lows, highs),
-                np.maximum(lows, highs),
-                linewidth=width,
-                colors=[colours.get(v, "tab:gray") for v in part["verdict"]],
-                alpha=0.6,
-            )
-        axis.scatter(part["effect"].to_numpy(float) * sign, y, color="black", s=10, zorder=3)
-        labels = [f"{r.dataset}: {r.contrast} | {r.metric} {r.key}" for r in part.itertuples()]
-        axis.set_yticks(y, labels, fontsize=6)
-        axis.axvline(0, color="black", linewidth=0.8)
-        axis.set_title(claim, fontsize=9, loc="left")
-    axes[-1, 0].set_xlabel(
-        "effect, oriented so that > 0 means the treatment is better (thick: 95 %, thin: Holm-corrected)"
-    )
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    table = table.assign(scale=[SCALES.get(m, "difference in neuron specialization metric") for m in table["metric"]])
+    panels = list(dict.fromkeys(zip(table["claim"], table["scale"]))) or [("(no claim)", "")]
+    sizes = [max(1, int(((table["claim"] == c) & (table["scale"] == k)).sum())) for c, k in panels]
+    figure = plt.figure(figsize=(10, 0.8 + sum(0.25 * n + 0.9 for n in sizes)), layout="constrained")
+    axes = figure.subplots(len(panels), 1, squeeze=False, gridspec_kw={"height_ratios": [n + 3 for n in sizes]})
+    for axis, (claim, scale) in zip(axes[:, 0], panels):
+        _forest_panel(axis, table[(table["claim"] == claim) & (table["scale"] == scale)])
+        axis.set_title(f"{claim}: {scale}", fontsize=FONT_PT, loc="left")
+        axis.set_xlabel("effect (> 0: the treatment is better; lower-is-better metrics negated)", fontsize=FONT_PT)
+    handles = [Line2D([], [], color=colour, linewidth=4, label=v) for v, colour in VERDICT_COLOURS.items()]
+    handles += [
+        Line2D([], [], color="black", linewidth=4, alpha=0.4, label="95 % interval"),
+        Line2D([], [], color="black", linewidth=1, alpha=0.4, label="Holm-corrected interval"),
+    ]
+    figure.legend(handles=handles, loc="outside upper center", ncols=4, fontsize=FONT_PT, frameon=False)
+    figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
+def _forest_panel(axis, part: pd.DataFrame) -> None:
+    sign = np.where(part["better"] == "lower", -1.0, 1.0)
+    y = np.arange(len(part))[::-1]
+    colours = [VERDICT_COLOURS.get(v, "tab:gray") for v in part["verdict"]]
+    for low, high, width in (("corrected_low", "corrected_high", 1), ("ci_low", "ci_high", 5)):
+        lows, highs = part[low].to_numpy(float) * sign, part[high].to_numpy(float) * sign
+        axis.hlines(y, np.fmin(lows, highs), np.fmax(lows, highs), linewidth=width, colors=colours, alpha=0.7)
+    axis.scatter(part["effect"].to_numpy(float) * sign, y, color="black", s=12, zorder=3)
+    labels = [
+        f"{r.contrast} | {r.metric} {r.key}" + ("" if pd.notna(r.effect) else f"  [{r.verdict}]")
+        for r in part.itertuples()
+    ]
+    axis.set_yticks(y, labels, fontsize=FONT_PT)
+    axis.set_ylim(-0.7, len(part) - 0.3)
+    axis.tick_params(axis="x", labelsize=FONT_PT)
+    axis.axvline(0, color="black", linewidth=0.8)
+
+
 # --- the summary -----------------------------------------------------------------------------------------
+
+# The rows the headline shows per family: accuracy under each attack (attack success is its complement on the
+# model's correct examples), accuracy in domain and the out-of-domain mean (its parts are in the full table),
+# every neuron metric.
+HEADLINE_KEYS = {"robustness": ("accuracy_under_attack", None), "generalization": ("accuracy", ("test", "ood_mean"))}
+
+
+def headline(table: pd.DataFrame) -> pd.DataFrame:
+    """The claims table cut to its headline rows (HEADLINE_KEYS), one line each: claim, contrast, metric and key,
+    the effect with its 95 % interval, the verdict and n; the README and the report lead with it."""
+    keep = []
+    for row in table.itertuples():
+        family = _family_of(row.metric)
+        metric, keys = HEADLINE_KEYS.get(family, (row.metric, None))
+        keep.append(row.metric == metric and (keys is None or row.key in keys))
+    part = table[keep]
+    return pd.DataFrame(
+        {
+            "claim": part["claim"],
+            "contrast": part["contrast"],
+            "metric": [f"{m} ({k})" if k != "all" else m for m, k in zip(part["metric"], part["key"])],
+            "effect [95 % interval]": [
+                f"{_number(r.effect)} {_interval(r.ci_low, r.ci_high)}".strip() for r in part.itertuples()
+            ],
+            "verdict": [_headline_verdict(v, note) for v, note in zip(part["verdict"], part["note"].fillna(""))],
+            "n": [_n(r.n_seeds, r.n_examples) for r in part.itertuples()],
+        }
+    )
+
+
+def _headline_verdict(verdict: str, note: str) -> str:
+    """The verdict, with the reason where there is none (not converged, not run); power notes stay in the full
+    table."""
+    if verdict == "not converged":
+        return note
+    return f"{verdict} ({note})" if verdict in ("not run", NOT_TESTED) and note else verdict
+
+
+def _family_of(metric: str) -> str:
+    return next(family for family, metrics in FAMILIES.items() if any(m.name == metric for m in metrics))
 
 
 def markdown(table: pd.DataFrame, settings: dict) -> str:
@@ -554,7 +674,7 @@ def markdown(table: pd.DataFrame, settings: dict) -> str:
         counts = part["verdict"].value_counts()
         tally = ", ".join(
             f"{counts[v]} {v}"
-            for v in ("supported", "contradicted", "inconclusive", "not converged", "not run")
+            for v in ("supported", "contradicted", "inconclusive", NOT_TESTED, "not converged", "not run")
             if v in counts
         )
         text = settings["statements"][claim].get("text")

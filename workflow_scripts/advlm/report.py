@@ -276,6 +276,10 @@ def write_report(inputs: dict, out_dir: str | Path, claims_settings: dict, exper
         "",
         "## Claims (seed-paired contrasts, Holm-corrected within each claim)",
         "",
+        "The headline rows (every row, with its Holm-corrected p and what an inconclusive one needs, below):",
+        "",
+        claims.headline(claims_table).to_markdown(index=False),
+        "",
         claims.markdown(claims_table, claims_settings),
         "",
     ]
