@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from . import artifacts
+from .figures import DPI, FONT_PT
 from .neurons.report import neuron_metrics
 from .neurons.specialization import SPECIALIZATION
 
@@ -573,7 +574,6 @@ VERDICT_COLOURS = {
     "not converged": "tab:orange",
     "not run": "lightgray",
 }
-FONT_PT = 9  # every text of the figure; saved at 100 dpi and 10 in wide, a page shows it at about its size
 
 
 def plot_forest(table: pd.DataFrame, path: str | Path) -> None:
@@ -589,19 +589,27 @@ def plot_forest(table: pd.DataFrame, path: str | Path) -> None:
     table = table.assign(scale=[SCALES.get(m, "difference in neuron specialization metric") for m in table["metric"]])
     panels = list(dict.fromkeys(zip(table["claim"], table["scale"]))) or [("(no claim)", "")]
     sizes = [max(1, int(((table["claim"] == c) & (table["scale"] == k)).sum())) for c, k in panels]
-    figure = plt.figure(figsize=(10, 0.8 + sum(0.25 * n + 0.9 for n in sizes)), layout="constrained")
-    axes = figure.subplots(len(panels), 1, squeeze=False, gridspec_kw={"height_ratios": [n + 3 for n in sizes]})
+    figure = plt.figure(figsize=(10, 1.2 + sum(0.42 * n + 1.1 for n in sizes)), layout="constrained")
+    axes = figure.subplots(len(panels), 1, squeeze=False, gridspec_kw={"height_ratios": [n + 2.6 for n in sizes]})
     for axis, (claim, scale) in zip(axes[:, 0], panels):
         _forest_panel(axis, table[(table["claim"] == claim) & (table["scale"] == scale)])
-        axis.set_title(f"{claim}: {scale}", fontsize=FONT_PT, loc="left")
-        axis.set_xlabel("effect (> 0: the treatment is better; lower-is-better metrics negated)", fontsize=FONT_PT)
+        axis.set_title(f"{claim}\n{scale}", fontsize=FONT_PT, loc="left")
+        axis.set_xlabel("effect (> 0: the treatment is better)", fontsize=FONT_PT)
     handles = [Line2D([], [], color=colour, linewidth=4, label=v) for v, colour in VERDICT_COLOURS.items()]
     handles += [
         Line2D([], [], color="black", linewidth=4, alpha=0.4, label="95 % interval"),
         Line2D([], [], color="black", linewidth=1, alpha=0.4, label="Holm-corrected interval"),
     ]
-    figure.legend(handles=handles, loc="outside upper center", ncols=4, fontsize=FONT_PT, frameon=False)
-    figure.savefig(path, dpi=100)
+    figure.legend(
+        handles=handles,
+        loc="outside upper center",
+        ncols=4,
+        fontsize=FONT_PT,
+        frameon=False,
+        title="The claims: treatment minus control, mean over seeds; metrics where lower is better are negated",
+        title_fontsize=FONT_PT + 1,
+    )
+    figure.savefig(path, dpi=DPI)
     plt.close(figure)
 
 
@@ -614,7 +622,7 @@ def _forest_panel(axis, part: pd.DataFrame) -> None:
         axis.hlines(y, np.fmin(lows, highs), np.fmax(lows, highs), linewidth=width, colors=colours, alpha=0.7)
     axis.scatter(part["effect"].to_numpy(float) * sign, y, color="black", s=12, zorder=3)
     labels = [
-        f"{r.contrast} | {r.metric} {r.key}" + ("" if pd.notna(r.effect) else f"  [{r.verdict}]")
+        f"{r.contrast}\n{r.metric} {r.key}" + ("" if pd.notna(r.effect) else f"  [{r.verdict}]")
         for r in part.itertuples()
     ]
     axis.set_yticks(y, labels, fontsize=FONT_PT)

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import artifacts, claims, tradeoff  # noqa: E402
+from .figures import DPI, FONT_PT  # noqa: E402
 from .neurons.report import neuron_metrics, plot_neurons_per_tag, plot_tag_layer_heatmap  # noqa: E402
 
 MODEL_KEYS = ["dataset", "pretrain", "method", "seed"]
@@ -212,7 +213,9 @@ def plot_bars(frame: pd.DataFrame, x: str, value: str, title: str, path: str | P
     stats = frame.groupby([x, "variant"])[value].agg(["mean", "std"]).reset_index()
     groups, variants = sorted(stats[x].unique()), sorted(stats["variant"].unique())
     width = 0.8 / len(variants)
-    figure, axis = plt.subplots(figsize=(max(6, 1.4 * len(groups) * max(1, len(variants) / 3)), 4))
+    figure, axis = plt.subplots(
+        figsize=(3 + max(4, 1.4 * len(groups) * max(1, len(variants) / 3)), 4), layout="constrained"
+    )
     for i, variant in enumerate(variants):
         part = stats[stats["variant"] == variant].set_index(x).reindex(groups)
         axis.bar(
@@ -223,13 +226,13 @@ def plot_bars(frame: pd.DataFrame, x: str, value: str, title: str, path: str | P
             capsize=2,
             label=variant,
         )
-    axis.set_xticks([g + width * (len(variants) - 1) / 2 for g in range(len(groups))], groups)
-    axis.set_ylabel(value.replace("_", " "))
+    axis.set_xticks([g + width * (len(variants) - 1) / 2 for g in range(len(groups))], groups, fontsize=FONT_PT)
+    axis.tick_params(labelsize=FONT_PT)
+    axis.set_ylabel(value.replace("_", " "), fontsize=FONT_PT)
     axis.set_ylim(0, 1)
-    axis.set_title(title)
-    axis.legend(fontsize=8, title="pre-training / method")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    axis.set_title(title, fontsize=FONT_PT + 1)
+    figure.legend(loc="outside right upper", fontsize=FONT_PT, title="pre-training / method", title_fontsize=FONT_PT)
+    figure.savefig(path, dpi=DPI)
     plt.close(figure)
 
 

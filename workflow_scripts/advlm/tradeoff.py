@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from .convergence import above_majority_p
+from .figures import DPI, FONT_PT
 
 GENERALIZATION = {"in_domain": "in-domain accuracy", "ood_mean": "mean out-of-domain accuracy"}
 KEYS = ["dataset", "pretrain", "method", "seed"]
@@ -93,13 +94,19 @@ def plot_tradeoff(summary: pd.DataFrame, path: str | Path) -> dict:
         figure, axis = plt.subplots(figsize=(5, 2))
         axis.axis("off")
         axis.text(0.5, 0.5, "no attack was run (attack.recipes is empty)", ha="center", va="center")
-        figure.savefig(path, dpi=120)
+        figure.savefig(path, dpi=DPI)
         plt.close(figure)
         return {}
     measures = [m for m in GENERALIZATION if summary[f"{m}_mean"].notna().any()]
     rows = [(dataset, measure) for dataset in sorted(summary["dataset"].unique()) for measure in measures]
     attacks = sorted(summary["attack"].unique())
-    figure, axes = plt.subplots(len(rows), len(attacks), figsize=(4.2 * len(attacks), 3.6 * len(rows)), squeeze=False)
+    figure, axes = plt.subplots(
+        len(rows),
+        len(attacks),
+        figsize=(2 + 3.6 * len(attacks), 1 + 3.2 * len(rows)),
+        squeeze=False,
+        layout="constrained",
+    )
     drawn = {}
     for (dataset, measure), row in zip(rows, axes):
         for attack, axis in zip(attacks, row):
@@ -120,15 +127,25 @@ def plot_tradeoff(summary: pd.DataFrame, path: str | Path) -> dict:
                 axis.scatter(x[trivial], y[trivial], s=40, color="white", edgecolors=line[0].get_color(), zorder=3)
                 if len(curve) > 1:
                     for xi, yi, label in zip(x, y, curve["values"]):
-                        axis.annotate(label, (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points")
+                        axis.annotate(label, (xi, yi), fontsize=FONT_PT - 1, xytext=(3, 3), textcoords="offset points")
                 drawn[(dataset, measure, attack, name)] = list(zip(x, y))
-            axis.set_xlabel(f"accuracy under {attack}")
-            axis.set_ylabel(GENERALIZATION[measure])
-            axis.set_title(dataset, fontsize=9)
+            axis.set_xlabel(f"accuracy under {attack}", fontsize=FONT_PT)
+            axis.set_ylabel(GENERALIZATION[measure], fontsize=FONT_PT)
+            axis.tick_params(labelsize=FONT_PT)
+            axis.set_title(dataset, fontsize=FONT_PT)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="center right", fontsize=7, title="pre-training / method", title_fontsize=7)
-    figure.suptitle("Robustness against generalization (mean ± sd over seeds; hollow: a seed at chance in domain)")
-    figure.tight_layout(rect=(0, 0, 0.84, 1))
-    figure.savefig(path, dpi=120)
+    figure.legend(
+        handles,
+        labels,
+        loc="outside right center",
+        fontsize=FONT_PT,
+        title="pre-training / method",
+        title_fontsize=FONT_PT,
+    )
+    figure.suptitle(
+        "Robustness against generalization\n(mean ± sd over seeds; hollow: a seed at chance in domain)",
+        fontsize=FONT_PT + 1,
+    )
+    figure.savefig(path, dpi=DPI)
     plt.close(figure)
     return drawn

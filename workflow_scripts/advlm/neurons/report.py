@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ..figures import DPI, FONT_PT  # noqa: E402
 from .specialization import SPECIALIZATION  # noqa: E402  (metric -> "lower"/"higher" = more specialized)
 
 
@@ -69,14 +70,17 @@ def plot_tag_layer_heatmap(probe_records: dict[str, dict], path: str | Path) -> 
         shares = sum(tag_layer_shares(record) for record in probe_records[variant].values())
         shares /= len(probe_records[variant])
         image = axis.imshow(shares.to_numpy(), vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        axis.set_yticks(range(len(shares)), shares.index, fontsize=7)
+        axis.set_yticks(range(len(shares)), shares.index, fontsize=FONT_PT)
         axis.set_xticks(range(shares.shape[1]))
-        axis.set_xlabel("layer")
-        axis.set_title(f"{variant} ({len(probe_records[variant])} seeds)", fontsize=9)
+        axis.tick_params(labelsize=FONT_PT)
+        axis.set_xlabel("layer", fontsize=FONT_PT)
+        axis.set_title(f"{variant} ({len(probe_records[variant])} seeds)", fontsize=FONT_PT)
     for axis in axes.flat[len(variants) :]:
         axis.axis("off")
-    figure.colorbar(image, ax=axes, label="share of the tag's top neurons")
-    figure.savefig(path, dpi=120)
+    bar = figure.colorbar(image, ax=axes)
+    bar.set_label("share of the tag's top neurons", fontsize=FONT_PT)
+    bar.ax.tick_params(labelsize=FONT_PT)
+    figure.savefig(path, dpi=DPI)
     plt.close(figure)
 
 
@@ -92,16 +96,20 @@ def plot_neurons_per_tag(probe_records: dict[str, dict], path: str | Path) -> No
     variants, tags = sorted(probe_records), sorted({row["tag"] for row in rows})
     mass_share = records[0][1]["top_neurons"]["mass_share"]
     width = 0.8 / len(variants)
-    figure, axis = plt.subplots(figsize=(max(6, 0.5 * len(tags) * max(1, len(variants) / 2)), 4))
+    figure, axis = plt.subplots(
+        figsize=(3 + max(4, 0.5 * len(tags) * max(1, len(variants) / 2)), 4.5), layout="constrained"
+    )
     for i, variant in enumerate(variants):
         part = stats.loc[variant].reindex(tags)
         axis.bar(
             np.arange(len(tags)) + i * width, part["mean"], width, yerr=part["std"].fillna(0), capsize=2, label=variant
         )
     axis.set_xticks(np.arange(len(tags)) + width * (len(variants) - 1) / 2, tags, rotation=45, ha="right")
-    axis.set_ylabel(f"neurons for {mass_share:.0%} of the tag's weight mass")
-    axis.set_title("Neurons needed per tag")
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    axis.tick_params(labelsize=FONT_PT)
+    axis.set_ylabel(f"neurons for {mass_share:.0%} of the tag's weight mass", fontsize=FONT_PT)
+    axis.set_title("Neurons needed per tag", fontsize=FONT_PT + 1)
+    figure.legend(
+        loc="outside right upper", fontsize=FONT_PT, title="dataset / pre-training / method", title_fontsize=FONT_PT
+    )
+    figure.savefig(path, dpi=DPI)
     plt.close(figure)
