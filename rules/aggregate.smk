@@ -9,6 +9,9 @@ rule aggregate:
         probes=probe_targets(config),
     output:
         summary=report("results/report/summary.md", category="1. Claims", caption="../report/summary.rst"),
+        claims_headline_plot=report(
+            "results/report/claims_headline.png", category="1. Claims", caption="../report/claims_headline.rst"
+        ),
         claims_plot=report("results/report/claims.png", category="1. Claims", caption="../report/claims.rst"),
         tables=multiext(
             "results/report/",

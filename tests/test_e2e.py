@@ -194,8 +194,13 @@ def test_claims_table(workflow):
         "augmented/base vs none/base",
         "none/advaug + none/a2t vs none/base",
     }
-    assert (ran["n_seeds"] == 2).all() and ran["p_holm"].between(0, 1).all()
-    assert set(ran["verdict"]) <= {"supported", "contradicted", "inconclusive"}
+    assert (ran["n_seeds"] == 2).all()
+    # a row the t-test cannot test (the tiny models' differences can be equal in both seeds) says why
+    untested = ran[ran["verdict"] == "not tested"]
+    assert untested["p_holm"].isna().all() and untested["note"].str.startswith("no spread over seeds").all()
+    tested = ran[ran["verdict"] != "not tested"]
+    assert tested["p_holm"].between(0, 1).all() and len(tested) + len(untested) == len(ran)
+    assert set(tested["verdict"]) <= {"supported", "contradicted", "inconclusive"}
     assert set(ran["key"]) == {"deepwordbug"} and set(ran["metric"]) == {"accuracy_under_attack", "attack_success_rate"}
     attack = pd.read_csv(workdir / "results/attacks/rotten_tomatoes/augmented/base/seed1/deepwordbug.csv")
     control = pd.read_csv(workdir / "results/attacks/rotten_tomatoes/clean/base/seed1/deepwordbug.csv")
@@ -208,7 +213,8 @@ def test_claims_table(workflow):
     summary = (report / "summary.md").read_text()
     assert summary.index("## Claims") < summary.index("## Generalization")
     assert "Attacks the treatment never saw" in summary  # deepwordbug: no training saw character edits
-    assert (report / "claims.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for plot in ("claims.png", "claims_headline.png"):
+        assert (report / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_report(workflow):

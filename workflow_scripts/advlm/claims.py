@@ -639,15 +639,19 @@ def _forest_panel(axis, part: pd.DataFrame) -> None:
 HEADLINE_KEYS = {"robustness": ("accuracy_under_attack", None), "generalization": ("accuracy", ("test", "ood_mean"))}
 
 
-def headline(table: pd.DataFrame) -> pd.DataFrame:
-    """The claims table cut to its headline rows (HEADLINE_KEYS), one line each: claim, contrast, metric and key,
-    the effect with its 95 % interval, the verdict and n; the README and the report lead with it."""
+def headline_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the claims table that the headline shows (HEADLINE_KEYS)."""
     keep = []
     for row in table.itertuples():
-        family = _family_of(row.metric)
-        metric, keys = HEADLINE_KEYS.get(family, (row.metric, None))
+        metric, keys = HEADLINE_KEYS.get(_family_of(row.metric), (row.metric, None))
         keep.append(row.metric == metric and (keys is None or row.key in keys))
-    part = table[keep]
+    return table[keep]
+
+
+def headline(table: pd.DataFrame) -> pd.DataFrame:
+    """The claims table cut to its headline rows, one line each: claim, contrast, metric and key, the effect with
+    its 95 % interval, the verdict and n; the README and the report lead with it."""
+    part = headline_rows(table)
     return pd.DataFrame(
         {
             "claim": part["claim"],

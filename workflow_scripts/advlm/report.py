@@ -247,6 +247,7 @@ def write_report(inputs: dict, out_dir: str | Path, claims_settings: dict, exper
     claims_table = claims.claims_table(outcomes, claims_settings, experiment, unconverged)
     claims_table.to_csv(out_dir / "claims.csv", index=False)
     claims.plot_forest(claims_table, out_dir / "claims.png")
+    claims.plot_forest(claims.headline_rows(claims_table), out_dir / "claims_headline.png")
     tables = {
         "training": training_table(inputs["train_logs"], inputs.get("warm_starts", [])),
         "generalization": collect(inputs["eval"], "evalset", eval_metrics),
