@@ -199,23 +199,30 @@ def test_seen_and_unseen_attacks_of_the_default_config():
         return {attack: claims.exposure(exp, treatment, control, attack) for attack in exp["attacks"]}
 
     # the augmented corpus swaps WordNet synonyms, PWWS's transformation
+    neither = "neither saw it"
     assert exposures("pretraining_augmentation_robustness", 0) == {
-        "pwws": "seen by treatment",
-        "deepwordbug": "unseen",
-        "textfooler": "unseen",
-        "a2t": "unseen",
-        "bae": "unseen",
-        "bert-attack": "unseen",
+        "pwws": "treatment saw it",
+        "deepwordbug": neither,
+        "textfooler": neither,
+        "a2t": neither,
+        "bae": neither,
+        "bert-attack": neither,
     }
     # advaug and a2t train on the A2T attack: counter-fitted embedding swaps, as TextFooler's
     assert exposures("input_space_robustness", 1) == {
-        "pwws": "unseen",
-        "deepwordbug": "unseen",
-        "textfooler": "seen by treatment",
-        "a2t": "seen by treatment",
-        "bae": "unseen",
-        "bert-attack": "unseen",
+        "pwws": neither,
+        "deepwordbug": neither,
+        "textfooler": "treatment saw it",
+        "a2t": "treatment saw it",
+        "bae": neither,
+        "bert-attack": neither,
     }
+    # per group, with the share of its cells where not all saw it; a control that saw it is not "unseen"
+    treatment = [claims.parse_cell(c) for c in ("none/a2t", "none/pgd")]
+    control = [claims.parse_cell("augmented/base")]
+    assert claims.exposure(exp, treatment, control, "pwws") == "control saw it"
+    assert claims.exposure(exp, treatment, control, "a2t") == "treatment (1 of 2 cells) saw it"
+    assert claims.exposure(exp, control, control, "pwws") == "treatment and control saw it"
     assert set(claims.ATTACK_TRANSFORMATIONS) == set(
         yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())["properties"]["attack"]["properties"][
             "recipes"

@@ -212,7 +212,7 @@ def test_claims_table(workflow):
     assert not_run["note"].str.startswith("not trained: none/pgd").all()
     summary = (report / "summary.md").read_text()
     assert summary.index("## Claims") < summary.index("## Generalization")
-    assert "Attacks the treatment never saw" in summary  # deepwordbug: no training saw character edits
+    assert "Attacks: neither saw it" in summary  # deepwordbug: no training saw character edits
     for plot in ("claims.png", "claims_headline.png"):
         assert (report / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -358,18 +358,19 @@ def cell_transformations(experiment: dict, cell: dict) -> set[str]:
 
 
 def exposure(experiment: dict, treatment: list[dict], control: list[dict], attack: str) -> str:
-    """Whether the attack's transformation was in the training of the treatment, the control, both or neither."""
+    """Which group's training saw the attack's transformation, per group and with how many of its cells where not
+    all did: "treatment saw it", "control saw it", "treatment and control saw it", "treatment (1 of 2 cells) saw
+    it", "neither saw it"."""
     transformation = ATTACK_TRANSFORMATIONS[attack]
-    seen = [
-        any(transformation in cell_transformations(experiment, cell) for cell in cells)
-        for cells in (treatment, control)
-    ]
-    return {
-        (True, True): "seen by both",
-        (True, False): "seen by treatment",
-        (False, True): "seen by control",
-        (False, False): "unseen",
-    }[tuple(seen)]
+    groups = []
+    for name, cells in (("treatment", treatment), ("control", control)):
+        saw = sum(transformation in cell_transformations(experiment, cell) for cell in cells)
+        if saw:
+            groups.append(name if saw == len(cells) else f"{name} ({saw} of {len(cells)} cells)")
+    return " and ".join(groups) + " saw it" if groups else NEITHER
+
+
+NEITHER = "neither saw it"
 
 
 def unconverged_models(train_logs) -> set[tuple]:
@@ -702,14 +703,16 @@ def markdown(table: pd.DataFrame, settings: dict) -> str:
         if not part["exposure"].any():
             lines += [shown[columns].to_markdown(index=False), ""]
             continue
-        # Robustness: attacks whose transformation the treatment trained on apart from those it never saw.
-        seen = part["exposure"].isin(["seen by treatment", "seen by both"])
-        for title, rows in (
-            ("Attacks the treatment trained on", shown[seen]),
-            ("Attacks the treatment never saw", shown[~seen]),
-        ):
-            if len(rows):
-                lines += [f"{title}:", "", rows[[*columns[:4], "exposure", *columns[4:]]].to_markdown(index=False), ""]
+        # Robustness: one table per exposure (which group trained on the attack's transformation), unseen last.
+        order = sorted(part["exposure"].unique(), key=lambda value: (value == NEITHER, value))
+        for value in order:
+            rows = shown[part["exposure"] == value]
+            lines += [
+                f"Attacks: {value}",
+                "",
+                rows[[*columns[:4], "exposure", *columns[4:]]].to_markdown(index=False),
+                "",
+            ]
     return "\n".join(lines)
 
 
