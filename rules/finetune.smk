@@ -2,7 +2,7 @@ rule warm_start:
     """The clean epochs every method of a (dataset, pre-training variant, seed) continues from
     (finetune.warm_start_epochs): planned once, whatever the methods and their parameters."""
     input:
-        script_libs("warm_start"),
+        script_libs("finetune"),
         start=lambda wc: start_model_inputs(config, wc.pretrain),
         train=lambda wc: split_path(wc.dataset, "train"),
         validation=lambda wc: split_path(wc.dataset, "validation"),
@@ -24,13 +24,14 @@ rule warm_start:
     params:
         model_source=lambda wc, input: model_source(config, input),
         training=warm_start_params(config),
+        method_params={},
         seed=lambda wc: int(wc.seed),
         num_labels=len(config["data"]["labels"]),
         device=config["device"],
         precision=config["precision"],
         checkpoint_dir=f"results/checkpoints/warm_start/{WARM_START}",
     script:
-        "../workflow_scripts/warm_start.py"
+        "../workflow_scripts/finetune.py"
 
 
 rule finetune:

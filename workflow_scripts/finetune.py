@@ -1,4 +1,6 @@
-"""Rule finetune: fine-tune one (dataset, pre-training variant, method, seed) model."""
+"""Rules finetune and warm_start: fine-tune one (dataset, pre-training variant, method, seed) model, or the clean
+warm start (method base, no method wildcard) that every method of a (dataset, pre-training variant, seed)
+continues from."""
 
 from pathlib import Path
 
@@ -7,8 +9,8 @@ from advlm import artifacts, runtime, training
 
 def method_name(smk) -> str:
     """The training method: the model's method id, or its first part for a sweep point (rules/common.smk:
-    point_id, e.g. pgd-epsilon=1)."""
-    return smk.wildcards.method.partition("-")[0]
+    point_id, e.g. pgd-epsilon=1); base for the warm start."""
+    return smk.wildcards.get("method", "base").partition("-")[0]
 
 
 def method_context(smk) -> dict:
