@@ -505,6 +505,8 @@ def finetune_start_inputs(config, wildcards):
     return start_model_inputs(config, wildcards.pretrain)
 
 
+# finetune keys that choose which models exist: a change to them retrains no other model
+MODEL_CHOICE_KEYS = ("methods", "seeds", "method_params", "grid", "grid_variant", "sweep")
 # finetune keys that only the methods' own epochs read: a change to them trains no warm start again
 METHOD_PHASE_KEYS = ("epochs", "patience", "budget_ramp_epochs")
 
@@ -512,10 +514,8 @@ METHOD_PHASE_KEYS = ("epochs", "patience", "budget_ramp_epochs")
 def warm_start_params(config):
     """The warm start's training parameters: the finetune section without the keys that choose which models exist
     or that only the methods' own epochs read, its epochs the warm-start epochs."""
-    finetune = config["finetune"]
-    excluded = {"methods", "seeds", "method_params", "grid", "grid_variant", "sweep", *METHOD_PHASE_KEYS}
-    params = {key: value for key, value in finetune.items() if key not in excluded}
-    return params | {"epochs": finetune["warm_start_epochs"], "max_length": config["model"]["max_length"]}
+    params = stage_params(config, "finetune", *MODEL_CHOICE_KEYS, *METHOD_PHASE_KEYS)
+    return params | {"epochs": config["finetune"]["warm_start_epochs"], "max_length": config["model"]["max_length"]}
 
 
 def model_source(config, input):

@@ -59,8 +59,7 @@ rule finetune:
     params:
         model_source=lambda wc, input: model_source(config, input),
         # the keys that choose which models exist are left out: a new seed or sweep point reruns no other model
-        training=stage_params(config, "finetune", "methods", "seeds", "method_params", "grid", "grid_variant", "sweep")
-        | {"max_length": config["model"]["max_length"]},
+        training=stage_params(config, "finetune", *MODEL_CHOICE_KEYS) | {"max_length": config["model"]["max_length"]},
         method_params=lambda wc: finetune_method_params(config, wc.method),
         # a2t attacks as it trains
         attack=lambda wc: attack_recipe_params(config, "a2t") if point_method(config, wc.method) == "a2t" else {},

@@ -221,12 +221,10 @@ def combined(differences: list[SeedDifference], seed: int) -> SeedDifference:
 
 
 def t_interval(values: np.ndarray, level: float) -> tuple[float, float, float]:
-    """(p, low, high) of the paired t-test over seeds (two-sided, H0: mean difference 0)."""
+    """(p, low, high) of the paired t-test over seeds (two-sided, H0: mean difference 0); the differences have
+    spread (_statistics gives a row without it no test)."""
     from scipy import stats
 
-    if np.ptp(values) == 0:  # identical differences: no spread to test against
-        mean = float(values[0])
-        return (1.0 if mean == 0 else 0.0), mean, mean
     result = stats.ttest_1samp(values, 0.0)
     interval = result.confidence_interval(confidence_level=level)
     return float(result.pvalue), float(interval.low), float(interval.high)
