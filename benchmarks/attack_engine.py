@@ -12,6 +12,10 @@ ratio. Use a deterministic attack for the check (pwws, deepwordbug, textfooler, 
 words by gradient, and the stock wrapper computes it in ``train()`` mode, with dropout, so its word order
 (and therefore its result) is random.
 
+``--cast-check`` times the victim's query batches (8 and 64 test texts) called under bf16 autocast as they are, which
+casts every weight at every call, against ``advlm.models.Bf16Weights`` (the casts made once), interleaved, and checks
+that both give the same probabilities bit for bit. Where the precision is fp32 there is nothing to compare.
+
 ``--time-attacks`` also times attacks with the project's wrapper at the workflow's settings (config.yaml:
 max_length, query budget, batch size) and prints seconds per example, the figure that sizes the default
 experiment, and the split of the attack's time: the victim's queries, the sentence encoder, the part-of-speech
@@ -23,6 +27,7 @@ pooled outputs for 1,000 training texts (about 75% accurate; a fine-tuned model 
 more queries per example).
 
     .venv/bin/python benchmarks/attack_engine.py --attack pwws --n 20
+    .venv/bin/python benchmarks/attack_engine.py --n 64 --skip-stock --cast-check
     .venv/bin/python benchmarks/attack_engine.py --n 10 --skip-stock --time-attacks pwws,deepwordbug,textfooler,a2t
 """
 
@@ -102,6 +107,43 @@ def run(attack_name, wrapper, sample, params, resources):
     return frame, time.perf_counter() - start
 
 
+def cast_check(model, tokenizer, texts: list[str], max_length: int, rounds: int = 20) -> dict:
+    """Milliseconds per query batch, weights cast per call (plain autocast) against once (Bf16Weights)."""
+    import statistics
+
+    import torch
+
+    from advlm import models
+
+    device = next(model.parameters()).device
+    cached = models.Bf16Weights(model)
+
+    def per_call(**batch):
+        with models.autocast(device):
+            return model(**batch)
+
+    report = {"precision": models.runtime.precision(device)}
+    with torch.no_grad():
+        for size in (8, 64):
+            batch = models.encode(tokenizer, texts[:size], max_length, device)
+            seconds = {"per_call": [], "once": []}
+            for round_ in range(rounds + 2):
+                for name, forward in (("per_call", per_call), ("once", cached)):
+                    started = time.perf_counter()
+                    forward(**batch)
+                    if round_ >= 2:  # two warm-up rounds
+                        seconds[name].append(time.perf_counter() - started)
+            same = torch.equal(per_call(**batch).logits, cached(**batch).logits)
+            median = {name: statistics.median(values) * 1000 for name, values in seconds.items()}
+            report[f"batch_{size}"] = {
+                "ms_cast_per_call": round(median["per_call"], 2),
+                "ms_cast_once": round(median["once"], 2),
+                "speedup": round(median["per_call"] / median["once"], 2),
+                "identical_logits": same,
+            }
+    return report
+
+
 def time_split(before: dict, after: dict, seconds: float) -> dict:
     """Shares of an attack's ``seconds``: the victim's queries, each timed part (advlm.timing), and the rest."""
     split = {"victim": (after["model"] - before["model"]) / seconds}
@@ -118,6 +160,7 @@ def main():
     parser.add_argument("--model", help="fine-tuned classifier directory")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-stock", action="store_true", help="only --time-attacks")
+    parser.add_argument("--cast-check", action="store_true", help="victim batches: weights cast per call or once")
     parser.add_argument("--time-attacks", default="", help="comma-separated attacks to time with our wrapper")
     parser.add_argument(
         "--masked-lm",
@@ -130,6 +173,7 @@ def main():
         default=None,
         help="embedding directory of textfooler/a2t (default: results/resources/counterfitted, rule build_embeddings)",
     )
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="as config precision")
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args()
 
@@ -140,6 +184,7 @@ def main():
     from advlm.attacks.resources import AttackResources
 
     runtime.setup(args.threads, 0)
+    runtime.device("cpu", args.precision)  # the workflow's attack jobs: auto is bf16 on a CPU with bf16 units
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     masked_lm = args.masked_lm or next(
         (str(p) for p in (RESULTS / "pretrain/clean/model", RESULTS / "pretrain/augmented/model") if p.exists()),
@@ -162,6 +207,7 @@ def main():
         "model": model_name,
         "examples": f"{len(sample)} from {source}",
         "threads": args.threads,
+        "precision": args.precision,
         "query_budget": params["query_budget"],
         "batch_size": params["batch_size"],
     }
@@ -196,6 +242,10 @@ def main():
             "stock_padding": tokenizer.model_max_length,
         }
         print(json.dumps(report["comparison"]), flush=True)
+
+    if args.cast_check:
+        report["cast_check"] = cast_check(model, tokenizer, sample["text"].tolist(), config["model"]["max_length"])
+        print(json.dumps(report["cast_check"]), flush=True)
 
     timings = {}
     if args.time_attacks:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from . import artifacts, timing
 from .checkpoint import Checkpoints, fingerprint, restore
-from .models import autocast, load_masked_lm, load_tokenizer
+from .models import adamw, autocast, load_masked_lm, load_tokenizer
 from .runtime import provenance, seed_everything
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def pretrain(
     heldout = [corpus[i] for i in order[:n_heldout]]
     train_texts = [corpus[i] for i in order[n_heldout:]]
     groups = [{"params": list(model.base_model.parameters())}, {"params": head_parameters(model)}]
-    optimizer = torch.optim.AdamW(groups, lr=hp["lr"], weight_decay=hp["weight_decay"])
+    optimizer = adamw(groups, hp["lr"], hp["weight_decay"])
     checkpoints = checkpoint_dir and Checkpoints(
         checkpoint_dir, checkpoint_every, fingerprint(str(model_source), corpus, hp, seed, model.state_dict())
     )

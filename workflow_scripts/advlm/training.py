@@ -38,7 +38,7 @@ from transformers import get_linear_schedule_with_warmup
 from . import artifacts, convergence, timing
 from .checkpoint import Checkpoints, fingerprint, restore
 from .evaluation import classification_metrics
-from .models import autocast, encode, load_classifier, load_tokenizer, predict_proba, token_lengths
+from .models import adamw, autocast, encode, load_classifier, load_tokenizer, predict_proba, token_lengths
 from .runtime import provenance, seed_everything
 
 if TYPE_CHECKING:
@@ -647,7 +647,7 @@ def finetune(
         **(method_context or {}),
     )
     method_params = method_hyperparameters(method)  # recorded with the defaults filled in
-    optimizer = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
+    optimizer = adamw(model.parameters(), hp["lr"], hp["weight_decay"])
     total_steps = sum(-(-method.epoch_size(epoch, len(train)) // hp["batch_size"]) for epoch in range(hp["epochs"]))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(hp["warmup_ratio"] * total_steps), total_steps)
     generator = torch.Generator().manual_seed(seed)

@@ -24,6 +24,7 @@ class ModelWrapper(TextAttackModelWrapper):
 
     def __init__(self, model, tokenizer, max_length: int, batch_size: int):
         self.model = model.eval()  # dropout off; callers that train the model must eval() it again
+        self.forward = models.Bf16Weights(model)  # autocast without recasting the weights at every query
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.batch_size = batch_size
@@ -50,8 +51,7 @@ class ModelWrapper(TextAttackModelWrapper):
             batch = models.encode(
                 self.tokenizer, text_input_list[start : start + self.batch_size], self.max_length, self.device
             )
-            with models.autocast(self.device):
-                logits = self.model(**batch).logits
+            logits = self.forward(**batch).logits
             # float64: TextAttack re-applies softmax to rows that do not sum to 1 within 1e-6.
             probabilities.append(torch.softmax(logits.double(), dim=-1).cpu())
         return torch.cat(probabilities)
@@ -73,8 +73,8 @@ class ModelWrapper(TextAttackModelWrapper):
 
         hook = self.model.get_input_embeddings().register_forward_hook(keep_output)
         try:
-            with torch.enable_grad(), models.autocast(self.device):
-                logits = self.model(**batch).logits
+            with torch.enable_grad():
+                logits = self.forward(**batch).logits
                 loss = torch.nn.functional.cross_entropy(logits.float(), logits.argmax(dim=-1))
             # autograd.grad leaves the parameters' .grad untouched (no zero_grad needed before or after).
             (gradient,) = torch.autograd.grad(loss, captured[0])
