@@ -194,9 +194,18 @@ def check_device(config):
             raise ConfigError("device: is cuda but no GPU is visible here; set device: auto (or cpu)")
 
 
+# Each claims family's metrics, in advlm.claims.FAMILIES order (tests/test_claims.py checks that they agree): the
+# primary endpoints are checked here, before any job runs, where the advlm package is not imported.
+CLAIM_METRICS = {
+    "robustness": ["accuracy_under_attack", "attack_success_rate"],
+    "generalization": ["accuracy", "ece"],
+    "neurons": ["minimal_share", "selectivity", "mean_jaccard", "probeless_share"],
+}
+
+
 def _check_claims(config):
     """Every cell of a claim is 'pretrain/method' with a known variant and a known method or sweep point (untrained
-    ones are 'not run')."""
+    ones are 'not run'); a primary endpoint names a contrast, a metric of the claim's family and a key it has."""
     variants = _schema()["properties"]["pretrain"]["properties"]["variants"]["items"]["enum"]
     methods = [*_method_names(), *(point for point in method_points(config) if point not in _method_names())]
     for name, statement in config.get("claims", {}).get("statements", {}).items():  # filled by the schema
@@ -209,6 +218,28 @@ def _check_claims(config):
                             f"claims.statements.{name}.contrasts[{index}].{side}",
                             f"{cell!r} is not 'pretrain/method' with pretrain in {variants} and method in {methods}",
                         )
+        yield from _check_primary(config, name, statement)
+
+
+def _check_primary(config, name, statement):
+    primary, where = statement.get("primary", {}), f"claims.statements.{name}.primary"
+    if primary.get("contrast", 0) >= len(statement["contrasts"]):
+        yield f"{where}.contrast", f"is {primary['contrast']}; the claim has {len(statement['contrasts'])} contrasts"
+    metrics = CLAIM_METRICS[statement["family"]]
+    metric = primary.get("metric", metrics[0])
+    if metric not in metrics:
+        yield f"{where}.metric", f"{metric!r} is not a metric of family {statement['family']}: {metrics}"
+    keys = {
+        "robustness": config["attack"]["recipes"],
+        "generalization": (
+            ["test"]
+            if metric == "ece"
+            else ["test", *{e for evalsets in config["ood"].values() for e in evalsets}, "ood_mean"]
+        ),
+        "neurons": ["all"],
+    }[statement["family"]]
+    if "key" in primary and primary["key"] not in keys:
+        yield f"{where}.key", f"{primary['key']!r} is not one of {sorted(keys)} (attack.recipes, ood, for {metric})"
 
 
 def _check_ood_leakage(config):

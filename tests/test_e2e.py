@@ -207,6 +207,12 @@ def test_claims_table(workflow):
     both = len(set(attack["id"]) & set(control["id"]))
     accuracy = ran[(ran["contrast"] == "augmented/base vs clean/base") & (ran["metric"] == "accuracy_under_attack")]
     assert accuracy["n_examples"].iloc[0] <= both  # paired on the examples both seeds' models were attacked on
+    # one primary endpoint per claim: the first contrast's accuracy under the first attack, or the schema's choice
+    primaries = claims[claims["endpoint"] == "primary"].set_index("claim")
+    assert sorted(primaries.index) == sorted(claims["claim"].unique())
+    robustness = primaries.loc[["pretraining_augmentation_robustness", "input_space_robustness"]]
+    assert set(robustness["metric"]) == {"accuracy_under_attack"} and set(robustness["key"]) == {"deepwordbug"}
+    assert primaries.loc["input_space_robustness", "contrast"] == "none/advaug + none/a2t vs none/base"
     not_run = claims[claims["verdict"] == "not run"]
     assert set(not_run["claim"]) >= {"embedding_space_generalization", "embedding_space_neurons"}
     assert not_run["note"].str.startswith("not trained: none/pgd").all()

@@ -6,23 +6,30 @@ evaluation set) and every seed that trained all cells of both groups:
 
 * ``d_s``: the treatment group minus the control group (a group is the mean of its cells). Where outcomes are
   per example (accuracy, accuracy under attack, attack success), ``d_s`` is the mean over the examples that
-  every cell of the contrast has an outcome for, paired example by example; its within-seed variance
-  ``v_s`` = var(d_s,i) / n_s is the part of the uncertainty that more examples would shrink.
-* effect = mean of ``d_s``; 95 % interval and p-value from the paired t-test over seeds (``scipy.stats``):
-  every ``d_s`` already carries its examples' sampling noise, so the t interval covers both sources of
-  variance, at any ratio of seed to example noise (``tests/test_claims.py`` checks the coverage). A
-  two-level bootstrap over seeds and examples was rejected: with three seeds it resamples from 10 distinct
-  seed sets and under-covers when the seeds differ more than the examples do.
-* Holm's correction (``statsmodels``) over every row of a claim; the verdict is *supported* when the
-  Holm-adjusted p is below ``alpha`` and the effect points the claimed way, *contradicted* when it points
-  the other way, *inconclusive* otherwise. The corrected interval is the t interval at the row's Holm level
-  (``alpha * p / p_holm``): it excludes 0 exactly when the verdict is not inconclusive.
-* Power, for inconclusive rows (the exact noncentral-t power of the one-sample t-test, ``statsmodels``, at the
-  Bonferroni level of the claim's family, the level the last Holm step needs; roots by a bracketed root-finder and
-  checked, ``detectable_effect``): the design figure, the smallest effect the run's seeds detect with 80 % power,
-  in the metric's units; and, labelled post hoc (it plugs in the observed effect, a biased estimate of the true
-  one), the seeds, or (per-example metrics) the examples per seed with the present seeds, that the observed
-  effect would need, from the split of var(d_s) into seed variance and example variance v_s.
+  every cell of the contrast has an outcome for, paired example by example (by id, in any order).
+* The estimand (``ESTIMAND``): the effect over training runs and over the population of examples the test set and
+  attack sample are drawn from. effect = mean of ``d_s``. Every seed is evaluated on the same test set and attacked
+  on the same sample, so the examples' sampling noise is common to the seeds and a t interval over seeds leaves it
+  out (it covered 76-90 % where example noise dominates). The variance (``effect_variance``) is that of a crossed
+  seed x example model, d_si = effect + a_s + b_i + e_si, by the method of moments: var over seeds of d_s / S,
+  plus sigma_b^2 q, with sigma_b^2 the covariance of two seeds' d_i over their shared examples and q the mean
+  over seed pairs of |shared| / (n_s n_s') (1/n for identical sets); Satterthwaite's degrees of freedom. The
+  95 % interval and p use the t distribution (``scipy.stats``); ``tests/test_claims.py`` checks 93-97 % coverage
+  where seeds dominate, where examples dominate and where per-example outcomes are nearly deterministic. Scalar
+  metrics (ECE, the neuron metrics) have no example level: the paired t-test over seeds. A two-level bootstrap
+  over seeds and examples was rejected: with three seeds it resamples from 10 distinct seed sets and
+  under-covers when the seeds differ more than the examples do.
+* One primary endpoint per claim (``primary_endpoint``: the statement's ``primary``) decides its verdict; Holm's
+  correction (``statsmodels``) runs over the primary endpoints of all claims, and separately over each claim's
+  secondary rows. The verdict is *supported* when the Holm-adjusted p is below ``alpha`` and the effect points the
+  claimed way, *contradicted* when it points the other way, *inconclusive* otherwise. The corrected interval is
+  the interval at the row's Holm level (``alpha * p / p_holm``): it excludes 0 exactly when the verdict is not
+  inconclusive.
+* Power, for inconclusive rows (the exact noncentral-t power of the one-sample t-test over seeds, ``statsmodels``,
+  at the Bonferroni level of the row's family, the level the last Holm step needs; roots by a bracketed
+  root-finder and checked, ``detectable_effect``): the design figure, the smallest effect the run's seeds detect
+  with 80 % power, in the metric's units; and, labelled post hoc (it plugs in the observed effect, a biased
+  estimate of the true one), the seeds the observed effect would need with the same examples.
 
 A row any of whose cells did not converge in one of its seeds (its training record's convergence check,
 ``advlm.convergence``) gets no verdict: *not converged*, with the cells and seeds in its note. A model at chance
@@ -38,6 +45,7 @@ against; a NaN outcome has no value. Such rows stay in the table, outside the Ho
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from pathlib import Path
 
@@ -63,6 +71,7 @@ AUGMENTER_TRANSFORMATIONS = {"wordnet": "wordnet", "embedding": "counterfitted"}
 
 COLUMNS = [
     "claim",
+    "endpoint",
     "dataset",
     "contrast",
     "metric",
@@ -81,7 +90,6 @@ COLUMNS = [
     "n_examples",
     "detectable_effect",
     "seeds_needed",
-    "examples_needed",
     "note",
     "treatment",
     "control",
@@ -173,9 +181,9 @@ def load_outcomes(predictions=(), evaluations=(), attacks=(), probes=()) -> Outc
 class SeedDifference:
     seed: int
     value: float  # treatment minus control
-    within_var: float | None  # variance of ``value`` over resampled examples (None: not per example)
     n_examples: int | None
-    per_example: np.ndarray | None  # d_i, for the one-seed bootstrap
+    # d_i by example id, one Series per evaluation set (the out-of-domain mean has several); None: not per example
+    per_example: tuple[pd.Series, ...] | None
 
 
 def _group_mean(series: list[pd.Series], ids: pd.Index) -> np.ndarray:
@@ -193,41 +201,106 @@ def seed_difference(
     if any(v is None for vs in values.values() for v in vs):
         return None
     if not metric.per_example:
-        return SeedDifference(seed, float(np.mean(values["treatment"]) - np.mean(values["control"])), None, None, None)
+        return SeedDifference(seed, float(np.mean(values["treatment"]) - np.mean(values["control"])), None, None)
     ids = None  # examples every cell has an outcome for (attack success: examples every cell had right)
     for series in (*values["treatment"], *values["control"]):
         present = series.dropna().index
         ids = present if ids is None else ids.intersection(present)
     if ids is None or len(ids) == 0:
         return None
+    ids = ids.sort_values()  # pairing is by id, whatever order or subset each series holds
     d = _group_mean(values["treatment"], ids) - _group_mean(values["control"], ids)
-    within = float(np.var(d, ddof=1) / len(d)) if len(d) > 1 else float("nan")
-    return SeedDifference(seed, float(d.mean()), within, len(d), d)
+    return SeedDifference(seed, float(d.mean()), len(d), (pd.Series(d, ids),))
 
 
 def combined(differences: list[SeedDifference], seed: int) -> SeedDifference:
     """The mean over several keys (the out-of-domain sets) of one seed's differences."""
-    k = len(differences)
     return SeedDifference(
         seed,
         float(np.mean([d.value for d in differences])),
-        sum(d.within_var for d in differences) / k**2,
         sum(d.n_examples for d in differences),
-        None,
+        tuple(part for d in differences for part in d.per_example),
     )
 
 
 # --- statistics ------------------------------------------------------------------------------------------
 
 
-def t_interval(values: np.ndarray, level: float) -> tuple[float, float, float]:
-    """(p, low, high) of the paired t-test over seeds (two-sided, H0: mean difference 0); the differences have
-    spread (_statistics gives a row without it no test)."""
+@dataclasses.dataclass(frozen=True)
+class Variance:
+    """The variance of a row's effect (the mean of the seeds' differences) under a crossed seed x example model,
+    d_si = effect + a_s + b_i + e_si, and its Satterthwaite degrees of freedom.
+
+    ``seeds``: var over seeds of d_s, / S (seed noise, and the examples' noise where the seeds' example sets
+    differ); ``examples``: the part that every seed shares because every seed is evaluated on the same test set
+    and attacked on the same sample, sigma_b^2 * q, with sigma_b^2 the covariance of two seeds' d_i over their
+    shared examples and q the mean over seed pairs of |shared| / (n_s n_s') (1/n where every seed has the same
+    n examples). The t interval over seeds alone leaves ``examples`` out.
+    """
+
+    seeds: float
+    seeds_df: int
+    examples: float = 0.0
+    examples_df: float = math.inf
+
+    @property
+    def total(self) -> float:
+        return self.seeds + self.examples
+
+    @property
+    def df(self) -> float:
+        parts = [(self.seeds, self.seeds_df), (self.examples, self.examples_df)]
+        denominator = sum(v**2 / df for v, df in parts if v > 0)
+        return self.total**2 / denominator if denominator > 0 else float(self.seeds_df)
+
+
+def effect_variance(differences: list[SeedDifference]) -> Variance:
+    """:class:`Variance` of the mean of ``differences`` (method of moments; scalar metrics: the seeds' part only)."""
+    values = np.array([d.value for d in differences])
+    seeds = Variance(float(np.var(values, ddof=1)) / len(values), len(values) - 1)
+    if differences[0].per_example is None:
+        return seeds
+    k = len(differences[0].per_example)
+    parts = [_shared_example_variance([d.per_example[part] for d in differences]) for part in range(k)]
+    parts = [part for part in parts if part is not None]
+    examples = sum(variance for variance, _ in parts) / k**2
+    if examples <= 0:
+        return seeds
+    examples_df = examples**2 / sum((variance / k**2) ** 2 / df for variance, df in parts if variance > 0)
+    return dataclasses.replace(seeds, examples=examples, examples_df=examples_df)
+
+
+def _shared_example_variance(series: list[pd.Series]) -> tuple[float, float] | None:
+    """(sigma_b^2 * q, its degrees of freedom) of one evaluation set's d_i over seeds; None where no two seeds share
+    2 examples. sigma_b^2 is the covariance of two seeds' d_i over their shared examples, pooled over the seed pairs;
+    its degrees of freedom 2 c^2 / var(c), with var(c) = (s_x^2 s_y^2 + c^2) / (n - 1) of each pair, averaged
+    (the pairs share seeds: no credit for their number), so that a covariance that is mostly noise carries few."""
+    covariances, sampling_variances, dfs, overlaps = [], [], [], []
+    for first, second in itertools.combinations(series, 2):
+        shared = first.index.intersection(second.index)
+        overlaps.append(len(shared) / (len(first) * len(second)))
+        if len(shared) > 1:
+            matrix = np.cov(first[shared], second[shared])
+            covariances.append(float(matrix[0, 1]))
+            sampling_variances.append((matrix[0, 0] * matrix[1, 1] + matrix[0, 1] ** 2) / (len(shared) - 1))
+            dfs.append(len(shared) - 1)
+    if not covariances:
+        return None
+    covariance = max(0.0, float(np.average(covariances, weights=dfs)))
+    sampling_variance = float(np.mean(sampling_variances))
+    df = 2 * covariance**2 / sampling_variance if sampling_variance > 0 else math.inf
+    return covariance * float(np.mean(overlaps)), df
+
+
+def t_interval(effect: float, variance: Variance, level: float) -> tuple[float, float, float]:
+    """(p, low, high): two-sided t-test of effect = 0 and the ``level`` interval, effect +- t(df) * sqrt(variance)
+    (scipy.stats.t); for a scalar metric the paired t-test over seeds, mean +- t(1 - a/2, S - 1) s / sqrt(S)."""
     from scipy import stats
 
-    result = stats.ttest_1samp(values, 0.0)
-    interval = result.confidence_interval(confidence_level=level)
-    return float(result.pvalue), float(interval.low), float(interval.high)
+    se, df = math.sqrt(variance.total), variance.df
+    p = float(2 * stats.t.sf(abs(effect) / se, df))
+    half = float(stats.t.ppf(0.5 + level / 2, df)) * se
+    return p, effect - half, effect + half
 
 
 def bootstrap_interval(per_example: np.ndarray, level: float, seed: int) -> tuple[float, float]:
@@ -248,25 +321,22 @@ def bootstrap_interval(per_example: np.ndarray, level: float, seed: int) -> tupl
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def power_note(differences: list[SeedDifference], effect: float, alpha: float, power: float) -> dict:
-    """The design figure, the smallest effect (in the metric's units) the run's seeds detect with ``power`` at
-    ``alpha``; the examples per seed that would make the observed effect detectable with the present seeds; and,
-    post hoc (biased: it plugs in the observed effect as if it were the true one), the seeds it would need."""
-    values = np.array([d.value for d in differences])
-    sd = float(np.std(values, ddof=1))
-    seeds = len(values)
-    standardized = detectable_effect(seeds, alpha, power)
-    out = {"detectable_effect": standardized * sd if sd > 0 else 0.0, "seeds_needed": None, "examples_needed": None}
-    if effect == 0 or sd == 0:
+def power_note(variance: Variance, effect: float, alpha: float, power: float) -> dict:
+    """The design figure: the smallest effect, in the metric's units, that the run's seeds detect with ``power`` at
+    ``alpha`` (exact noncentral t over the seeds, at the row's whole variance: conservative where the examples'
+    part is large). And, post hoc (biased: it plugs in the observed effect as if it were the true one), the seeds
+    the observed effect would need with the same examples: the examples' part does not shrink with more seeds."""
+    seeds = variance.seeds_df + 1
+    per_seed_sd = math.sqrt(seeds * variance.total)
+    out = {"detectable_effect": detectable_effect(seeds, alpha, power) * per_seed_sd, "seeds_needed": None}
+    if effect == 0:
         return out
-    out["seeds_needed"] = _seeds_needed(abs(effect) / sd, alpha, power)
-    within = [d.within_var for d in differences]
-    if math.isfinite(standardized) and all(w is not None and np.isfinite(w) for w in within):
-        # var(d_s) = seed variance + example variance / n: what is left when the examples are many
-        example_var = float(np.mean([w * d.n_examples for w, d in zip(within, differences)]))
-        seed_var = max(0.0, sd**2 - float(np.mean(within)))
-        target = (abs(effect) / standardized) ** 2  # the variance of d_s at which the present seeds suffice
-        out["examples_needed"] = math.ceil(example_var / (target - seed_var)) if target > seed_var else math.inf
+    seed_part = seeds * variance.seeds  # var over seeds of d_s
+
+    def gain(n: float) -> float:
+        return t_power(abs(effect) / math.sqrt(seed_part + n * variance.examples), n, alpha) - power
+
+    out["seeds_needed"] = _root_integer(gain, 2, 10**6)
     return out
 
 
@@ -302,13 +372,13 @@ def detectable_effect(seeds: int, alpha: float, power: float) -> float:
     return _root(lambda d: t_power(d, seeds, alpha) - power, 1e-6, 1e6) if seeds >= 2 else math.inf
 
 
-def _seeds_needed(standardized_effect: float, alpha: float, power: float) -> float:
-    """Seeds for ``power`` at ``alpha`` (at least 2): the smallest integer n whose exact power reaches it; inf beyond
-    a million seeds."""
-    if standardized_effect < 1e-3 or t_power(standardized_effect, 1e6, alpha) < power:
+def _root_integer(function, low: int, high: int) -> float:
+    """The smallest integer n >= low with ``function(n) >= 0`` for an increasing ``function``; inf beyond ``high``."""
+    root = _root(function, float(low), float(high))
+    if not math.isfinite(root):
         return math.inf
-    root = _root(lambda n: t_power(standardized_effect, n, alpha) - power, 2.0, 1e6)
-    return max(2, math.ceil(root)) if math.isfinite(root) else math.inf
+    n = max(low, math.ceil(root - 1e-9))
+    return n if function(n) >= 0 else n + 1
 
 
 def _root(function, low: float, high: float) -> float:
@@ -401,7 +471,8 @@ def contrast_rows(
     rows = []
     trained = {(m["dataset"], m["pretrain"], m["method"]) for m in experiment["models"]}
     for dataset in experiment["datasets"]:
-        for contrast in spec["contrasts"]:
+        primary = primary_endpoint(spec, experiment, dataset)
+        for index, contrast in enumerate(spec["contrasts"]):
             treatment, control = ([parse_cell(c) for c in contrast[side]] for side in ("treatment", "control"))
             cells = [*treatment, *control]
             missing = [cell_name(c) for c in cells if (dataset, c["pretrain"], c["method"]) not in trained]
@@ -417,6 +488,7 @@ def contrast_rows(
                         "control": " + ".join(contrast["control"]),
                         "metric": metric.name,
                         "key": key,
+                        "endpoint": PRIMARY if (index, metric.name, key) == primary else SECONDARY,
                         "better": metric.better,
                         "exposure": exposure(experiment, treatment, control, key)
                         if spec["family"] == "robustness"
@@ -452,7 +524,7 @@ def _differences(outcomes, dataset, treatment, control, seeds, metric, key, expe
 
 
 def _statistics(differences: list[SeedDifference], settings: dict) -> dict:
-    """Effect, interval, p and the power figures of one row; the verdict comes after Holm."""
+    """Effect, interval and p of one row; the verdict, the corrected interval and the power come after Holm."""
     level = 1 - settings["alpha"]
     values = np.array([d.value for d in differences])
     examples = [d.n_examples for d in differences if d.n_examples is not None]
@@ -464,9 +536,10 @@ def _statistics(differences: list[SeedDifference], settings: dict) -> dict:
         return {**base, "verdict": NOT_TESTED, "note": f"outcome NaN in seed {', '.join(map(str, missing))}"}
     effect = float(values.mean())
     if len(values) == 1:
+        parts = differences[0].per_example
         low, high = (
-            bootstrap_interval(differences[0].per_example, level, settings["seed"])
-            if differences[0].per_example is not None
+            bootstrap_interval(parts[0].to_numpy(), level, settings["seed"])
+            if parts is not None and len(parts) == 1
             else (math.nan, math.nan)
         )
         return {
@@ -478,37 +551,45 @@ def _statistics(differences: list[SeedDifference], settings: dict) -> dict:
             "verdict": NOT_TESTED,
             "note": "needs ≥ 2 seeds; interval: examples of the one seed (this training run only)",
         }
-    if np.ptp(values) == 0:  # discrete metrics on small sets: a t-test has no spread to test against
+    variance = effect_variance(differences)
+    if variance.total == 0:  # discrete metrics on small sets: no spread over seeds or examples to test against
         return {
             **base,
             "effect": effect,
             "verdict": NOT_TESTED,
             "note": f"no spread over seeds: every seed's difference is {_number(effect)}",
         }
-    p, low, high = t_interval(values, level)
-    return {**base, "effect": effect, "ci_low": low, "ci_high": high, "p": p, "_differences": differences}
+    p, low, high = t_interval(effect, variance, level)
+    return {**base, "effect": effect, "ci_low": low, "ci_high": high, "p": p, "_variance": variance}
 
 
 NOT_TESTED = "not tested"  # a row the t-test over seeds cannot test: its note says why
 
+ESTIMAND = (
+    "Effect: the treatment group's outcome minus the control group's, averaged over training runs (seeds) and over "
+    "the population of examples that the test set and attack sample are drawn from; its 95 % interval counts both "
+    "sources of noise (a crossed seed × example model)."
+)
 
-def finish_family(rows: list[dict], direction: str, settings: dict) -> None:
-    """Holm over the rows of one claim that have a p-value, then the verdicts, corrected intervals, power."""
+
+def finish_family(rows: list[dict], directions: dict[str, str], settings: dict) -> None:
+    """Holm over the rows of one family that have a p-value, then their verdicts (``directions``: claim -> the
+    claimed direction), Holm-corrected intervals and, for the inconclusive ones, power at the family's
+    Bonferroni level (the level Holm's last step needs)."""
     alpha = settings["alpha"]
     tested = [row for row in rows if not math.isnan(row.get("p", math.nan))]
     for row, adjusted in zip(tested, holm([row["p"] for row in tested])):
         row["p_holm"] = adjusted
-        differences = row.pop("_differences")
-        values = np.array([d.value for d in differences])
+        variance = row.pop("_variance")
         row_alpha = alpha if row["p"] == 0 or adjusted == 0 else min(alpha, alpha * row["p"] / adjusted)
-        _, row["corrected_low"], row["corrected_high"] = t_interval(values, 1 - row_alpha)
-        row["verdict"] = verdict(row["effect"], adjusted, row["better"], direction, alpha)
+        _, row["corrected_low"], row["corrected_high"] = t_interval(row["effect"], variance, 1 - row_alpha)
+        row["verdict"] = verdict(row["effect"], adjusted, row["better"], directions[row["claim"]], alpha)
         if row["verdict"] == "inconclusive":
-            note = power_note(differences, row["effect"], alpha / len(tested), settings["power"])
+            note = power_note(variance, row["effect"], alpha / len(tested), settings["power"])
             row.update(note)
             row["note"] = _needs(note, row["n_seeds"], settings["power"])
     for row in rows:
-        row.pop("_differences", None)
+        row.pop("_variance", None)
         assert row.get("verdict") is not None, row  # every row is tested or says why not
 
 
@@ -529,29 +610,51 @@ def _needs(note: dict, seeds: int, power: float) -> str:
     if note["seeds_needed"] is None:
         return text + "; no effect observed"
     seeds_needed = note["seeds_needed"]
-    text += "; post hoc, to detect the observed effect: " + (
-        "more than a million seeds" if math.isinf(seeds_needed) else f"{seeds_needed:,} seeds"
-    )
-    examples = note["examples_needed"]
-    if examples is not None:
-        text += (
-            f" (more examples cannot do it with {seeds} seeds: seed variance)"
-            if math.isinf(examples)
-            else f", or {examples:,} examples per seed with {seeds} seeds"
+    return (
+        text
+        + "; post hoc, to detect the observed effect: "
+        + (
+            "more seeds cannot (the test set's example noise, or over a million seeds)"
+            if math.isinf(seeds_needed)
+            else f"{seeds_needed:,} seeds"
         )
-    return text
+    )
 
 
 def claims_table(outcomes: Outcomes, settings: dict, experiment: dict, unconverged: set = frozenset()) -> pd.DataFrame:
     """Every claim's rows: ``settings`` is the config's ``claims`` block; ``experiment`` says what was run
     (rules/common.smk ``claims_experiment``: datasets, ood, attacks, augmenter, method_attacks, models);
     ``unconverged``: the models whose training did not converge (unconverged_models)."""
-    rows = []
-    for claim, spec in settings["statements"].items():
-        family = contrast_rows(outcomes, claim, spec, experiment, settings, unconverged)
-        finish_family(family, spec["direction"], settings)
-        rows += family
+    statements = settings["statements"]
+    rows = [
+        row
+        for claim, spec in statements.items()
+        for row in contrast_rows(outcomes, claim, spec, experiment, settings, unconverged)
+    ]
+    directions = {claim: spec["direction"] for claim, spec in statements.items()}
+    finish_family([row for row in rows if row["endpoint"] == PRIMARY], directions, settings)  # across the claims
+    for claim in statements:  # each claim's secondary rows: a family of their own
+        secondary = [row for row in rows if row["claim"] == claim and row["endpoint"] == SECONDARY]
+        finish_family(secondary, directions, settings)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+PRIMARY, SECONDARY = "primary", "secondary"
+
+
+def primary_endpoint(spec: dict, experiment: dict, dataset: str) -> tuple[int, str, str]:
+    """(contrast index, metric, key) of the row that decides a claim's verdict: the statement's ``primary``, its
+    missing parts from the family: the family's first metric, on the out-of-domain mean where there is one, else
+    the first key (the first attack; the in-domain test set)."""
+    primary = spec.get("primary") or {}
+    metric = primary.get("metric") or FAMILIES[spec["family"]][0].name
+    keys = metric_keys(spec["family"], _metric(metric), experiment, dataset)
+    key = primary.get("key") or ("ood_mean" if "ood_mean" in keys else keys[0])
+    return primary.get("contrast", 0), metric, key
+
+
+def _metric(name: str) -> Metric:
+    return next(metric for metrics in FAMILIES.values() for metric in metrics if metric.name == name)
 
 
 # --- the forest plot -------------------------------------------------------------------------------------
@@ -632,30 +735,22 @@ def _forest_panel(axis, part: pd.DataFrame) -> None:
 
 # --- the summary -----------------------------------------------------------------------------------------
 
-# The rows the headline shows per family: accuracy under each attack (attack success is its complement on the
-# model's correct examples), accuracy in domain and the out-of-domain mean (its parts are in the full table),
-# every neuron metric.
-HEADLINE_KEYS = {"robustness": ("accuracy_under_attack", None), "generalization": ("accuracy", ("test", "ood_mean"))}
-
 
 def headline_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the claims table that the headline shows (HEADLINE_KEYS)."""
-    keep = []
-    for row in table.itertuples():
-        metric, keys = HEADLINE_KEYS.get(_family_of(row.metric), (row.metric, None))
-        keep.append(row.metric == metric and (keys is None or row.key in keys))
-    return table[keep]
+    """The primary endpoints: the rows that decide the claims' verdicts."""
+    return table[table["endpoint"] == PRIMARY]
 
 
 def headline(table: pd.DataFrame) -> pd.DataFrame:
-    """The claims table cut to its headline rows, one line each: claim, contrast, metric and key, the effect with
-    its 95 % interval, the verdict and n; the README and the report lead with it."""
+    """One line per claim (and dataset): its primary endpoint's contrast, metric and key (with which group's
+    training saw the attack), the effect with its 95 % interval, the verdict (Holm across the claims) and n; the
+    README and the report lead with it."""
     part = headline_rows(table)
     return pd.DataFrame(
         {
             "claim": part["claim"],
             "contrast": part["contrast"],
-            "metric": [f"{m} ({k})" if k != "all" else m for m, k in zip(part["metric"], part["key"])],
+            "primary endpoint": [_endpoint_name(r) for r in part.itertuples()],
             "effect [95 % interval]": [
                 f"{_number(r.effect)} {_interval(r.ci_low, r.ci_high)}".strip() for r in part.itertuples()
             ],
@@ -663,6 +758,11 @@ def headline(table: pd.DataFrame) -> pd.DataFrame:
             "n": [_n(r.n_seeds, r.n_examples) for r in part.itertuples()],
         }
     )
+
+
+def _endpoint_name(row) -> str:
+    name = row.metric if row.key == "all" else f"{row.metric} ({row.key})"
+    return f"{name}; {row.exposure}" if isinstance(row.exposure, str) and row.exposure else name
 
 
 def _headline_verdict(verdict: str, note: str) -> str:
@@ -673,38 +773,42 @@ def _headline_verdict(verdict: str, note: str) -> str:
     return f"{verdict} ({note})" if verdict in ("not run", NOT_TESTED) and note else verdict
 
 
-def _family_of(metric: str) -> str:
-    return next(family for family, metrics in FAMILIES.items() if any(m.name == metric for m in metrics))
-
-
 def markdown(table: pd.DataFrame, settings: dict) -> str:
-    """The claims for ``summary.md``: per claim its statement, the verdict counts, and one line per row with
-    the effect, its 95 % interval, the Holm-corrected p, the verdict, n and what an inconclusive row needs."""
+    """The claims for ``summary.md``: per claim its statement, its verdict (the primary endpoint's), and its
+    secondary rows, one line each with the effect, its 95 % interval, the Holm-corrected p (within the claim), the
+    verdict, n and what an inconclusive row needs. A claim's verdict is its primary endpoint's, never a count."""
     lines = []
+    primaries = table[table["endpoint"] == PRIMARY]
     for claim, part in table.groupby("claim", sort=False):
-        counts = part["verdict"].value_counts()
-        tally = ", ".join(
-            f"{counts[v]} {v}"
-            for v in ("supported", "contradicted", "inconclusive", NOT_TESTED, "not converged", "not run")
-            if v in counts
-        )
         text = settings["statements"][claim].get("text")
-        lines += [f"### {claim}", "", f"*{text}* " if text else "", f"Verdicts: {tally}.", ""]
-        shown = part.assign(
-            effect=part["effect"].map(_number),
-            interval=[_interval(r.ci_low, r.ci_high) for r in part.itertuples()],
-            p_holm=part["p_holm"].map(lambda p: "" if pd.isna(p) else f"{p:.3g}"),
-            n=[_n(r.n_seeds, r.n_examples) for r in part.itertuples()],
-            note=part["note"].fillna(""),
+        lines += [f"### {claim}", "", f"*{text}*" if text else "", ""]
+        for row in primaries[primaries["claim"] == claim].itertuples():
+            p_holm = "" if pd.isna(row.p_holm) else f", Holm-adjusted p {row.p_holm:.3g} across {len(primaries)} claims"
+            lines += [
+                f"**Verdict: {_headline_verdict(row.verdict, row.note if isinstance(row.note, str) else '')}** "
+                f"(primary endpoint: {_endpoint_name(row)}, {row.contrast}, {row.dataset}: "
+                f"{_number(row.effect)} {_interval(row.ci_low, row.ci_high)}{p_holm}).",
+                "",
+            ]
+        secondary = part[part["endpoint"] == SECONDARY]
+        if secondary.empty:
+            continue
+        shown = secondary.assign(
+            effect=secondary["effect"].map(_number),
+            interval=[_interval(r.ci_low, r.ci_high) for r in secondary.itertuples()],
+            p_holm=secondary["p_holm"].map(lambda p: "" if pd.isna(p) else f"{p:.3g}"),
+            n=[_n(r.n_seeds, r.n_examples) for r in secondary.itertuples()],
+            note=secondary["note"].fillna(""),
         )
         columns = ["dataset", "contrast", "metric", "key", "effect", "interval", "p_holm", "verdict", "n", "note"]
-        if not part["exposure"].any():
+        lines += ["Secondary rows (Holm within the claim; they do not decide its verdict):", ""]
+        if not secondary["exposure"].any():
             lines += [shown[columns].to_markdown(index=False), ""]
             continue
         # Robustness: one table per exposure (which group trained on the attack's transformation), unseen last.
-        order = sorted(part["exposure"].unique(), key=lambda value: (value == NEITHER, value))
+        order = sorted(secondary["exposure"].unique(), key=lambda value: (value == NEITHER, value))
         for value in order:
-            rows = shown[part["exposure"] == value]
+            rows = shown[secondary["exposure"] == value]
             lines += [
                 f"Attacks: {value}",
                 "",

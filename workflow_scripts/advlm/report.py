@@ -278,9 +278,10 @@ def write_report(inputs: dict, out_dir: str | Path, claims_settings: dict, exper
     markdown = [
         "# Results",
         "",
-        "## Claims (seed-paired contrasts, Holm-corrected within each claim)",
+        "## Claims (seed-paired contrasts)",
         "",
-        "The headline rows (every row, with its Holm-corrected p and what an inconclusive one needs, below):",
+        f"{claims.ESTIMAND} Each claim's verdict is its primary endpoint's, Holm-corrected across the claims; every "
+        "other row is secondary, Holm-corrected within its claim (below, with what an inconclusive row needs).",
         "",
         claims.headline(claims_table).to_markdown(index=False),
         "",
