@@ -17,7 +17,11 @@ configfile: "config.yaml"
 validate(config, "schemas/config.schema.yaml")
 
 
-report: "report/workflow.rst"
+# The HTML report's landing page: the workflow description with the claims' verdicts, once aggregate has written it.
+LANDING_PAGE = "results/report/landing.rst"
+
+
+report: LANDING_PAGE if Path(LANDING_PAGE).exists() else "report/workflow.rst"
 
 
 check_config(config)

@@ -3,6 +3,7 @@
 import ast
 import functools
 import itertools
+import os
 import re
 from pathlib import Path
 
@@ -129,9 +130,29 @@ def _check_references(config):
 
 
 def _check_model_path(key, name, names=()):
-    """A model given as a local directory must exist; anything else is taken for a Hub name."""
-    if name not in names and _looks_local(name) and not Path(name).expanduser().is_dir():
-        yield key, f"model directory {name} does not exist (a Hub name has at most one '/')"
+    """A model name is a directory where one exists (relative to the working directory), else a Hub id; offline
+    (HF_HUB_OFFLINE, which `make` sets) a Hub id must be in the local Hub cache. Anything else is rejected here,
+    before any job, with both readings: a missing relative path such as models/my-bert looks like a Hub id."""
+    if name in names or Path(name).expanduser().is_dir():
+        return
+    where = f"there is no directory {Path(name).expanduser().resolve()}"
+    if _looks_local(name):
+        yield key, f"{name!r}: {where} (a Hub id has at most one '/' and does not start with '.' or '/')"
+    elif _offline() and not _in_hub_cache(name):
+        yield key, (
+            f"{name!r}: {where}, and read as a Hub id it is not in the local Hub cache "
+            "(offline: HF_HUB_OFFLINE is set). Give a directory that exists, or fill the cache with network access"
+        )
+
+
+def _offline():
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+
+
+def _in_hub_cache(name):
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(name, "config.json"), str)
 
 
 def _looks_local(name):

@@ -7,7 +7,7 @@ from importlib.metadata import version
 import numpy as np
 import pandas as pd
 import pytest
-from smk import job_counts, run, write_overlay
+from smk import ROOT, job_counts, run, write_overlay
 from test_workflow import TINY_JOBS
 from tiny_model import build_tiny_bert
 
@@ -238,6 +238,12 @@ def test_report(workflow):
         assert (report / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = (workdir / "results/report.html").read_text(errors="replace")
     assert "generalization.png" in html and len(html) > 100_000
+    # the landing page states each claim's verdict on its primary endpoint, or why there is none
+    landing = (report / "landing.rst").read_text()
+    assert landing.startswith((ROOT / "report/workflow.rst").read_text().splitlines()[0])
+    for claim in pd.read_csv(report / "claims.csv")["claim"].unique():
+        assert f"- **{claim}** (rotten_tomatoes): **" in landing
+    assert "The answer" in html and "pretraining_augmentation_robustness" in html
 
 
 def test_second_run_has_nothing_to_do(workflow):

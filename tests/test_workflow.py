@@ -219,11 +219,11 @@ MORE_BAD_CONFIGS = [  # (overrides of config.yaml, what the message must say), b
     ),
     (
         {"attack__recipes": ["bae"], "attack__masked_lm": "/nowhere/mlm"},
-        "attack.masked_lm: model directory /nowhere/mlm does not exist",
+        "attack.masked_lm: '/nowhere/mlm': there is no directory /nowhere/mlm",
     ),
     (
         {"model": {"name": "./models/mine", "max_length": 64}},
-        "model.name: model directory ./models/mine does not exist",
+        f"model.name: './models/mine': there is no directory {ROOT}/models/mine",
     ),
     ({"finetune__method_params": {"fgsm": {}}}, "finetune.method_params.fgsm: 'fgsm' is not a known training method"),
     ({"attack__shards": 101}, "attack.shards: 101 shards for a sample of at most 100 test examples"),
@@ -255,6 +255,21 @@ MORE_BAD_CONFIGS = [  # (overrides of config.yaml, what the message must say), b
 def test_more_config_mistakes_are_caught_naming_the_key(overrides, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         _common().check_config(_config(**overrides))
+
+
+def test_a_missing_relative_model_path_is_not_taken_for_a_hub_id_offline(monkeypatch):
+    """models/my-bert reads as a Hub id too (one '/'); offline it must be in the Hub cache, online it is the Hub's."""
+    config = _config(model={"name": "models/my-bert", "max_length": 64})
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    message = (
+        f"model.name: 'models/my-bert': there is no directory {ROOT}/models/my-bert, and read as a Hub id it is not "
+        "in the local Hub cache (offline: HF_HUB_OFFLINE is set)"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        _common().check_config(config)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    _common().check_config(config)  # with network access: a Hub id, loaded by the jobs
 
 
 def test_a_data_file_of_another_type_and_every_problem_at_once(tmp_path):

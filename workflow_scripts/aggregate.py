@@ -15,7 +15,9 @@ def main(smk):
     ]
     inputs["predictions"] = [str(path) for path in predictions]
     inputs["eval"] = [str(path).removesuffix(".predictions.csv") + ".json" for path in predictions]
-    report.write_report(inputs, Path(smk.output.summary).parent, smk.params.claims, smk.params.experiment)
+    report.write_report(
+        inputs, Path(smk.output.summary).parent, smk.params.claims, smk.params.experiment, smk.input.description
+    )
 
 
 if __name__ == "__main__" and "snakemake" in globals():

@@ -760,6 +760,27 @@ def headline(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def landing_rst(table: pd.DataFrame) -> str:
+    """The report's landing-page headline (reStructuredText): each claim's verdict on its primary endpoint, or why
+    there is none, with the effect and its interval; Jinja markup in it is left as text."""
+    lines = [
+        "The answer",
+        "----------",
+        "",
+        f"{ESTIMAND} Each claim's verdict is its primary endpoint's, "
+        "Holm-corrected across the claims (every row: ``claims.csv``, the summary and the forest plot).",
+        "",
+    ]
+    for row in headline_rows(table).itertuples():
+        note = row.note if isinstance(row.note, str) else ""
+        effect = f"{_number(row.effect)} {_interval(row.ci_low, row.ci_high)}".strip()
+        lines.append(
+            f"- **{row.claim}** ({row.dataset}): **{_headline_verdict(row.verdict, note)}**. {_endpoint_name(row)}, "
+            f"{row.contrast}: {effect} ({_n(row.n_seeds, row.n_examples)})."
+        )
+    return "{% raw %}\n" + "\n".join(lines) + "\n{% endraw %}\n"
+
+
 def _endpoint_name(row) -> str:
     name = row.metric if row.key == "all" else f"{row.metric} ({row.key})"
     return f"{name}; {row.exposure}" if isinstance(row.exposure, str) and row.exposure else name

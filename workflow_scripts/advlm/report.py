@@ -236,9 +236,12 @@ def plot_bars(frame: pd.DataFrame, x: str, value: str, title: str, path: str | P
     plt.close(figure)
 
 
-def write_report(inputs: dict, out_dir: str | Path, claims_settings: dict, experiment: dict) -> dict[str, pd.DataFrame]:
+def write_report(
+    inputs: dict, out_dir: str | Path, claims_settings: dict, experiment: dict, description: str | Path | None = None
+) -> dict[str, pd.DataFrame]:
     """Write the tables (CSV), ``summary.md`` and the plots from the per-run records in ``inputs``; the claims
-    (``claims_settings``: the config's ``claims``; ``experiment``: what was run) lead."""
+    (``claims_settings``: the config's ``claims``; ``experiment``: what was run) lead. ``description``: the HTML
+    report's landing page (report/workflow.rst), written to ``landing.rst`` with the claims' verdicts after it."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     neuron_records = [artifacts.read_json(path) for path in inputs["probes"]]
@@ -248,6 +251,9 @@ def write_report(inputs: dict, out_dir: str | Path, claims_settings: dict, exper
     claims_table.to_csv(out_dir / "claims.csv", index=False)
     claims.plot_forest(claims_table, out_dir / "claims.png")
     claims.plot_forest(claims.headline_rows(claims_table), out_dir / "claims_headline.png")
+    if description is not None:
+        landing = Path(description).read_text().rstrip("\n") + "\n\n" + claims.landing_rst(claims_table)
+        (out_dir / "landing.rst").write_text(landing)
     tables = {
         "training": training_table(inputs["train_logs"], inputs.get("warm_starts", [])),
         "generalization": collect(inputs["eval"], "evalset", eval_metrics),
