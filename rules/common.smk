@@ -244,6 +244,8 @@ def _check_claims(config):
 
 def _check_primary(config, name, statement):
     primary, where = statement.get("primary", {}), f"claims.statements.{name}.primary"
+    if statement.get("family") not in CLAIM_METRICS:  # the schema requires it and names the key
+        return
     if primary.get("contrast", 0) >= len(statement["contrasts"]):
         yield f"{where}.contrast", f"is {primary['contrast']}; the claim has {len(statement['contrasts'])} contrasts"
     metrics = CLAIM_METRICS[statement["family"]]
@@ -309,6 +311,19 @@ def _swept(method, sweep):
                 yield f"finetune.sweep.{method}[{index}].{name}", name, value
 
 
+def _check_sweep_ids(config):
+    """Two different sweep points of one id (values that print alike, as 0.1 and 0.10000001) would share a model."""
+    for method in config["finetune"]["methods"]:
+        seen = {}
+        for changed in _changed_points(config, method):
+            other = seen.setdefault(point_id(method, changed), changed)
+            if other != changed:
+                yield f"finetune.sweep.{method}", (
+                    f"the points {other} and {changed} both get the id {point_id(method, changed)!r}: "
+                    "write values that differ in their first 6 significant digits"
+                )
+
+
 CONFIG_CHECKS = [
     _check_whole_numbers,
     _check_sources,
@@ -317,6 +332,7 @@ CONFIG_CHECKS = [
     _check_claims,
     _check_ood_leakage,
     _check_sweep,
+    _check_sweep_ids,
 ]
 
 
@@ -374,15 +390,25 @@ def _id_value(value):
 
 def method_points(config):
     """Every trained configuration, by id: each of finetune.methods as configured (the id is its name), then each
-    point of its finetune.sweep (a point equal to the configured parameters is the method's own model, not a
-    second one). Each maps to {"method", "overrides": the swept values it sets}."""
+    point of its finetune.sweep, named by the parameters it changes from the configured ones only, so that sweeping
+    one more parameter renames no existing point (a point equal to the configured parameters is the method's own
+    model, not a second one). Each maps to {"method", "overrides": the values it changes}."""
     points = {}
     for method in config["finetune"]["methods"]:
-        configured = method_params(config, method)
         points[method] = {"method": method, "overrides": {}}
-        for overrides in _sweep_points(config["finetune"]["sweep"].get(method, {})):
-            if configured | overrides != configured:
-                points.setdefault(point_id(method, overrides), {"method": method, "overrides": overrides})
+        for overrides in _changed_points(config, method):
+            points.setdefault(point_id(method, overrides), {"method": method, "overrides": overrides})
+    return points
+
+
+def _changed_points(config, method):
+    """Each sweep point of ``method`` as the values it changes from method_params (1 and 1.0 equal), none empty."""
+    configured = method_params(config, method)
+    points = []
+    for point in _sweep_points(config["finetune"]["sweep"].get(method, {})):
+        changed = {name: value for name, value in point.items() if configured.get(name) != value}
+        if changed:
+            points.append(changed)
     return points
 
 

@@ -127,7 +127,7 @@ def test_neuron_reference_probe_and_its_inputs():
 
 SWEEP = {
     "pgd": [{"epsilon": 0.1, "step_size": 0.04}, {"epsilon": 0.35, "step_size": 0.15}],  # the second: as configured
-    "a2t": {"share": [0.05, 0.2]},
+    "a2t": {"share": [0.1, 0.2]},  # the default experiment trains share 0.05
     "advaug": {"weight": [0.5], "share": [0.25, 0.5]},  # share 0.5 as configured: weight alone changes
 }
 
@@ -138,8 +138,8 @@ def test_sweep_points_are_models_with_readable_ids():
     unswept = common.model_ids(copy.deepcopy(config))
     config["finetune"]["sweep"] = SWEEP
     common.check_config(config)
-    points = ["pgd-epsilon=0.1-step_size=0.04", "a2t-share=0.05", "a2t-share=0.2"]
-    points += ["advaug-weight=0.5-share=0.25", "advaug-weight=0.5-share=0.5"]
+    points = ["pgd-epsilon=0.1-step_size=0.04", "a2t-share=0.1", "a2t-share=0.2"]
+    points += ["advaug-weight=0.5-share=0.25", "advaug-weight=0.5"]  # ids name the changed parameters only
     added = [f"rotten_tomatoes/none/{point}/seed{seed}" for point in points for seed in (1, 2, 3)]
     assert sorted(common.model_ids(config)) == sorted(unswept + added)
     # a point's parameters: the method's as configured, its values set; an unswept model's are unchanged
@@ -152,10 +152,10 @@ def test_sweep_points_are_models_with_readable_ids():
     assert common.swept_values(config, "pgd") == {"epsilon": 0.35, "step_size": 0.15}
     # advaug: a point that changes the attacked share has its own examples; weight alone shares the configured ones
     assert common.advaug_examples_name(config, "advaug-weight=0.5-share=0.25") == "adversarial-share=0.25"
-    assert common.advaug_examples_name(config, "advaug-weight=0.5-share=0.5") == "adversarial"
+    assert common.advaug_examples_name(config, "advaug-weight=0.5") == "adversarial"
     assert sorted(common.advaug_examples(config)) == ["adversarial", "adversarial-share=0.25"]
     experiment = common.claims_experiment(config)
-    assert experiment["method_attacks"]["a2t-share=0.05"] == "a2t"
+    assert experiment["method_attacks"]["a2t-share=0.1"] == "a2t"
     assert experiment["points"]["a2t-share=0.2"] == {"method": "a2t", "values": {"share": 0.2}}
     assert re.fullmatch(common.wildcard_patterns(config)["method"], "pgd-epsilon=0.1-step_size=0.04")
     assert not re.fullmatch(common.wildcard_patterns(config)["method"], "pgd-epsilon=0x1-step_size=0.04")
@@ -190,6 +190,23 @@ def test_sweep_mistakes_name_the_key(sweep, message):
         return
     with pytest.raises(ValueError, match=re.escape(message or "finetune.sweep.pgd: 'pgd' is not in finetune.methods")):
         _common().check_config(config)
+
+
+def test_sweeping_one_more_parameter_renames_no_point_and_equal_values_share_one():
+    """Issue 22: pgd-epsilon=0.1 keeps its id (and its trained models) when steps is swept too; 1 and 1.0 are one
+    point; values that print alike but differ are rejected, naming the sweep."""
+    common = _common()
+    one = _config(finetune__sweep={"pgd": {"epsilon": [0.1, 0.35]}})  # 0.35: pgd as configured
+    two = _config(finetune__sweep={"pgd": {"epsilon": [0.1, 0.35], "steps": [3, 5]}})  # steps 3 as configured
+    first, second = set(common.model_ids(one)), set(common.model_ids(two))
+    assert first < second
+    assert {m.split("/")[2] for m in second - first} == {"pgd-steps=5", "pgd-epsilon=0.1-steps=5"}
+    equal = _config(finetune__sweep={"pgd": [{"epsilon": 1}, {"epsilon": 1.0}]})
+    assert [p for p in common.method_points(equal) if p != "pgd" and p.startswith("pgd")] == ["pgd-epsilon=1"]
+    common.check_config(equal)
+    clash = _config(finetune__sweep={"pgd": {"epsilon": [0.1, 0.10000001]}})
+    with pytest.raises(ValueError, match=re.escape("finetune.sweep.pgd: the points {'epsilon': 0.1} and")):
+        common.check_config(clash)
 
 
 @pytest.mark.parametrize(
