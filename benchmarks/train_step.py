@@ -288,14 +288,16 @@ def print_ratios(methods, seconds) -> None:
 def print_sizes(methods) -> None:
     # How large the perturbations were, over all (warm-up and timed) steps: the realised budget.
     print(
-        "\n| method | L2 size mean | max | relative to the text's embedding norm: mean | max | at the epsilon bound |"
+        "\n| method | norm | passes | size mean | max | relative to the text's embedding norm: mean | max | "
+        "at the epsilon bound |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for method in methods:
         if hasattr(method, "realised"):
             size = method.realised.summary(getattr(method, "epsilon", None))
             print(
-                f"| {method.name} | {size['mean']:.3f} | {size['max']:.3f} | {size['relative_mean']:.4f} | "
+                f"| {method.name} | {size['norm']} | {size['passes']} | {size['mean']:.3f} | {size['max']:.3f} | "
+                f"{size['relative_mean']:.4f} | "
                 f"{size['relative_max']:.4f} | {size.get('at_bound', float('nan')):.2f} |"
             )
 

@@ -416,3 +416,37 @@ def test_realised_perturbation_size_is_recorded_and_bounded_where_epsilon_binds(
     assert size["relative_max"] == pytest.approx(float((size["max"] / text_norms).max()), rel=0.05)
     assert training.realised_size(method) is None  # forgotten once summarized: one summary per epoch
     assert training.realised_size(training.build_method("base", {})) is None
+    assert (size["norm"], size["passes"]) == ("l2", 3 if name == "freelb" else 1)
+
+
+@pytest.mark.parametrize("name", ["pgd", "freelb"])
+def test_linf_budgets_are_recorded_in_linf(setup, name):
+    """Issue 22: an L-infinity ball's realised size is its L-infinity norm (the L2 norm reads 14x the bound)."""
+    torch.manual_seed(0)
+    method = training.build_method(name, {"norm": "linf", "epsilon": 0.01, "step_size": 0.01})
+    method.backward(setup.model, setup.batch)
+    size = training.realised_size(method)
+    assert size["norm"] == "linf" and size["max"] <= 0.01 + 1e-6 and size["at_bound"] > 0.5
+
+
+def test_freelb_records_every_pass_its_update_averages(setup):
+    """FreeLB's update averages the gradients of passes delta_0 .. delta_{K-1}: the record is their mean and
+    largest per example, not the last pass's alone."""
+    torch.manual_seed(0)
+    method = training.build_method("freelb", {"epsilon": 0.2, "step_size": 0.15, "steps": 3})
+    deltas = []
+    original_add = method.realised.add
+
+    def spy(passes, embeds, mask):
+        deltas.extend(passes)
+        original_add(passes, embeds, mask)
+
+    method.realised.add = spy
+    method.backward(setup.model, setup.batch)
+    size = training.realised_size(method)
+    mask = setup.inputs["attention_mask"].unsqueeze(-1)
+    per_pass = torch.stack([_norms(delta * mask, "l2").flatten() for delta in deltas])
+    assert len(deltas) == 3 and size["passes"] == 3
+    assert size["mean"] == pytest.approx(float(per_pass.mean(0).mean()), rel=1e-5)
+    assert size["max"] == pytest.approx(float(per_pass.max()), rel=1e-5)
+    assert size["mean"] < float(per_pass[-1].mean())  # the last pass is the largest: alone it overstated the size

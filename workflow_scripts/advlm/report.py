@@ -108,17 +108,20 @@ def adversarial_examples(record: dict) -> int:
 
 
 def perturbation_sizes(record: dict) -> dict:
-    """Realised perturbation size over training (embedding-space methods): L2 norm relative to the text's
-    word-embedding norm, mean (over examples) and maximum, and the share of examples at the epsilon bound."""
+    """Realised perturbation size over training (embedding-space methods), in the norm the budget bounds and as the
+    update used it (FreeLB: every pass; mean over passes): relative to the text's word-embedding norm, mean (over
+    examples) and maximum; absolute mean; the share of examples at the epsilon bound."""
     epochs = [epoch["perturbation"] for epoch in record["history"] if epoch.get("perturbation")]
     if not epochs:
         return {}
     examples = sum(epoch["examples"] for epoch in epochs)
     mean = sum(epoch["relative_mean"] * epoch["examples"] for epoch in epochs) / examples
     out = {
+        "perturbation_norm": epochs[-1].get("norm", "l2"),  # older records measured L2 only
+        "perturbation_passes": epochs[-1].get("passes", 1),
         "perturbation_relative_mean": mean,
         "perturbation_relative_max": max(e["relative_max"] for e in epochs),
-        "perturbation_l2_mean": sum(e["mean"] * e["examples"] for e in epochs) / examples,
+        "perturbation_mean": sum(e["mean"] * e["examples"] for e in epochs) / examples,
     }
     if all("at_bound" in epoch for epoch in epochs):
         out["perturbation_at_bound"] = sum(e["at_bound"] * e["examples"] for e in epochs) / examples

@@ -169,35 +169,51 @@ class Perturbation:
 
 
 class RealisedSize:
-    """The perturbations a method applied, per example: L2 norm, absolute and relative to the L2 norm of the
-    word-embedding sequence it perturbs (padding excluded). Budgets compare across methods only as realised
-    sizes: an epsilon that the ascent never reaches does nothing."""
+    """The perturbations a method's update used, per example, in the norm its budget bounds (L2 or L-infinity):
+    absolute, and relative to the same norm of the word-embedding sequence it perturbs (padding excluded). A method
+    whose update averages several passes (FreeLB) adds every pass's delta: each example counts with its mean and
+    its largest over the passes. Budgets compare across methods only as realised sizes: an epsilon that the ascent
+    never reaches does nothing."""
 
-    def __init__(self):
-        self.sizes, self.relative = [], []
+    def __init__(self, norm: str = "l2"):
+        self.norm = norm
+        self.sizes, self.largest, self.relative, self.relative_largest = [], [], [], []
+        self.passes = 0
 
-    def add(self, delta: torch.Tensor, embeds: torch.Tensor, mask: torch.Tensor) -> None:
+    def add(self, deltas: list[torch.Tensor], embeds: torch.Tensor, mask: torch.Tensor) -> None:
+        """One step's perturbations: the delta of each pass whose loss the update uses."""
         with torch.no_grad():
-            size = _norm(delta * mask, "l2").flatten()
-            self.sizes.append(size.cpu())
-            self.relative.append((size / _norm(embeds.detach() * mask, "l2").flatten().clamp_min(1e-12)).cpu())
+            sizes = torch.stack([_norm(delta * mask, self.norm).flatten() for delta in deltas])  # passes x examples
+            text = _norm(embeds.detach() * mask, self.norm).flatten().clamp_min(1e-12)
+            for store, values in (
+                (self.sizes, sizes.mean(0)),
+                (self.largest, sizes.amax(0)),
+                (self.relative, (sizes / text).mean(0)),
+                (self.relative_largest, (sizes / text).amax(0)),
+            ):
+                store.append(values.cpu())
+            self.passes = len(deltas)
 
     def summary(self, epsilon: float | None = None) -> dict | None:
-        """Mean and maximum since the last summary (then forgotten); with ``epsilon``, the share of examples
-        whose perturbation reached the bound (projection binding)."""
+        """Since the last summary (then forgotten): the norm, passes per step, the mean over examples of each one's
+        mean over passes, the largest over examples and passes (absolute and relative), and with ``epsilon`` the
+        share of examples whose largest pass reached the bound (projection binding)."""
         if not self.sizes:
             return None
-        sizes, relative = torch.cat(self.sizes), torch.cat(self.relative)
-        self.sizes, self.relative = [], []
+        sizes, largest = torch.cat(self.sizes), torch.cat(self.largest)
+        relative, relative_largest = torch.cat(self.relative), torch.cat(self.relative_largest)
+        self.sizes, self.largest, self.relative, self.relative_largest = [], [], [], []
         out = {
+            "norm": self.norm,
+            "passes": self.passes,
             "examples": len(sizes),
             "mean": float(sizes.mean()),
-            "max": float(sizes.max()),
+            "max": float(largest.max()),
             "relative_mean": float(relative.mean()),
-            "relative_max": float(relative.max()),
+            "relative_max": float(relative_largest.max()),
         }
         if epsilon:
-            out["at_bound"] = float((sizes >= 0.999 * epsilon).float().mean())
+            out["at_bound"] = float((largest >= 0.999 * epsilon).float().mean())
         return out
 
 
@@ -236,7 +252,7 @@ class PGD(BaseMethod):
 
     def __post_init__(self):
         self.full_perturbation = self.perturbation = _check_perturbation(self)
-        self.realised = RealisedSize()
+        self.realised = RealisedSize(self.norm)
         _require(self, clean_weight=self.clean_weight >= 0)
 
     def set_budget_scale(self, scale: float) -> None:
@@ -257,7 +273,7 @@ class PGD(BaseMethod):
         inputs, labels = batch["inputs"], batch["labels"]
         embeds = _word_embeddings(model, inputs)
         delta = self.attack(model, inputs, labels, embeds.detach())
-        self.realised.add(delta, embeds, _token_mask(inputs, embeds))
+        self.realised.add([delta], embeds, _token_mask(inputs, embeds))  # the update uses delta_K alone
         loss = F.cross_entropy(_logits(model, inputs, embeds + delta), labels)
         if self.clean_weight:
             loss = loss + self.clean_weight * F.cross_entropy(_logits(model, inputs, embeds), labels)
@@ -279,7 +295,7 @@ class FreeLB(BaseMethod):
 
     def __post_init__(self):
         self.full_perturbation = self.perturbation = _check_perturbation(self)
-        self.realised = RealisedSize()
+        self.realised = RealisedSize(self.norm)
 
     def set_budget_scale(self, scale: float) -> None:
         self.perturbation = self.full_perturbation.scaled(scale)
@@ -289,17 +305,18 @@ class FreeLB(BaseMethod):
         embeds = _word_embeddings(model, inputs)
         mask = _token_mask(inputs, embeds)
         delta = self.perturbation.init(embeds.detach(), mask)
-        total = 0.0
+        total, deltas = 0.0, []
         for step in range(self.steps):
             delta.requires_grad_()
             loss = F.cross_entropy(_logits(model, inputs, embeds + delta), labels) / self.steps
             loss.backward()
             total += float(loss.detach())
+            deltas.append(delta.detach())
             if step == self.steps - 1:
-                self.realised.add(delta, embeds, mask)  # the largest: the last pass's
                 break
             delta = self.perturbation.step(delta.detach(), delta.grad, mask)
             embeds = _word_embeddings(model, inputs)  # the backward freed the previous graph
+        self.realised.add(deltas, embeds, mask)  # the update averages every pass's gradient
         return total
 
 
@@ -354,7 +371,7 @@ class LDS(BaseMethod):
         embeds = _word_embeddings(model, inputs)
         logits = _logits(model, inputs, embeds)
         r = self.direction(model, inputs, embeds.detach())
-        self.realised.add(r, embeds, _token_mask(inputs, embeds))
+        self.realised.add([r], embeds, _token_mask(inputs, embeds))
         loss = F.cross_entropy(logits, labels) + self.weight * kl_divergence(logits, _logits(model, inputs, embeds + r))
         loss.backward()
         return float(loss.detach())
