@@ -59,3 +59,18 @@ def test_bf16_weights_leave_shared_weights_and_fp32_alone(classifier, precision)
     precision("fp32")
     with torch.no_grad():
         assert torch.equal(forward(**inputs).logits, model(**inputs).logits)
+
+
+def test_a_name_that_is_no_directory_is_read_as_a_hub_id_and_the_error_says_so(tmp_path, monkeypatch, caplog):
+    from transformers import AutoConfig
+
+    from advlm.resources import MissingResourceError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(MissingResourceError, match="model directory .*/results/models/x does not exist"):
+        models._load_from(AutoConfig, "results/models/x")
+    with caplog.at_level("INFO"), pytest.raises(MissingResourceError) as error:
+        models._load_from(AutoConfig, "models/my-bert")
+    expected = f"'models/my-bert', read as a Hub id since there is no directory {tmp_path}/models/my-bert"
+    assert expected in str(error.value) and "read as a Hub id" in caplog.text

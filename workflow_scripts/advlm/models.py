@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -16,17 +17,21 @@ def _load(loader, source: str, **kwargs):
 
 
 def _load_from(loader, source: str, **kwargs):
-    local = Path(source)
+    """``source`` read as a directory where one exists, else as a Hub id (logged, and named in any error)."""
+    local = Path(source).expanduser()
     if local.exists():
         return loader.from_pretrained(str(local), **kwargs)
-    if source.startswith((".", "/")) or "results/" in source:
-        raise MissingResourceError(f"model directory {source} does not exist; run the stage that writes it first")
+    if source.startswith((".", "/", "~")) or "results/" in source:
+        raise MissingResourceError(
+            f"model directory {local.resolve()} does not exist; run the stage that writes it first"
+        )
+    logging.getLogger(__name__).info("%r read as a Hub id: there is no directory %s", source, local.resolve())
     try:  # a Hub name: works for users with network access or a filled Hub cache
         return loader.from_pretrained(source, **kwargs)
     except OSError as error:
         raise MissingResourceError(
-            f"could not load {source!r} from the Hub ({error}). Offline, set model.name to 'minilm' "
-            "(built by prepare_resources) or to a local save_pretrained directory"
+            f"could not load {source!r}, read as a Hub id since there is no directory {local.resolve()} ({error}). "
+            "Offline, set model.name to 'minilm' (built by prepare_resources) or to a local save_pretrained directory"
         ) from error
 
 
