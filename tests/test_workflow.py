@@ -213,7 +213,10 @@ def test_sweeping_one_more_parameter_renames_no_point_and_equal_values_share_one
     "overrides, message",
     [
         ({"datasets": ["sst2"]}, "datasets: 'sst2' is not a key of data.sources"),
-        ({"ood": {"rotten_tomatoes": ["movies"]}}, "ood.rotten_tomatoes: VADER's movie snippets"),
+        (
+            {"ood": {"rotten_tomatoes": ["movies"]}},
+            "ood.rotten_tomatoes: 'movies' is the same data as 'rotten_tomatoes'",
+        ),
         ({"ood": {"rotten_tomatoes": ["yelp"]}}, "ood.rotten_tomatoes: 'yelp' is neither"),
         ({"pretrain__corpus_datasets": ["wiki"]}, "pretrain.corpus_datasets: 'wiki'"),
         (
