@@ -132,6 +132,14 @@ def _check_references(config):
     yield from _check_model_path("model.name", config["model"]["name"], ("minilm",))
     if any(_attack_catalog().recipe(name).masked_lm for name in attacks_run(config)):
         yield from _check_model_path("attack.masked_lm", config["attack"]["masked_lm"], MASKED_LM_RUNS)
+        if (
+            config["attack"]["masked_lm"] == "attacker"
+            and config["attack"]["masked_lm_seed"] == config["pretrain"]["seed"]
+        ):
+            yield "attack.masked_lm_seed", (
+                f"{config['attack']['masked_lm_seed']} equals pretrain.seed: the attacker's masked LM would be the "
+                "clean variant's model, which its victims are fine-tuned from"
+            )
 
 
 def _check_model_path(key, name, names=()):

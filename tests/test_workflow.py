@@ -242,6 +242,10 @@ MORE_BAD_CONFIGS = [  # (overrides of config.yaml, what the message must say), b
         "attack.masked_lm: '/nowhere/mlm': there is no directory /nowhere/mlm",
     ),
     (
+        {"attack__recipes": ["bae"], "attack__masked_lm_seed": 29},  # pretrain.seed: the clean variant's own run
+        "attack.masked_lm_seed: 29 equals pretrain.seed: the attacker's masked LM would be the clean variant's",
+    ),
+    (
         {"model": {"name": "./models/mine", "max_length": 64}},
         f"model.name: './models/mine': there is no directory {ROOT}/models/mine",
     ),
