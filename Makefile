@@ -11,7 +11,7 @@ export HF_DATASETS_OFFLINE ?= 1
 GPUS := $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 SNAKEMAKE := $(BIN)/snakemake $(if $(filter-out 0,$(GPUS)),--resources gpu=$(GPUS))
 
-.PHONY: setup run report test lint format clean
+.PHONY: setup run report test lint format clean screenshot
 
 setup: $(VENV)/.installed downloads/.fetched
 
@@ -35,6 +35,13 @@ run: setup
 
 report: setup
 	$(SNAKEMAKE) --report results/report.html
+
+# The HTML report as a browser shows it (Debian's chromium: apt-get install chromium), for docs/report.png:
+# headless, JavaScript given 20 s of virtual time to render the report's app before the screenshot.
+SCREENSHOT ?= docs/report.png
+screenshot:
+	chromium --headless --no-sandbox --disable-gpu --disable-background-networking --hide-scrollbars \
+		--virtual-time-budget=20000 --window-size=1400,1000 --screenshot=$(SCREENSHOT) file://$(CURDIR)/results/report.html
 
 test: setup
 	$(BIN)/python -m pytest -rs tests
