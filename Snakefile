@@ -21,7 +21,7 @@ validate(config, "schemas/config.schema.yaml")
 LANDING_PAGE = "results/report/landing.rst"
 
 
-report: LANDING_PAGE if Path(LANDING_PAGE).exists() else "report/workflow.rst"
+report: str(Path(LANDING_PAGE).resolve()) if Path(LANDING_PAGE).exists() else "report/workflow.rst"
 
 
 check_config(config)

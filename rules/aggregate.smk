@@ -7,7 +7,7 @@ rule aggregate:
         attacks=attack_targets(config),
         attack_examples=[path.removesuffix(".json") + ".csv" for path in attack_targets(config)],
         probes=probe_targets(config),
-        description="report/workflow.rst",
+        description=str(Path(workflow.basedir) / "report" / "workflow.rst"),
     output:
         summary=report("results/report/summary.md", category="1. Claims", caption="../report/summary.rst"),
         landing=LANDING_PAGE,
