@@ -150,7 +150,7 @@ def _check_model_path(key, name, names=()):
         return
     where = f"there is no directory {Path(name).expanduser().resolve()}"
     if _looks_local(name):
-        yield key, f"{name!r}: {where} (a Hub id has at most one '/' and does not start with '.' or '/')"
+        yield key, f"{name!r}: {where} (a Hub id is org/name: one slash, no leading dot or slash)"
     elif _offline() and not _in_hub_cache(name):
         yield key, (
             f"{name!r}: {where}, and read as a Hub id it is not in the local Hub cache "

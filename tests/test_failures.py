@@ -3,12 +3,12 @@
 from smk import run, write_overlay
 
 
-def test_a_failing_job_logs_its_traceback_and_leaves_nothing(tmp_path):
+def test_a_failing_job_logs_its_traceback_and_leaves_nothing(tmp_path, tiny_bert):
     bad = tmp_path / "mine.csv"
     bad.write_text("text,label\n" + "".join(f"review {i},{i % 2}\n" for i in range(40)) + "a third class,2\n")
     overlay = write_overlay(
         tmp_path,
-        model={"name": "prajjwal1/bert-tiny", "max_length": 32},
+        model={"name": str(tiny_bert), "max_length": 32},
         data={"sources": {"mine": {"kind": "file", "path": str(bad)}}},
     )
     result = run(tmp_path, "results/data/mine/train.jsonl", configfiles=[overlay], check=False)

@@ -15,7 +15,7 @@ COPIED = ("Snakefile", "rules", "workflow_scripts", "schemas", "report", "profil
 
 
 @pytest.fixture(scope="module")
-def touched(tmp_path_factory):
+def touched(tmp_path_factory, tiny_bert):
     """(snakemake command, workdir, copy of the repository) with every output present and up to date."""
     root = tmp_path_factory.mktemp("staleness")
     repo, workdir = root / "repo", root / "work"
@@ -26,7 +26,7 @@ def touched(tmp_path_factory):
     source.write_text("text,label\n" + "".join(f"review {i},{i % 2}\n" for i in range(40)))
     overlay = write_overlay(
         workdir,
-        model={"name": "prajjwal1/bert-tiny", "max_length": 32},
+        model={"name": str(tiny_bert), "max_length": 32},
         data={"sources": {"imdb": {"kind": "file", "path": str(source)}}},
     )
     snakemake = [

@@ -51,16 +51,15 @@ def _config(**overrides):
     return config
 
 
-def test_dry_run_job_list_for_the_tiny_config(tmp_path):
-    # a Hub name: the dry run needs no model files, and the Hub code path is planned like a local one
-    overlay = write_overlay(tmp_path, model={"name": "prajjwal1/bert-tiny", "max_length": 32})
+def test_dry_run_job_list_for_the_tiny_config(tmp_path, tiny_bert):
+    overlay = write_overlay(tmp_path, model={"name": str(tiny_bert), "max_length": 32})
     assert job_counts(run(tmp_path, "-n", configfiles=[overlay]).stdout) == TINY_JOBS
 
 
-def test_dry_run_grows_with_seeds_and_attacks(tmp_path):
+def test_dry_run_grows_with_seeds_and_attacks(tmp_path, tiny_bert):
     overlay = write_overlay(
         tmp_path,
-        model={"name": "prajjwal1/bert-tiny", "max_length": 32},
+        model={"name": str(tiny_bert), "max_length": 32},
         finetune={"seeds": [1, 2, 3]},
         attack={"recipes": ["deepwordbug", "pwws"], "shards": 3},
     )
@@ -350,7 +349,8 @@ def test_a_config_file_that_is_not_yaml_is_reported_with_its_line(tmp_path):
         ({"downloads_dir": "/nowhere"}, "Missing input files for rule prepare_resources"),  # the pinned archives
     ],
 )
-def test_bad_config_stops_before_any_job(tmp_path, overlay, message):
+def test_bad_config_stops_before_any_job(tmp_path, tiny_bert, overlay, message):
+    overlay = {"model": {"name": str(tiny_bert), "max_length": 32}, **overlay}
     result = run(tmp_path, "-n", configfiles=[write_overlay(tmp_path, **overlay)], check=False)
     assert result.returncode != 0 and message in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
@@ -364,7 +364,7 @@ def test_lint_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_slurm_profile_dry_runs(tmp_path):
-    overlay = write_overlay(tmp_path, model={"name": "prajjwal1/bert-tiny", "max_length": 32})
+def test_slurm_profile_dry_runs(tmp_path, tiny_bert):
+    overlay = write_overlay(tmp_path, model={"name": str(tiny_bert), "max_length": 32})
     result = run(tmp_path, "-n", "--workflow-profile", str(ROOT / "profiles" / "slurm"), configfiles=[overlay])
     assert job_counts(result.stdout)["finetune"] == 10
