@@ -150,7 +150,7 @@ def test_a_killed_a2t_run_resumes_with_its_epochs_adversarial_examples(
 
     straight = finetune("straight", None)
     with monkeypatch.context() as patch:
-        _kill_on_call(patch, training, "_batch", 5)  # epoch 1: 3 steps; killed at the 2nd step of epoch 2
+        _kill_on_call(patch, training.loop, "_batch", 5)  # epoch 1: 3 steps; killed at the 2nd step of epoch 2
         with pytest.raises(Killed):
             finetune("killed", tmp_path / "checkpoint")
     attacks.clear()

@@ -288,6 +288,8 @@ def test_lds_direction_is_the_dominant_curvature_of_the_kl_even_with_dropout_on(
 def test_defaults_agree_with_the_schema_and_config():
     schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())["properties"]["finetune"]
     assert set(EMBEDDING_METHODS) <= set(schema["properties"]["methods"]["items"]["enum"])
+    # the registry, read from the family modules' classes, holds every method the schema offers and no other
+    assert set(training.METHODS) == set(schema["properties"]["methods"]["items"]["enum"])
     params = schema["properties"]["method_params"]["properties"]
     config = yaml.safe_load((ROOT / "config.yaml").read_text())["finetune"]["method_params"]
     for name in set(training.METHODS) - {"base"}:

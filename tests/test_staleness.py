@@ -77,6 +77,21 @@ def _wait_until_past(path):
     time.sleep(max(0.0, path.stat().st_mtime - time.time() + 0.1))
 
 
+# what a change to the training reruns: every model (warm starts and fine-tuned) and everything after it
+EVERY_MODEL = {
+    "warm_start": 6,
+    "finetune": 10,
+    "attack_train": 2,
+    "evaluate": 10,
+    "attack": 20,
+    "gather_attack": 10,
+    "extract_activations": 10,
+    "probe_neurons": 10,
+    "aggregate": 1,
+    "all": 1,
+}
+
+
 @pytest.mark.parametrize(
     "edited, reruns",
     [
@@ -90,22 +105,10 @@ def _wait_until_past(path):
         ("workflow_scripts/advlm/neurons/probe.py", {"probe_neurons": 11, "aggregate": 1, "all": 1}),
         # imported only through advlm.report and advlm.claims, by the aggregate script
         ("workflow_scripts/advlm/neurons/report.py", {"aggregate": 1, "all": 1}),
-        # imported only through advlm.training, by the warm_start and finetune scripts (and by evaluate's directly)
-        (
-            "workflow_scripts/advlm/evaluation.py",
-            {
-                "warm_start": 6,
-                "finetune": 10,
-                "attack_train": 2,
-                "evaluate": 10,
-                "attack": 20,
-                "gather_attack": 10,
-                "extract_activations": 10,
-                "probe_neurons": 10,
-                "aggregate": 1,
-                "all": 1,
-            },
-        ),
+        # imported only through advlm.training.loop, by the warm_start and finetune scripts (and by evaluate's directly)
+        ("workflow_scripts/advlm/evaluation.py", EVERY_MODEL),
+        # imported only through advlm.training's __init__, by the warm_start and finetune scripts
+        ("workflow_scripts/advlm/training/embedding_space.py", EVERY_MODEL),
         # the local data source of imdb: its splits, the evaluations on it and the report
         ("imdb.csv", {"prepare_dataset": 1, "evaluate": 10, "aggregate": 1, "all": 1}),
     ],

@@ -150,7 +150,7 @@ class Killed(Exception):
 
 
 def _kill_on_call(monkeypatch, module, name, call):
-    """Make ``module.name`` raise Killed on its ``call``-th call (training._batch: once per step)."""
+    """Make ``module.name`` raise Killed on its ``call``-th call (training.loop._batch: once per step)."""
     original, calls = getattr(module, name), []
 
     def wrapper(*args, **kwargs):
@@ -195,7 +195,7 @@ def test_interrupted_finetune_resumes_to_the_same_weights(
 
     straight = finetune("straight", None)
     with monkeypatch.context() as patch:
-        _kill_on_call(patch, training, "_batch", kill_on_step)
+        _kill_on_call(patch, training.loop, "_batch", kill_on_step)
         with pytest.raises(Killed):
             finetune("killed", tmp_path / "checkpoint")
     progress = tmp_path / "checkpoint" / "progress.json"
@@ -227,7 +227,7 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tiny_bert, tmp_path, monk
         )
 
     with monkeypatch.context() as patch:
-        _kill_on_call(patch, training, "_batch", 9)
+        _kill_on_call(patch, training.loop, "_batch", 9)
         with pytest.raises(Killed):
             finetune("killed", 1e-3)
     finetune("changed", 1e-2)  # the user changed the learning rate: the old checkpoint must not be resumed
