@@ -165,8 +165,8 @@ def main():
     parser.add_argument(
         "--masked-lm",
         default=None,
-        help="masked LM of bae/bert-attack (default: "
-        "results/pretrain/clean/model, else results/pretrain/augmented/model)",
+        help="masked LM of bae/bert-attack (default: the attacker's, results/pretrain/attacker/shared/model, else "
+        "the first results/pretrain/<variant>/<run>/model)",
     )
     parser.add_argument(
         "--counterfitted",
@@ -186,10 +186,8 @@ def main():
     runtime.setup(args.threads, 0)
     runtime.device("cpu", args.precision)  # the workflow's attack jobs: auto is bf16 on a CPU with bf16 units
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    masked_lm = args.masked_lm or next(
-        (str(p) for p in (RESULTS / "pretrain/clean/model", RESULTS / "pretrain/augmented/model") if p.exists()),
-        None,
-    )
+    pretrained = [RESULTS / "pretrain/attacker/shared/model", *sorted((RESULTS / "pretrain").glob("*/*/model"))]
+    masked_lm = args.masked_lm or next((str(p) for p in pretrained if p.exists()), None)
     resources = AttackResources(RESULTS / "resources", counterfitted=args.counterfitted, masked_lm=masked_lm)
     runtime.offline_textattack(resources.root)  # before anything imports textattack
     model, tokenizer, model_name = victim(args)

@@ -29,7 +29,7 @@ rule build_embeddings:
 
 rule attack:
     input:
-        unpack(lambda wc: attack_inputs(config, wc.attack)),
+        unpack(lambda wc: attack_inputs(config, wc.attack, wc.seed)),
         script_libs("attack"),
         model=model_dir,
         test=lambda wc: split_path(wc.dataset, "test"),

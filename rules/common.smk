@@ -14,7 +14,7 @@ WARM_START = "{dataset}/{pretrain}/seed{seed}"  # the clean epochs a seed's meth
 # attack_train's output; {examples} is "adversarial", or e.g. "adversarial-share=0.2" for a swept advaug (advaug_examples)
 ADVAUG_EXAMPLES = "results/advaug/{dataset}/{pretrain}/seed{seed}/{examples}.csv"
 ADVAUG_EXAMPLE_KEYS = ("attack", "share", "query_budget")  # what attack_train's examples depend on
-# attack.masked_lm values that the workflow's own continued pre-training builds (results/pretrain/<name>/model)
+# attack.masked_lm values that the workflow's own continued pre-training builds (results/pretrain/<name>/<run>/model)
 MASKED_LM_RUNS = ("attacker", "clean", "augmented")
 # The neuron probes' reference: the start model without fine-tuning (no fine-tuning seed: 0), one per dataset.
 REFERENCE = {"pretrain": "none", "method": "pretrained", "seed": 0}
@@ -132,13 +132,20 @@ def _check_references(config):
     yield from _check_model_path("model.name", config["model"]["name"], ("minilm",))
     if any(_attack_catalog().recipe(name).masked_lm for name in attacks_run(config)):
         yield from _check_model_path("attack.masked_lm", config["attack"]["masked_lm"], MASKED_LM_RUNS)
-        if (
-            config["attack"]["masked_lm"] == "attacker"
-            and config["attack"]["masked_lm_seed"] == config["pretrain"]["seed"]
-        ):
+        if config["attack"]["masked_lm"] == "attacker":
+            yield from _check_attacker_seed(config)
+
+
+def _check_attacker_seed(config):
+    """The attacker reads the clean corpus with the pretrain settings: with a clean run's seed it would be that
+    run's model, which the clean variant's victims are fine-tuned from."""
+    seed = config["attack"]["masked_lm_seed"]
+    for run in sorted({pretrain_run(config, "clean", s) for s in config["finetune"]["seeds"]}):
+        if pretrain_seed(config, "clean", run) == seed:
             yield "attack.masked_lm_seed", (
-                f"{config['attack']['masked_lm_seed']} equals pretrain.seed: the attacker's masked LM would be the "
-                "clean variant's model, which its victims are fine-tuned from"
+                f"{seed} is the seed of the clean pre-training run {run!r} (pretrain.seed {config['pretrain']['seed']}, "
+                f"pretrain.replicate {config['pretrain']['replicate']}): the attacker's masked LM would be the clean "
+                "variant's model, which its victims are fine-tuned from"
             )
 
 
@@ -625,9 +632,22 @@ def base_model_inputs(config):
     return [source] if source == "results/resources/minilm" or Path(source).exists() else []
 
 
-def start_model_inputs(config, pretrain):
-    """The model fine-tuning starts from, as a file dependency where it is one (a Hub name is not)."""
-    return base_model_inputs(config) if pretrain == "none" else [f"results/pretrain/{pretrain}/model"]
+def start_model_inputs(config, pretrain, seed):
+    """The model a fine-tuning seed starts from, as a file dependency where it is one (a Hub name is not)."""
+    return base_model_inputs(config) if pretrain == "none" else [f"{pretrain_dir(config, pretrain, seed)}/model"]
+
+
+def pretrain_dir(config, pretrain, seed=None):
+    """The directory of the continued pre-training a fine-tuning seed's models start from."""
+    return f"results/pretrain/{pretrain}/{pretrain_run(config, pretrain, seed)}"
+
+
+def pretrain_run(config, pretrain, seed=None):
+    """The continued pre-training run a fine-tuning seed's models start from: the seed's own, ``seed<s>``
+    (pretrain.replicate per_seed), or ``shared``, the run every seed shares (once; the attacks' masked LM,
+    attacker, always)."""
+    shared = pretrain == "attacker" or config["pretrain"]["replicate"] == "once"
+    return "shared" if shared else f"seed{seed}"
 
 
 def finetune_start_inputs(config, wildcards):
@@ -635,7 +655,7 @@ def finetune_start_inputs(config, wildcards):
     (finetune.warm_start_epochs 0) the pre-training variant's start model."""
     if config["finetune"]["warm_start_epochs"] > 0:
         return [f"results/warm_start/{WARM_START}/model".format(**dict(wildcards.items()))]
-    return start_model_inputs(config, wildcards.pretrain)
+    return start_model_inputs(config, wildcards.pretrain, wildcards.seed)
 
 
 # finetune keys that choose which models exist: a change to them retrains no other model
@@ -661,7 +681,7 @@ def method_inputs(config, wildcards):
     the model it trains (the A2T attack's resources); advaug reads the attack_train rule's examples."""
     method = point_method(config, wildcards.method)
     if method == "a2t":
-        return attack_inputs(config, "a2t") | {"nltk_data": "results/resources/nltk_data"}
+        return attack_inputs(config, "a2t", wildcards.seed) | {"nltk_data": "results/resources/nltk_data"}
     if method == "advaug":
         return {"adversarial_examples": advaug_examples_path(config, wildcards)}
     return {}
@@ -739,11 +759,25 @@ def corpus_paths(config, pretrain):
     return ["results/corpus/augmented.jsonl"] if pretrain == "augmented" else clean
 
 
-def pretrain_params(config, pretrain):
-    """A continued pre-training's settings; the attackers' masked LM (attacker) differs from the variant clean
-    only in its seed, attack.masked_lm_seed, so that it is a training run of its own."""
-    params = stage_params(config, "pretrain", "variants", "corpus_datasets")  # the corpus is an input
-    return params | ({"seed": config["attack"]["masked_lm_seed"]} if pretrain == "attacker" else {})
+def pretrain_params(config, pretrain, run="shared"):
+    """A continued pre-training's settings, its seed that of its run (pretrain_seed); the attackers' masked LM
+    (attacker) differs from the variant clean only in its seed, so that it is a training run of its own."""
+    params = stage_params(config, "pretrain", "variants", "corpus_datasets", "replicate")  # the corpus is an input
+    return params | {"seed": pretrain_seed(config, pretrain, run)}
+
+
+def pretrain_seed(config, pretrain, run):
+    """The seed of a continued pre-training run: attack.masked_lm_seed for the attacker, pretrain.seed for a
+    shared run, and for fine-tuning seed s's own run (``seed<s>``) one drawn from (pretrain.seed, s) by numpy's
+    SeedSequence, independent of every other run's and of the fine-tuning seeds."""
+    import numpy as np
+
+    if pretrain == "attacker":
+        return config["attack"]["masked_lm_seed"]
+    if run == "shared":
+        return config["pretrain"]["seed"]
+    replicate = int(run.removeprefix("seed"))
+    return int(np.random.SeedSequence([config["pretrain"]["seed"], replicate]).generate_state(1)[0])
 
 
 def stage_params(config, section, *exclude):
@@ -865,14 +899,15 @@ def attack_recipe_params(config, attack):
     } | ({"masked_lm": settings["masked_lm"]} if _attack_catalog().recipe(attack).masked_lm else {})
 
 
-def attack_inputs(config, attack):
-    """The resources one attack needs beyond the model, the test split and nltk_data, by input name, as the
-    attack catalog says (advlm/attacks/catalog.py).
+def attack_inputs(config, attack, seed):
+    """The resources one attack of a seed's model needs beyond the model, the test split and nltk_data, by input
+    name, as the attack catalog says (advlm/attacks/catalog.py).
 
     textfooler and a2t swap words with the counter-fitted vectors; those two, bae and bert-attack use the
     MiniLM sentence encoder with the thresholds calibrated beside the vectors (results/resources/counterfitted,
-    built by build_embeddings). bae and bert-attack also need their masked LM (a pre-training variant's
-    model or a local directory; a Hub name is no file, the attack reads it from its params).
+    built by build_embeddings). bae and bert-attack also need their masked LM (the attacker's pre-training, a
+    pre-training variant's model of the seed, or a local directory; a Hub name is no file, the attack reads it
+    from its params).
     """
     recipe, inputs = _attack_catalog().recipe(attack), {}
     if recipe.needs_counterfitted:
@@ -882,7 +917,7 @@ def attack_inputs(config, attack):
     if recipe.masked_lm:
         source = config["attack"]["masked_lm"]
         if source in MASKED_LM_RUNS:
-            inputs["masked_lm"] = f"results/pretrain/{source}/model"
+            inputs["masked_lm"] = f"{pretrain_dir(config, source, seed)}/model"
         elif Path(source).exists():
             inputs["masked_lm"] = source
     return inputs

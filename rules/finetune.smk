@@ -3,7 +3,7 @@ rule warm_start:
     (finetune.warm_start_epochs): planned once, whatever the methods and their parameters."""
     input:
         script_libs("finetune"),
-        start=lambda wc: start_model_inputs(config, wc.pretrain),
+        start=lambda wc: start_model_inputs(config, wc.pretrain, wc.seed),
         train=lambda wc: split_path(wc.dataset, "train"),
         validation=lambda wc: split_path(wc.dataset, "validation"),
     output:
@@ -77,7 +77,7 @@ rule attack_train:
     of the same pre-training variant and seed (finetune.method_params.advaug and its sweep points: attack, share,
     query_budget; advaug_examples)."""
     input:
-        unpack(lambda wc: attack_inputs(config, advaug_examples(config)[wc.examples]["attack"])),
+        unpack(lambda wc: attack_inputs(config, advaug_examples(config)[wc.examples]["attack"], wc.seed)),
         script_libs("attack_train"),
         model="results/models/{dataset}/{pretrain}/base/seed{seed}/model",
         train=lambda wc: split_path(wc.dataset, "train"),

@@ -29,14 +29,15 @@ rule pretrain_mlm:
         start=base_model_inputs(config),
         corpus=lambda wc: corpus_paths(config, wc.pretrain),
     output:
-        model=directory("results/pretrain/{pretrain}/model"),
-        record="results/pretrain/{pretrain}/pretrain_log.json",
+        model=directory("results/pretrain/{pretrain}/{run}/model"),
+        record="results/pretrain/{pretrain}/{run}/pretrain_log.json",
     log:
-        "results/logs/pretrain_mlm/{pretrain}.log",
+        "results/logs/pretrain_mlm/{pretrain}/{run}.log",
     benchmark:
-        "results/benchmarks/pretrain_mlm/{pretrain}.tsv"
+        "results/benchmarks/pretrain_mlm/{pretrain}/{run}.tsv"
     wildcard_constraints:
         pretrain="clean|augmented|attacker",  # attacker: bae's and bert-attack's masked LM (attack.masked_lm)
+        run=r"shared|seed\d+",  # a fine-tuning seed's own run, or one all share (pretrain.replicate, pretrain_dir)
     priority: 1
     conda:
         "../envs/workflow.yaml"
@@ -47,9 +48,9 @@ rule pretrain_mlm:
         gpu=1,
     params:
         model_source=lambda wc, input: model_source(config, input),
-        pretrain=lambda wc: pretrain_params(config, wc.pretrain),
+        pretrain=lambda wc: pretrain_params(config, wc.pretrain, wc.run),
         device=config["device"],
         precision=config["precision"],
-        checkpoint_dir="results/checkpoints/pretrain_mlm/{pretrain}",  # not an output: it must survive a failed job
+        checkpoint_dir="results/checkpoints/pretrain_mlm/{pretrain}/{run}",  # not an output: it must survive a failed job
     script:
         "../workflow_scripts/pretrain_mlm.py"

@@ -80,7 +80,7 @@ def test_resources_follow_the_catalog(tmp_path):
     assert needed(catalog.recipe("a2t")) == {"counterfitted", "sentence_encoder"}
     assert needed(catalog.recipe("bae")) == {"counterfitted", "sentence_encoder", "masked_lm"}
     for recipe in catalog.RECIPES:
-        inputs = common.attack_inputs(config, recipe.name)
+        inputs = common.attack_inputs(config, recipe.name, 1)
         assert set(inputs) == set(resources.describe(recipe.name)) == needed(recipe), recipe.name
         assert ("masked_lm" in common.attack_recipe_params(config, recipe.name)) == recipe.masked_lm
 
@@ -88,23 +88,34 @@ def test_resources_follow_the_catalog(tmp_path):
 def test_the_attackers_masked_lm_is_a_pretraining_run_of_its_own(tmp_path):
     common, config = _common(), _config()
     assert config["attack"]["masked_lm"] == "attacker"
-    assert common.attack_inputs(config, "bae")["masked_lm"] == "results/pretrain/attacker/model"
-    attacker, clean = (common.pretrain_params(config, run) for run in ("attacker", "clean"))
+    # one run, whatever the seed of the attacked model
+    assert {common.attack_inputs(config, "bae", seed)["masked_lm"] for seed in (1, 2)} == {
+        "results/pretrain/attacker/shared/model"
+    }
+    attacker, clean = (
+        common.pretrain_params(config, "attacker", "shared"),
+        common.pretrain_params(config, "clean", "seed1"),
+    )
     assert attacker == clean | {"seed": config["attack"]["masked_lm_seed"]} and attacker["seed"] != clean["seed"]
     assert common.corpus_paths(config, "attacker") == common.corpus_paths(config, "clean")
     # no victim starts from it: fine-tuning starts from the variants' models only
-    starts = {path for variant in config["pretrain"]["variants"] for path in common.start_model_inputs(config, variant)}
-    assert "results/pretrain/attacker/model" not in starts
+    starts = {
+        path
+        for variant in config["pretrain"]["variants"]
+        for seed in config["finetune"]["seeds"]
+        for path in common.start_model_inputs(config, variant, seed)
+    }
+    assert not any(path.startswith("results/pretrain/attacker") for path in starts)
     # the attack's record names the masked LM's pre-training run
-    model = tmp_path / "attacker" / "model"
+    model = tmp_path / "attacker" / "shared" / "model"
     model.mkdir(parents=True)
     (model / "model.safetensors").write_bytes(b"weights")
     log = {"model_source": "results/resources/minilm", "corpus_size": 900, "provenance": {"seed": 31}}
     log |= {"heldout_loss_before": 11.0, "heldout_loss_after": 5.0}
-    (tmp_path / "attacker" / "pretrain_log.json").write_text(json.dumps(log))
+    (tmp_path / "attacker" / "shared" / "pretrain_log.json").write_text(json.dumps(log))
     identity = AttackResources(tmp_path, masked_lm=str(model)).describe("bert-attack")["masked_lm"]
     assert identity["pretraining"] == {
-        "run": "attacker",
+        "run": "attacker/shared",
         "seed": 31,
         **{k: v for k, v in log.items() if k != "provenance"},
     }

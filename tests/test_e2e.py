@@ -57,12 +57,18 @@ def test_augmented_corpus_and_pretraining(workflow):
     originals = corpus[corpus["copy"] == 0].set_index("id")["text"]
     copies = corpus[corpus["copy"] == 1].set_index("id")["text"]
     assert (originals != copies.reindex(originals.index)).mean() > 0.8  # almost every text got a swap
+    runs = {}
     for variant, size in (("clean", len(train)), ("augmented", len(corpus))):
-        record = json.loads((workdir / f"results/pretrain/{variant}/pretrain_log.json").read_text())
-        # tests/config/tiny.yaml: 2 steps of the head alone, then 3 of the whole model
-        assert record["corpus_size"] == size and len(record["loss_curve"]) == 2 + 3
-        assert record["heldout_loss_after_head_warmup"] is not None
-        assert (workdir / f"results/pretrain/{variant}/model/model.safetensors").exists()
+        for seed in (1, 2):  # one run per fine-tuning seed (pretrain.replicate per_seed)
+            record = json.loads((workdir / f"results/pretrain/{variant}/seed{seed}/pretrain_log.json").read_text())
+            # tests/config/tiny.yaml: 2 steps of the head alone, then 3 of the whole model
+            assert record["corpus_size"] == size and len(record["loss_curve"]) == 2 + 3
+            assert record["heldout_loss_after_head_warmup"] is not None
+            assert (workdir / f"results/pretrain/{variant}/seed{seed}/model/model.safetensors").exists()
+            runs[variant, seed] = record["provenance"]["seed"], record["loss_curve"]
+    # a seed's clean and augmented runs share their seed; the seeds' runs differ
+    assert runs["clean", 1][0] == runs["augmented", 1][0] != runs["clean", 2][0]
+    assert runs["clean", 1][1] != runs["clean", 2][1]
 
 
 def test_training_records_and_predictions_agree(workflow):
@@ -76,7 +82,7 @@ def test_training_records_and_predictions_agree(workflow):
             (workdir / f"results/warm_start/rotten_tomatoes/{pretrain}/seed{seed}/train_log.json").read_text()
         )
         assert warm["model_source"].endswith(
-            "tiny_bert" if pretrain == "none" else f"results/pretrain/{pretrain}/model"
+            "tiny_bert" if pretrain == "none" else f"results/pretrain/{pretrain}/seed{seed}/model"
         )
         assert warm["method"] == "base" and warm["epochs_run"] == 1 and "convergence" in record
         for evalset in ("test", "imdb", "tweets"):

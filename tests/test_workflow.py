@@ -16,7 +16,7 @@ TINY_JOBS = {  # tests/config/tiny.yaml: (base on 3 pre-training variants + adva
     "prepare_dataset": 2,
     "prepare_ood": 1,
     "augment_corpus": 1,
-    "pretrain_mlm": 2,
+    "pretrain_mlm": 4,  # clean and augmented, one run per seed (pretrain.replicate per_seed)
     "build_embeddings": 1,
     "warm_start": 6,  # one per pre-training variant and seed, shared by the seed's methods
     "finetune": 10,
@@ -66,7 +66,28 @@ def test_dry_run_grows_with_seeds_and_attacks(tmp_path, tiny_bert):
     counts = job_counts(run(tmp_path, "-n", configfiles=[overlay]).stdout)
     assert counts["finetune"] == 15 and counts["evaluate"] == 15  # (3 base + 2 on none) × 3 seeds
     assert counts["warm_start"] == 3 * 3  # planned once per variant and seed, whatever the methods
+    assert counts["pretrain_mlm"] == 2 * 3  # clean and augmented, once per seed
     assert counts["attack"] == 15 * 2 * 3 and counts["gather_attack"] == 30 and counts["attack_train"] == 3
+
+
+def test_pretraining_is_replicated_per_seed_or_shared():
+    """per_seed: seed s's models start from the variant's run of seed s, with a seed of its own; once: one run."""
+    common, config = _common(), _config()
+    starts = {seed: common.start_model_inputs(config, "clean", seed) for seed in config["finetune"]["seeds"]}
+    assert starts == {seed: [f"results/pretrain/clean/seed{seed}/model"] for seed in config["finetune"]["seeds"]}
+    seeds = [
+        common.pretrain_params(config, variant, f"seed{seed}")["seed"]
+        for variant in ("clean", "augmented")
+        for seed in (1, 2, 3)
+    ]
+    assert seeds[:3] == seeds[3:] and len(set(seeds[:3])) == 3  # the variants of a seed pair up; seeds differ
+    assert config["pretrain"]["seed"] not in seeds and config["attack"]["masked_lm_seed"] not in seeds
+    shared = _config(pretrain__replicate="once")
+    assert {tuple(common.start_model_inputs(shared, "augmented", seed)) for seed in (1, 2, 3)} == {
+        ("results/pretrain/augmented/shared/model",)
+    }
+    assert common.pretrain_params(shared, "clean", "shared")["seed"] == config["pretrain"]["seed"]
+    assert common.start_model_inputs(config, "none", 1) == ["results/resources/minilm"]  # no pre-training run
 
 
 def test_default_experiment_plan():
@@ -240,9 +261,15 @@ MORE_BAD_CONFIGS = [  # (overrides of config.yaml, what the message must say), b
         {"attack__recipes": ["bae"], "attack__masked_lm": "/nowhere/mlm"},
         "attack.masked_lm: '/nowhere/mlm': there is no directory /nowhere/mlm",
     ),
-    (
-        {"attack__recipes": ["bae"], "attack__masked_lm_seed": 29},  # pretrain.seed: the clean variant's own run
-        "attack.masked_lm_seed: 29 equals pretrain.seed: the attacker's masked LM would be the clean variant's",
+    (  # one clean run shared by the seeds, with pretrain.seed: the clean victims' own start model
+        {"attack__recipes": ["bae"], "attack__masked_lm_seed": 29, "pretrain__replicate": "once"},
+        "attack.masked_lm_seed: 29 is the seed of the clean pre-training run 'shared' (pretrain.seed 29, "
+        "pretrain.replicate once)",
+    ),
+    (  # a run per seed: seed 2's clean run has the seed SeedSequence([29, 2]) draws
+        {"attack__recipes": ["bae"], "attack__masked_lm_seed": 2663777274},
+        "attack.masked_lm_seed: 2663777274 is the seed of the clean pre-training run 'seed2' (pretrain.seed 29, "
+        "pretrain.replicate per_seed)",
     ),
     (
         {"model": {"name": "./models/mine", "max_length": 64}},

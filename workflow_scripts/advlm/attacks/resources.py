@@ -59,7 +59,7 @@ def masked_lm_identity(source: str | None):
     if log.exists():
         record = json.loads(log.read_text())
         identity["pretraining"] = {
-            "run": Path(source).parent.name,
+            "run": "/".join(Path(source).parent.parts[-2:]),  # results/pretrain/<variant>/<run>
             "model_source": record["model_source"],
             "corpus_size": record["corpus_size"],
             "seed": record["provenance"]["seed"],
