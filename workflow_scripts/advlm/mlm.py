@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -116,6 +117,7 @@ def pretrain(
     device,
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 0,
+    corpus_files: list[str] = (),
 ) -> dict:
     """Continue MLM pre-training; write ``out_dir/model`` and ``pretrain_log.json``.
 
@@ -126,7 +128,8 @@ def pretrain(
     linear-probe-then-fine-tune order of Kumar et al. 2022, "Fine-Tuning can Distort Pretrained Features").
 
     ``checkpoint_dir``: where the run saves its state after every pass over the corpus and every
-    ``checkpoint_every`` steps (advlm.checkpoint), and resumes from when it finds one.
+    ``checkpoint_every`` steps (advlm.checkpoint), and resumes from when it finds one. ``corpus_files``: where the
+    corpus came from, recorded with its sha256 so that a masked LM's record says which text it read.
     """
     seed_everything(seed)
     out_dir = Path(out_dir)
@@ -194,6 +197,8 @@ def pretrain(
     record = {
         "model_source": str(model_source),
         "corpus_size": len(corpus),
+        "corpus_files": [str(path) for path in corpus_files],
+        "corpus_sha256": hashlib.sha256("\n".join(corpus).encode()).hexdigest(),
         "heldout_size": n_heldout,
         "heldout_loss_before": run["loss_before"],
         "heldout_loss_after_head_warmup": run["loss_after_head_warmup"],

@@ -62,6 +62,8 @@ def masked_lm_identity(source: str | None):
             "run": "/".join(Path(source).parent.parts[-2:]),  # results/pretrain/<variant>/<run>
             "model_source": record["model_source"],
             "corpus_size": record["corpus_size"],
+            "corpus_files": record.get("corpus_files"),  # records of older runs lack the corpus
+            "corpus_sha256": record.get("corpus_sha256"),
             "seed": record["provenance"]["seed"],
             "heldout_loss_before": record["heldout_loss_before"],
             "heldout_loss_after": record["heldout_loss_after"],
