@@ -16,7 +16,9 @@ precision the steps ran in.
 
 Goal (issue 3): a method with K perturbed passes costs at most 1.15 * (K + 1) base steps. Also printed: the
 realised perturbation sizes (absolute and relative to the text's word-embedding norm), the comparison on which
-the embedding-space budgets are matched (issue 10).
+the embedding-space budgets are matched (issue 10), and each method's passes per step through the model
+(forward, backward: the training loop's ``PassCounter``). The synonym-hull methods (ascc, dne) read their synonyms
+from ``--counterfitted`` (the build_embeddings rule's vectors) through ``--model``'s tokenizer.
 """
 
 from __future__ import annotations
@@ -32,11 +34,15 @@ os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARAL
 
 
 def steps_k(method) -> int:
-    """K of the cost goal: ascent steps (pgd, freelb); power iterations + the adversarial pass (lds)."""
-    if method.name in ("pgd", "freelb"):
+    """K of the cost goal: ascent steps (pgd, freelb, infobert); power iterations + the adversarial pass (lds)."""
+    if method.name in ("pgd", "freelb", "infobert"):
         return method.steps
     if method.name == "lds":
         return method.power_iterations + 1
+    if method.name == "ascc":
+        return method.steps + 1  # the inner steps and the adversarial pass (the clean pass without gradient aside)
+    if method.name == "dne":
+        return method.steps  # the ascent passes after the Dirichlet one
     return 0
 
 
@@ -67,7 +73,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="results/resources/minilm")
     parser.add_argument("--data", default="results/data/rotten_tomatoes/train.jsonl")
-    parser.add_argument("--methods", nargs="+", default=["base", "pgd", "freelb", "lds"])
+    parser.add_argument("--methods", nargs="+", default=["base", "pgd", "freelb", "lds", "infobert", "ascc", "dne"])
+    parser.add_argument("--counterfitted", default="results/resources/counterfitted", help="ascc's and dne's synonyms")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per method first")
@@ -94,18 +101,22 @@ def main(argv=None) -> None:
 
     from advlm import artifacts, runtime
     from advlm.models import adamw, encode, load_classifier, load_tokenizer
-    from advlm.training import build_method
+    from advlm.training import METHODS, build_method
 
     runtime.setup(args.threads, args.seed)
     import torch
 
     device = runtime.device(args.device, args.precision)
-    methods = [build_method(name, overrides.get(name, {})) for name in args.methods]
+    context = {}
+    if any("counterfitted" in METHODS[name].needs for name in args.methods):  # the synonym-hull methods
+        context = {"tokenizer": load_tokenizer(str(ROOT / args.model)), "counterfitted": ROOT / args.counterfitted}
+    methods = [build_method(name, overrides.get(name, {}), **context) for name in args.methods]
     if args.synthetic:
         return synthetic_steps(args, methods, device)
     tokenizer = load_tokenizer(str(ROOT / args.model))
     model = load_classifier(str(ROOT / args.model), 2).to(device).train()
-    optimizer = adamw(model.parameters(), 5e-5, 0.01)  # the trainers' optimizer
+    own = [p for method in methods for p in method.own_parameters(model)]  # infobert's critic, as the loop does
+    optimizer = adamw([*model.parameters(), *own], 5e-5, 0.01)  # the trainers' optimizer
 
     frame = artifacts.read_examples(ROOT / args.data)
     scale = embedding_scale(model, tokenizer, frame["text"].tolist(), args.max_length)
@@ -132,14 +143,15 @@ def main(argv=None) -> None:
     if len(batches) < rounds:
         raise SystemExit(f"{args.data} holds {len(frame)} texts; {rounds} batches of {args.batch_size} needed")
 
-    seconds = time_steps(model, optimizer, methods, batches, args.warmup, device)
+    passes = {}
+    seconds = time_steps(model, optimizer, methods, batches, args.warmup, device, passes)
     tokens = sum(int(batch["inputs"]["attention_mask"].sum()) for batch in batches[args.warmup :]) / args.steps
     print(
         f"device {device}, threads {torch.get_num_threads()}, batch {args.batch_size}, max_length "
         f"{args.max_length}, {tokens:.0f} tokens per batch on average, {args.warmup} warm-up + {args.steps} timed "
         f"steps per method, torch {torch.__version__}, precision {runtime.precision(device)}"
     )
-    print_ratios(methods, seconds)
+    print_ratios(methods, seconds, passes)
     print_sizes(methods)
     print_optimizer_steps(model, device, args.steps)
 
@@ -172,18 +184,23 @@ def print_optimizer_steps(model, device, steps: int) -> None:
     )
 
 
-def time_steps(model, optimizer, methods, batches, warmup: int, device) -> dict[str, list[float]]:
-    """Seconds of each timed step per method; methods interleaved round by round, their order rotating."""
+def time_steps(model, optimizer, methods, batches, warmup: int, device, passes=None) -> dict[str, list[float]]:
+    """Seconds of each timed step per method; methods interleaved round by round, their order rotating. ``passes``,
+    a dict, receives each method's forward and backward passes per step (the training loop's ``PassCounter``)."""
     import torch
 
     from advlm.models import autocast
+    from advlm.training.loop import PassCounter
+
+    counts = {method.name: PassCounter.empty() for method in methods}
+    counters = {method.name: PassCounter(model, counts[method.name]) for method in methods}
 
     def one_step(method, batch) -> float:
         if device.type == "cuda":
             torch.cuda.synchronize()
         started = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        with autocast(device):
+        with autocast(device), counters[method.name].counting("step"):
             method.backward(model, batch)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -198,6 +215,10 @@ def time_steps(model, optimizer, methods, batches, warmup: int, device) -> dict[
             elapsed = one_step(method, batch)
             if round_ >= warmup:
                 seconds[method.name].append(elapsed)
+    for method in methods:
+        counters[method.name].remove()
+        if passes is not None:
+            passes[method.name] = PassCounter.per_step(counts[method.name], len(batches))
     return seconds
 
 
@@ -211,7 +232,8 @@ def synthetic_steps(args, methods, device) -> None:
 
     config = BertConfig(num_labels=2)  # BERT-base: 12 layers, hidden 768, 12 heads, feed-forward 3072
     model = BertForSequenceClassification(config).to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
+    own = [p for method in methods for p in method.own_parameters(model)]
+    optimizer = torch.optim.AdamW([*model.parameters(), *own], lr=5e-5, weight_decay=0.01)
     generator = torch.Generator().manual_seed(args.seed)
     shape = (args.batch_size, args.max_length)
     batches = [
@@ -224,7 +246,8 @@ def synthetic_steps(args, methods, device) -> None:
         }
         for _ in range(args.warmup + args.steps)
     ]
-    seconds = time_steps(model, optimizer, methods, batches, args.warmup, device)
+    passes = {}
+    seconds = time_steps(model, optimizer, methods, batches, args.warmup, device, passes)
     precision = runtime.precision(device)
     peak = device_peak(device, precision)
     print(
@@ -232,7 +255,7 @@ def synthetic_steps(args, methods, device) -> None:
         f"init, batch {args.batch_size} x {args.max_length} tokens, {args.warmup} warm-up + {args.steps} timed steps "
         f"per method, torch {torch.__version__}, precision {precision}, matrix-product peak {peak / 1e12:.1f} TFLOP/s"
     )
-    print_ratios(methods, seconds)
+    print_ratios(methods, seconds, passes)
     if "base" in seconds:
         flops = 3 * forward_flops(config, *shape)  # forward + backward (two products per forward product)
         step = statistics.median(seconds["base"])
@@ -266,12 +289,15 @@ def device_peak(device, precision: str) -> float:
     return 2 * size**3 / min(times)
 
 
-def print_ratios(methods, seconds) -> None:
+def print_ratios(methods, seconds, passes=None) -> None:
     from advlm.training import method_hyperparameters
 
     base = statistics.median(seconds["base"]) if "base" in seconds else None
-    print("| method | hyperparameters | K | s/step (median) | s/step (mean) | ratio to base | goal 1.15(K+1) |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| method | hyperparameters | K | passes/step (forward, backward) | s/step (median) | s/step (mean) | "
+        "ratio to base | goal 1.15(K+1) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for method in methods:
         median, mean = statistics.median(seconds[method.name]), statistics.mean(seconds[method.name])
         k = steps_k(method)
@@ -282,7 +308,9 @@ def print_ratios(methods, seconds) -> None:
             else f"{1.15 * (k + 1):.2f} ({'met' if base and median / base <= 1.15 * (k + 1) else 'missed'})"
         )
         params = ", ".join(f"{key}={value}" for key, value in method_hyperparameters(method).items()) or "-"
-        print(f"| {method.name} | {params} | {k or '-'} | {median:.3f} | {mean:.3f} | {ratio} | {goal} |")
+        count = (passes or {}).get(method.name)
+        count = f"{count['forward']:g}, {count['backward']:g}" if count else "-"
+        print(f"| {method.name} | {params} | {k or '-'} | {count} | {median:.3f} | {mean:.3f} | {ratio} | {goal} |")
 
 
 def print_sizes(methods) -> None:
@@ -292,6 +320,7 @@ def print_sizes(methods) -> None:
         "at the epsilon bound |"
     )
     print("|---|---|---|---|---|---|---|---|")
+    hulls = []
     for method in methods:
         if hasattr(method, "realised"):
             size = method.realised.summary(getattr(method, "epsilon", None))
@@ -300,6 +329,13 @@ def print_sizes(methods) -> None:
                 f"{size['relative_mean']:.4f} | "
                 f"{size['relative_max']:.4f} | {size.get('at_bound', float('nan')):.2f} |"
             )
+            if "hull_share" in size:  # the synonym-hull methods: how many tokens moved, and how
+                hulls.append(
+                    f"{method.name}: {size['hull_share']:.1%} of the tokens in a synonym hull, mean largest convex "
+                    f"weight {size['top_weight']:.2f}, the word's own weight {size['word_weight']:.2f}"
+                )
+    if hulls:
+        print("\n" + "\n".join(hulls))
 
 
 if __name__ == "__main__":

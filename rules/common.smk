@@ -14,6 +14,8 @@ WARM_START = "{dataset}/{pretrain}/seed{seed}"  # the clean epochs a seed's meth
 # attack_train's output; {examples} is "adversarial", or e.g. "adversarial-share=0.2" for a swept advaug (advaug_examples)
 ADVAUG_EXAMPLES = "results/advaug/{dataset}/{pretrain}/seed{seed}/{examples}.csv"
 ADVAUG_EXAMPLE_KEYS = ("attack", "share", "query_budget")  # what attack_train's examples depend on
+# the synonym-hull methods (advlm/training/synonym_hull.py): they train on the counter-fitted vectors' synonyms
+SYNONYM_HULL_METHODS = ("ascc", "dne")
 # attack.masked_lm values that the workflow's own continued pre-training builds (results/pretrain/<name>/<run>/model)
 MASKED_LM_RUNS = ("attacker", "clean", "augmented")
 # The neuron probes' reference: the start model without fine-tuning (no fine-tuning seed: 0), one per dataset.
@@ -697,12 +699,15 @@ def model_source(config, input):
 
 def method_inputs(config, wildcards):
     """What a method's fine-tuning reads besides the start model and the splits, by input name: a2t attacks
-    the model it trains (the A2T attack's resources); advaug reads the attack_train rule's examples."""
+    the model it trains (the A2T attack's resources); advaug reads the attack_train rule's examples; the
+    synonym-hull methods ascc and dne read their synonyms from the counter-fitted vectors (build_embeddings)."""
     method = point_method(config, wildcards.method)
     if method == "a2t":
         return attack_inputs(config, "a2t", wildcards.seed) | {"nltk_data": "results/resources/nltk_data"}
     if method == "advaug":
         return {"adversarial_examples": advaug_examples_path(config, wildcards)}
+    if method in SYNONYM_HULL_METHODS:
+        return {"counterfitted": "results/resources/counterfitted"}
     return {}
 
 
@@ -950,7 +955,8 @@ def _points_of(config, *methods):
 
 def claims_experiment(config):
     """What the claims stage needs to know of the experiment: the trained models, the datasets, evaluation sets
-    and attacks, the augmenter and the attack each input-space method trains on."""
+    and attacks, the augmenter, the attack each input-space method trains on and the methods (and their sweep
+    points) that train on counter-fitted synonyms."""
     return {
         "datasets": config["datasets"],
         "ood": {d: config["ood"].get(d, []) for d in config["datasets"]},
@@ -959,6 +965,7 @@ def claims_experiment(config):
         "method_attacks": {"a2t": "a2t", "advaug": method_params(config, "advaug")["attack"]}
         | {point: "a2t" for point in _points_of(config, "a2t")}
         | {point: point_params(config, point)["attack"] for point in _points_of(config, "advaug")},
+        "synonym_hull_methods": _points_of(config, *SYNONYM_HULL_METHODS),
         "models": [{key: model[key] for key in ("dataset", "pretrain", "method")} for model in models(config)],
         # each point's method and swept values: the report draws a method's points as one trade-off curve
         "points": {

@@ -29,6 +29,7 @@ def experiment(cells=CELLS, attacks=("pwws",), ood=()):
         "attacks": list(attacks),
         "augmenter": "wordnet",
         "method_attacks": {"a2t": "a2t", "advaug": "a2t"},
+        "synonym_hull_methods": ["ascc", "dne"],
         "models": [{"dataset": "rt", **claims.parse_cell(cell)} for cell in cells],
     }
 
@@ -237,6 +238,7 @@ def default_config():
 def test_seen_and_unseen_attacks_of_the_default_config():
     config = default_config()
     config["attack"]["recipes"] = ["pwws", "deepwordbug", "textfooler", "a2t", "bae", "bert-attack"]
+    config["finetune"]["methods"] += ["ascc", "dne"]  # opt-in: the synonym-hull claims' cells
     exp = _common().claims_experiment(config)
     statements = config["claims"]["statements"]
 
@@ -264,6 +266,17 @@ def test_seen_and_unseen_attacks_of_the_default_config():
         "bae": neither,
         "bert-attack": neither,
     }
+    # ascc and dne train in the hull of counter-fitted synonyms: A2T's and TextFooler's swaps, as the input-space
+    # methods' A2T attack; PWWS's WordNet synonyms neither group saw
+    assert exposures("synonym_hull_robustness", 1) == {
+        "pwws": neither,
+        "deepwordbug": neither,
+        "textfooler": "treatment and control saw it",
+        "a2t": "treatment and control saw it",
+        "bae": neither,
+        "bert-attack": neither,
+    }
+    assert exposures("synonym_hull_robustness", 0)["a2t"] == "treatment saw it"  # against pgd, freelb, lds
     # per group, with the share of its cells where not all saw it; a control that saw it is not "unseen"
     treatment = [claims.parse_cell(c) for c in ("none/a2t", "none/pgd")]
     control = [claims.parse_cell("augmented/base")]

@@ -7,17 +7,29 @@ from importlib.metadata import version
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from smk import ROOT, job_counts, run, write_overlay
 from test_workflow import TINY_JOBS
 from tiny_model import build_tiny_bert
 
 from advlm import artifacts
 
-MODELS = [
-    f"rotten_tomatoes/{p}/{m}/seed{s}"
-    for p, m in (("none", "base"), ("clean", "base"), ("augmented", "base"), ("none", "advaug"), ("none", "a2t"))
-    for s in (1, 2)
-]
+# tests/config/tiny.yaml's methods, and the opt-in ones (the synonym-hull family and InfoBERT) added by the overlay
+OPT_IN = ["infobert", "ascc", "dne"]
+TRAINED = [("none", "base"), ("clean", "base"), ("augmented", "base"), ("none", "advaug"), ("none", "a2t")]
+MODELS = [f"rotten_tomatoes/{p}/{m}/seed{s}" for p, m in TRAINED + [("none", m) for m in OPT_IN] for s in (1, 2)]
+# every job of a new model: its fine-tuning, evaluation, 2 attack shards and their gathering, its neuron probes
+JOBS = TINY_JOBS | {
+    rule: TINY_JOBS[rule] + per_model * len(OPT_IN) * 2
+    for rule, per_model in {
+        "finetune": 1,
+        "evaluate": 1,
+        "attack": 2,
+        "gather_attack": 1,
+        "extract_activations": 1,
+        "probe_neurons": 1,
+    }.items()
+}
 REFERENCE = "rotten_tomatoes/none/pretrained/seed0"  # the start model without fine-tuning, probed as reference
 
 
@@ -25,7 +37,8 @@ REFERENCE = "rotten_tomatoes/none/pretrained/seed0"  # the start model without f
 def workflow(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("e2e")
     tiny = build_tiny_bert(workdir / "tiny_bert")
-    overlay = write_overlay(workdir, model={"name": str(tiny), "max_length": 32})
+    methods = yaml.safe_load((ROOT / "tests/config/tiny.yaml").read_text())["finetune"]["methods"] + OPT_IN
+    overlay = write_overlay(workdir, model={"name": str(tiny), "max_length": 32}, finetune={"methods": methods})
     result = run(workdir, configfiles=[overlay])
     run(workdir, "--report", "results/report.html", configfiles=[overlay])
     return workdir, overlay, result
@@ -33,7 +46,7 @@ def workflow(tmp_path_factory):
 
 def test_every_job_ran(workflow):
     _, _, result = workflow
-    assert job_counts(result.stdout + result.stderr) == TINY_JOBS
+    assert job_counts(result.stdout + result.stderr) == JOBS
 
 
 def test_data_splits(workflow):
@@ -199,7 +212,11 @@ def test_claims_table(workflow):
         "augmented/base vs clean/base",
         "augmented/base vs none/base",
         "none/advaug + none/a2t vs none/base",
+        "none/ascc + none/dne vs none/advaug + none/a2t",  # the synonym-hull claims' contrast with input space
     }
+    hull = ran[ran["claim"] == "synonym_hull_generalization"]
+    assert set(hull["key"]) == {"test", "imdb", "tweets", "ood_mean"} and set(hull["metric"]) == {"accuracy", "ece"}
+    ran = ran[ran["claim"] != "synonym_hull_generalization"]  # the robustness claims, from here
     assert (ran["n_seeds"] == 2).all()
     # a row the t-test cannot test (the tiny models' differences can be equal in both seeds) says why
     untested = ran[ran["verdict"] == "not tested"]
@@ -221,7 +238,7 @@ def test_claims_table(workflow):
     assert primaries.loc["input_space_robustness", "contrast"] == "none/advaug + none/a2t vs none/base"
     not_run = claims[claims["verdict"] == "not run"]
     assert set(not_run["claim"]) >= {"embedding_space_generalization", "embedding_space_neurons"}
-    assert not_run["note"].str.startswith("not trained: none/pgd").all()
+    assert not_run["note"].str.startswith("not trained: none/pgd").all()  # pgd, freelb, lds: not in this run
     summary = (report / "summary.md").read_text()
     assert summary.index("## Claims") < summary.index("## Generalization")
     assert "Attacks: neither saw it" in summary  # deepwordbug: no training saw character edits

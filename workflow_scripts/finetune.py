@@ -14,7 +14,8 @@ def method_name(smk) -> str:
 
 
 def method_context(smk) -> dict:
-    """The run objects an input-space method needs (rules/common.smk: method_inputs)."""
+    """The run objects a method needs besides the loop's own (rules/common.smk: method_inputs): a2t's attack,
+    advaug's examples, the counter-fitted vectors of the synonym-hull methods (ascc, dne)."""
     if method_name(smk) == "a2t":
         from advlm.attacks.resources import AttackResources
 
@@ -29,6 +30,8 @@ def method_context(smk) -> dict:
         }
     if method_name(smk) == "advaug":
         return {"adversarial_examples": smk.input.adversarial_examples}
+    if "counterfitted" in training.METHODS[method_name(smk)].needs:
+        return {"counterfitted": smk.input.counterfitted}
     return {}
 
 

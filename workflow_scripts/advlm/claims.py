@@ -414,14 +414,17 @@ def metric_keys(family: str, metric: Metric, experiment: dict, dataset: str) -> 
 
 
 def cell_transformations(experiment: dict, cell: dict) -> set[str]:
-    """The word transformations a cell's training saw: its corpus augmenter (pre-training ``augmented``) and
-    the attack of its input-space method."""
+    """The word transformations a cell's training saw: its corpus augmenter (pre-training ``augmented``), the
+    attack of its input-space method, and for a synonym-hull method (ascc, dne) the counter-fitted synonyms whose
+    hull it trained in, the swaps of TextFooler and A2T."""
     seen = set()
     if cell["pretrain"] == "augmented":
         seen.add(AUGMENTER_TRANSFORMATIONS[experiment["augmenter"]])
     attack = experiment["method_attacks"].get(cell["method"])  # the input-space methods and their sweep points
     if attack:
         seen.add(ATTACK_TRANSFORMATIONS[attack])
+    if cell["method"] in experiment["synonym_hull_methods"]:
+        seen.add("counterfitted")
     return seen
 
 
@@ -623,7 +626,8 @@ def _needs(note: dict, seeds: int, power: float) -> str:
 
 def claims_table(outcomes: Outcomes, settings: dict, experiment: dict, unconverged: set = frozenset()) -> pd.DataFrame:
     """Every claim's rows: ``settings`` is the config's ``claims`` block; ``experiment`` says what was run
-    (rules/common.smk ``claims_experiment``: datasets, ood, attacks, augmenter, method_attacks, models);
+    (rules/common.smk ``claims_experiment``: datasets, ood, attacks, augmenter, method_attacks,
+    synonym_hull_methods, models);
     ``unconverged``: the models whose training did not converge (unconverged_models)."""
     statements = settings["statements"]
     rows = [

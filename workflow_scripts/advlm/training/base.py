@@ -35,6 +35,11 @@ class BaseMethod:
         """Scale the perturbation budget by ``scale`` in [0, 1] for the next steps (finetune.budget_ramp_epochs):
         methods with a continuous budget (the embedding-space ones) override it; discrete ones ignore it."""
 
+    def own_parameters(self, model) -> list:
+        """Trainable parameters of the method's own, made for ``model`` (InfoBERT's mutual-information critic): the
+        training loop's optimizer steps them with the model's, and its checkpoints keep them. None by default."""
+        return []
+
     def backward(self, model, batch: dict) -> float:
         loss = _cross_entropy(model(**batch["inputs"]).logits.float(), batch)
         loss.backward()

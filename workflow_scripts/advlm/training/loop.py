@@ -142,7 +142,8 @@ def finetune(
         **(method_context or {}),
     )
     method_params = method_hyperparameters(method)  # recorded with the defaults filled in
-    optimizer = adamw(model.parameters(), hp["lr"], hp["weight_decay"])
+    own = method.own_parameters(model)  # trained with the model's (InfoBERT's critic), not saved with it
+    optimizer = adamw([*model.parameters(), *own], hp["lr"], hp["weight_decay"])
     total_steps = sum(-(-method.epoch_size(epoch, len(train)) // hp["batch_size"]) for epoch in range(hp["epochs"]))
     scheduler = get_linear_schedule_with_warmup(optimizer, int(hp["warmup_ratio"] * total_steps), total_steps)
     generator = torch.Generator().manual_seed(seed)
@@ -183,6 +184,9 @@ def finetune(
     resumed = checkpoints and checkpoints.load()
     if resumed:
         restore(resumed, model, optimizer, scheduler, generator)
+        with torch.no_grad():
+            for parameter, saved in zip(own, resumed["method"], strict=True):
+                parameter.copy_(saved)
         run = resumed["run"]
         if run["best_state"] is None and run["best"] is not None:  # saved when the model was the best one
             run["best_state"] = copy.deepcopy(model.state_dict())
@@ -194,6 +198,7 @@ def finetune(
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "generator": generator.get_state(),
+            "method": [parameter.detach().clone() for parameter in own],
             "run": run
             | {"seconds": time.perf_counter() - started, "best_state": None if best_is_model else run["best_state"]},
         }

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import base, embedding_space, input_space
+from . import base, embedding_space, input_space, synonym_hull
 
-FAMILIES = (base, input_space, embedding_space)  # the modules that define the methods, one per family
+FAMILIES = (base, input_space, embedding_space, synonym_hull)  # the modules that define the methods, one per family
 
 
 def _defined_methods() -> dict:
