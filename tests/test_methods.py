@@ -349,22 +349,16 @@ def test_method_params_may_name_any_known_method():
 # pgd and freelb with the same perturbation set and ascent: what tells their runs apart is the algorithm alone
 SHARED_ASCENT = {"steps": 2, "step_size": 0.15, "init_mag": 0.05, "epsilon": 0.35, "norm": "l2"}
 END_TO_END_PARAMS = {"base": {}, "pgd": SHARED_ASCENT, "freelb": SHARED_ASCENT, "lds": {}}
+# one epoch of a few steps on 12 texts: enough to tell the methods' weights apart
+END_TO_END_HP = {"lr": 1e-3, "weight_decay": 0.0, "batch_size": 4, "epochs": 1, "warmup_ratio": 0.0}
+END_TO_END_HP |= {"max_length": 16, "max_grad_norm": 1.0, "eval_batch_size": 8}
 
 
 @pytest.fixture(scope="module")
 def finetuned(tiny_bert, tmp_path_factory):
     """Each embedding-space method and base fine-tuned end to end from the same seed and data, and pgd twice."""
     frame = pd.DataFrame({"id": [str(i) for i in range(12)], "text": TEXTS * 2, "label": LABELS * 2})
-    hp = {
-        "lr": 1e-3,
-        "weight_decay": 0.0,
-        "batch_size": 4,
-        "epochs": 1,
-        "warmup_ratio": 0.0,
-        "max_length": 16,
-        "max_grad_norm": 1.0,
-        "eval_batch_size": 8,
-    }
+    hp = END_TO_END_HP
     runs = {}
     for name in [*END_TO_END_PARAMS, "pgd again"]:
         method = name.split()[0]

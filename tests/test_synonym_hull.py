@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from test_methods import END_TO_END_HP
 
 from advlm import models, training
 from advlm.resources import STOPWORDS_FILE
@@ -310,16 +311,7 @@ def finetuned(tiny_bert, counterfitted, tmp_path_factory):
     import pandas as pd
 
     frame = pd.DataFrame({"id": [str(i) for i in range(12)], "text": TEXTS * 2, "label": LABELS * 2})
-    hp = {
-        "lr": 1e-3,
-        "weight_decay": 0.0,
-        "batch_size": 4,
-        "epochs": 1,
-        "warmup_ratio": 0.0,
-        "max_length": 16,
-        "max_grad_norm": 1.0,
-        "eval_batch_size": 8,
-    }
+    hp = END_TO_END_HP
     params = {"base": {}, "ascc": {"steps": 2}, "dne": {"steps": 1}}
     runs = {}
     for name in ["base", "ascc", "dne", "ascc again"]:
