@@ -36,10 +36,12 @@ run: setup
 report: setup
 	$(SNAKEMAKE) --report results/report.html
 
-# The HTML report as a browser shows it (Debian's chromium: apt-get install chromium), for docs/report.png:
-# headless, JavaScript given 20 s of virtual time to render the report's app before the screenshot.
+# The HTML report as a browser shows it (Debian's chromium, installed here where it is missing: root), for
+# docs/report.png: headless, JavaScript given 20 s of virtual time to render the report's app before the screenshot.
 SCREENSHOT ?= docs/report.png
 screenshot:
+	command -v chromium >/dev/null || apt-get install -y --no-install-recommends chromium \
+		|| { apt-get update && apt-get install -y --no-install-recommends chromium; }
 	chromium --headless --no-sandbox --disable-gpu --disable-background-networking --hide-scrollbars \
 		--virtual-time-budget=20000 --window-size=1400,1000 --screenshot=$(SCREENSHOT) file://$(CURDIR)/results/report.html
 
