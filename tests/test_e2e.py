@@ -291,8 +291,8 @@ REPORT_JOBS = {"aggregate": 1, "all": 1}
 @pytest.mark.parametrize(
     "change, rerun",
     [
-        ({"evaluate": {"ece_bins": 10}}, {"evaluate": 10, "aggregate": 1, "all": 1}),
-        ({"attack": {"query_budget": 150}}, {"attack": 20, "gather_attack": 10, "aggregate": 1, "all": 1}),
+        ({"evaluate": {"ece_bins": 10}}, {"evaluate": len(MODELS), **REPORT_JOBS}),
+        ({"attack": {"query_budget": 150}}, {"attack": 2 * len(MODELS), "gather_attack": len(MODELS), **REPORT_JOBS}),
         (
             {"finetune": {"method_params": {"advaug": {"share": 0.25}}}},
             {"attack_train": 2, **MODEL_JOBS, **REPORT_JOBS},
@@ -300,7 +300,7 @@ REPORT_JOBS = {"aggregate": 1, "all": 1}
         (  # the two models trained from the pre-trained variants, and their warm starts
             {"pretrain": {"lr": 0.0005}},
             {
-                "pretrain_mlm": 2,
+                "pretrain_mlm": 4,  # clean and augmented, one run per seed
                 "warm_start": 4,
                 **{rule: 2 * jobs for rule, jobs in MODEL_JOBS.items()},
                 **REPORT_JOBS,
@@ -308,7 +308,7 @@ REPORT_JOBS = {"aggregate": 1, "all": 1}
         ),
         (  # the methods' own epochs: every model, and no warm start
             {"finetune": {"patience": 2}},
-            {"attack_train": 2, **{rule: 5 * jobs for rule, jobs in MODEL_JOBS.items()}, **REPORT_JOBS},
+            {"attack_train": 2, **{rule: len(MODELS) // 2 * jobs for rule, jobs in MODEL_JOBS.items()}, **REPORT_JOBS},
         ),
     ],
 )
