@@ -143,8 +143,7 @@ def main(argv=None) -> None:
     if len(batches) < rounds:
         raise SystemExit(f"{args.data} holds {len(frame)} texts; {rounds} batches of {args.batch_size} needed")
 
-    passes = {}
-    seconds = time_steps(model, optimizer, methods, batches, args.warmup, device, passes)
+    seconds, passes = time_steps(model, optimizer, methods, batches, args.warmup, device)
     tokens = sum(int(batch["inputs"]["attention_mask"].sum()) for batch in batches[args.warmup :]) / args.steps
     print(
         f"device {device}, threads {torch.get_num_threads()}, batch {args.batch_size}, max_length "
@@ -184,9 +183,9 @@ def print_optimizer_steps(model, device, steps: int) -> None:
     )
 
 
-def time_steps(model, optimizer, methods, batches, warmup: int, device, passes=None) -> dict[str, list[float]]:
-    """Seconds of each timed step per method; methods interleaved round by round, their order rotating. ``passes``,
-    a dict, receives each method's forward and backward passes per step (the training loop's ``PassCounter``)."""
+def time_steps(model, optimizer, methods, batches, warmup: int, device) -> tuple[dict, dict]:
+    """Seconds of each timed step per method, methods interleaved round by round, their order rotating; and each
+    method's forward and backward passes per step (the training loop's ``PassCounter``)."""
     import torch
 
     from advlm.models import autocast
@@ -215,11 +214,9 @@ def time_steps(model, optimizer, methods, batches, warmup: int, device, passes=N
             elapsed = one_step(method, batch)
             if round_ >= warmup:
                 seconds[method.name].append(elapsed)
-    for method in methods:
-        counters[method.name].remove()
-        if passes is not None:
-            passes[method.name] = PassCounter.per_step(counts[method.name], len(batches))
-    return seconds
+    for counter in counters.values():
+        counter.remove()
+    return seconds, {name: PassCounter.per_step(count, len(batches)) for name, count in counts.items()}
 
 
 def synthetic_steps(args, methods, device) -> None:
@@ -246,8 +243,7 @@ def synthetic_steps(args, methods, device) -> None:
         }
         for _ in range(args.warmup + args.steps)
     ]
-    passes = {}
-    seconds = time_steps(model, optimizer, methods, batches, args.warmup, device, passes)
+    seconds, passes = time_steps(model, optimizer, methods, batches, args.warmup, device)
     precision = runtime.precision(device)
     peak = device_peak(device, precision)
     print(
@@ -289,7 +285,7 @@ def device_peak(device, precision: str) -> float:
     return 2 * size**3 / min(times)
 
 
-def print_ratios(methods, seconds, passes=None) -> None:
+def print_ratios(methods, seconds, passes) -> None:
     from advlm.training import method_hyperparameters
 
     base = statistics.median(seconds["base"]) if "base" in seconds else None
@@ -308,8 +304,7 @@ def print_ratios(methods, seconds, passes=None) -> None:
             else f"{1.15 * (k + 1):.2f} ({'met' if base and median / base <= 1.15 * (k + 1) else 'missed'})"
         )
         params = ", ".join(f"{key}={value}" for key, value in method_hyperparameters(method).items()) or "-"
-        count = (passes or {}).get(method.name)
-        count = f"{count['forward']:g}, {count['backward']:g}" if count else "-"
+        count = f"{passes[method.name]['forward']:g}, {passes[method.name]['backward']:g}"
         print(f"| {method.name} | {params} | {k or '-'} | {count} | {median:.3f} | {mean:.3f} | {ratio} | {goal} |")
 
 

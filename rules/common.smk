@@ -149,8 +149,8 @@ def _check_attacker_corpus(config):
         if name in sources
     }
     for name in config["attack"]["masked_lm_corpus"]:
-        if name in sources and _source_identity(config, name) in victims:
-            victim = victims[_source_identity(config, name)]
+        victim = victims.get(_source_identity(config, name)) if name in sources else None
+        if victim:
             yield key, (
                 f"{name!r} ({_describe_source(config, name)}) is the training text of {victim!r}, which victims "
                 "are trained on: the attacker's masked LM would share their corpus"

@@ -119,8 +119,8 @@ def finetune(
     epochs' steps (``set_budget_scale``). The start model is evaluated on the validation split first (epoch 0), so
     that the convergence check (advlm.convergence) can compare the last epoch with the one before.
 
-    ``method_context``: the run objects input-space methods need beyond the loop's own (``attack_context`` of
-    a2t, ``adversarial_examples`` of advaug; see their ``needs``).
+    ``method_context``: the run objects a method needs beyond the loop's own (``attack_context`` of a2t,
+    ``adversarial_examples`` of advaug, ``counterfitted`` of ascc and dne; see their ``needs``).
 
     ``checkpoint_dir``: where the run saves its state at the end of every epoch, after an a2t epoch's attack
     and every ``checkpoint_every`` steps (advlm.checkpoint), and resumes from when it finds one.
