@@ -52,7 +52,15 @@ rule attack:
         # what this attack's jobs depend on: the shared settings, its own options and (bae, bert-attack) its
         # masked LM; other attacks' options and the embedding build parameters are left out
         attack=lambda wc: stage_params(
-            config, "attack", "recipes", "shards", "masked_lm", "options", "embedding", "calibration"
+            config,
+            "attack",
+            "recipes",
+            "shards",
+            "masked_lm",
+            "options",
+            "secondary_share",
+            "embedding",
+            "calibration",
         )
         | attack_recipe_params(config, wc.attack),
         shard=lambda wc: int(wc.shard),

@@ -212,7 +212,8 @@ def _check_counts(config):
             if cap < len(labels):
                 yield f"data.max_examples.{split}", f"{cap} {dataset} examples cannot hold all {len(labels)} labels"
     tests = [split_cap(config, dataset, "test") for dataset in config["datasets"] if dataset in data["sources"]]
-    sample = min([attack["sample_size"], *tests])  # the attacked sample of the smallest test split
+    sizes = [attack_sample_size(config, recipe) for recipe in attack["recipes"]]
+    sample = min([*sizes, *tests], default=0)  # the smallest attacked sample, of the smallest test split
     if attack["recipes"] and attack["shards"] > sample:
         yield "attack.shards", f"{attack['shards']} shards for a sample of at most {sample} test examples"
     neighbours = attack["embedding"]["neighbours"]
@@ -912,13 +913,23 @@ def attack_shards(config, wildcards):
     return [pattern.format(**dict(wildcards.items()), shard=shard) for shard in range(config["attack"]["shards"])]
 
 
+def attack_sample_size(config, attack):
+    """The examples one recipe attacks per model: sample_size for the first of attack.recipes (the robustness
+    claims' primary endpoint), secondary_share of it for the others."""
+    settings = config["attack"]
+    if attack == settings["recipes"][0]:
+        return settings["sample_size"]
+    return max(1, round(settings["secondary_share"] * settings["sample_size"]))
+
+
 def attack_recipe_params(config, attack):
-    """What the jobs of one attack recipe depend on besides the sample: its name and options, the query batch
-    size, the token limit and (bae, bert-attack: the catalog's masked_lm) the masked LM; other recipes' options are
-    left out."""
+    """What the jobs of one attack recipe depend on besides the shared settings: its name, sample size and
+    options, the query batch size, the token limit and (bae, bert-attack: the catalog's masked_lm) the masked LM;
+    other recipes' options and sample sizes are left out."""
     settings = config["attack"]
     return {
         "name": attack,
+        "sample_size": attack_sample_size(config, attack),
         "batch_size": settings["batch_size"],
         "max_length": config["model"]["max_length"],
         "options": settings["options"].get(attack, {}),

@@ -103,8 +103,15 @@ def test_default_experiment_plan():
         ("none", "freelb"),
         ("none", "lds"),
     }
-    # issue 11: enough for the claims to pair over seeds, and enough attacked examples per model
+    # issue 11: enough for the claims to pair over seeds, and enough attacked examples per model for the primary
+    # attack (the robustness claims' endpoint); the secondary attacks attack fewer, each its own
     assert len(config["finetune"]["seeds"]) >= 3 and config["attack"]["sample_size"] >= 100
+    primary, *secondaries = config["attack"]["recipes"]
+    assert common.attack_recipe_params(config, primary)["sample_size"] == config["attack"]["sample_size"]
+    assert [common.attack_recipe_params(config, recipe)["sample_size"] for recipe in secondaries] == [50, 50]
+    changed = _config(attack__secondary_share=0.4)  # a change of the secondaries' size reruns only their attacks
+    assert common.attack_recipe_params(changed, primary) == common.attack_recipe_params(config, primary)
+    assert [common.attack_recipe_params(changed, recipe)["sample_size"] for recipe in secondaries] == [40, 40]
     assert len(config["attack"]["recipes"]) >= 3 and set(config["pretrain"]["variants"]) == {
         "none",
         "clean",
@@ -147,7 +154,7 @@ def test_neuron_reference_probe_and_its_inputs():
 
 SWEEP = {
     "pgd": [{"epsilon": 0.1, "step_size": 0.04}, {"epsilon": 0.35, "step_size": 0.15}],  # the second: as configured
-    "a2t": {"share": [0.1, 0.2]},  # the default experiment trains share 0.05
+    "a2t": {"share": [0.2, 0.3]},  # the default experiment trains share 0.1
     "advaug": {"weight": [0.5], "share": [0.25, 0.5]},  # share 0.5 as configured: weight alone changes
 }
 
@@ -158,7 +165,7 @@ def test_sweep_points_are_models_with_readable_ids():
     unswept = common.model_ids(copy.deepcopy(config))
     config["finetune"]["sweep"] = SWEEP
     common.check_config(config)
-    points = ["pgd-epsilon=0.1-step_size=0.04", "a2t-share=0.1", "a2t-share=0.2"]
+    points = ["pgd-epsilon=0.1-step_size=0.04", "a2t-share=0.2", "a2t-share=0.3"]
     points += ["advaug-weight=0.5-share=0.25", "advaug-weight=0.5"]  # ids name the changed parameters only
     added = [f"rotten_tomatoes/none/{point}/seed{seed}" for point in points for seed in (1, 2, 3)]
     assert sorted(common.model_ids(config)) == sorted(unswept + added)
@@ -175,8 +182,8 @@ def test_sweep_points_are_models_with_readable_ids():
     assert common.advaug_examples_name(config, "advaug-weight=0.5") == "adversarial"
     assert sorted(common.advaug_examples(config)) == ["adversarial", "adversarial-share=0.25"]
     experiment = common.claims_experiment(config)
-    assert experiment["method_attacks"]["a2t-share=0.1"] == "a2t"
-    assert experiment["points"]["a2t-share=0.2"] == {"method": "a2t", "values": {"share": 0.2}}
+    assert experiment["method_attacks"]["a2t-share=0.2"] == "a2t"
+    assert experiment["points"]["a2t-share=0.3"] == {"method": "a2t", "values": {"share": 0.3}}
     assert re.fullmatch(common.wildcard_patterns(config)["method"], "pgd-epsilon=0.1-step_size=0.04")
     assert not re.fullmatch(common.wildcard_patterns(config)["method"], "pgd-epsilon=0x1-step_size=0.04")
     # claims may contrast points
@@ -293,7 +300,10 @@ MORE_BAD_CONFIGS = [  # (overrides of config.yaml, what the message must say), b
         f"model.name: './models/mine': there is no directory {ROOT}/models/mine",
     ),
     ({"finetune__method_params": {"fgsm": {}}}, "finetune.method_params.fgsm: 'fgsm' is not a known training method"),
-    ({"attack__shards": 101}, "attack.shards: 101 shards for a sample of at most 100 test examples"),
+    (
+        {"attack__shards": 51},
+        "attack.shards: 51 shards for a sample of at most 50 test examples",
+    ),  # the secondaries' 50
     (
         {"data__max_examples": {"train": 1000, "validation": 300, "test": 20}, "attack__shards": 30},
         "attack.shards: 30 shards for a sample of at most 20 test examples",
