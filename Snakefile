@@ -6,6 +6,7 @@ min_version("9.19")
 
 
 include: "rules/common.smk"
+include: "rules/scheduler.smk"
 
 
 check_yaml("config.yaml")
