@@ -139,6 +139,18 @@ def test_interval_covers_the_population_effect_95_percent_of_the_time(regime):
     assert 0.93 <= covered / runs <= 0.97, covered / runs
 
 
+def test_holm_family_in_the_summary_is_the_tested_claims():
+    """A claim whose models were not trained is not in Holm's family, and the summary does not count it."""
+    untrained = {**ROBUSTNESS, "contrasts": [{"treatment": ["none/ascc"], "control": ["none/base"]}]}
+    settings = {**SETTINGS, "statements": {"claim": ROBUSTNESS, "hull": untrained}}
+    frame = claims.claims_table(simulate(0.15), settings, experiment())
+    primaries = frame[frame["endpoint"] == "primary"].set_index("claim")
+    assert primaries.loc["hull", "verdict"].startswith("not run")
+    assert primaries.loc["claim", "p_holm"] == pytest.approx(primaries.loc["claim", "p"])  # a family of one
+    text = claims.markdown(frame, settings)
+    assert "across 1 tested claim)" in text and "across 2" not in text
+
+
 def test_holm_matches_a_worked_example():
     # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> monotone 0.02, 0.03, 0.06, 0.06
     assert claims.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])

@@ -804,11 +804,12 @@ def markdown(table: pd.DataFrame, settings: dict) -> str:
     verdict, n and what an inconclusive row needs. A claim's verdict is its primary endpoint's, never a count."""
     lines = []
     primaries = table[table["endpoint"] == PRIMARY]
+    tested = int(primaries["p_holm"].notna().sum())  # Holm's family: the claims not run or not tested are not in it
     for claim, part in table.groupby("claim", sort=False):
         text = settings["statements"][claim].get("text")
         lines += [f"### {claim}", "", f"*{text}*" if text else "", ""]
         for row in primaries[primaries["claim"] == claim].itertuples():
-            p_holm = "" if pd.isna(row.p_holm) else f", Holm-adjusted p {row.p_holm:.3g} across {len(primaries)} claims"
+            p_holm = "" if pd.isna(row.p_holm) else f", Holm-adjusted p {row.p_holm:.3g} across {tested} tested claim{'s' if tested > 1 else ''}"
             lines += [
                 f"**Verdict: {_headline_verdict(row.verdict, row.note if isinstance(row.note, str) else '')}** "
                 f"(primary endpoint: {_endpoint_name(row)}, {row.contrast}, {row.dataset}: "
