@@ -805,11 +805,12 @@ def markdown(table: pd.DataFrame, settings: dict) -> str:
     lines = []
     primaries = table[table["endpoint"] == PRIMARY]
     tested = int(primaries["p_holm"].notna().sum())  # Holm's family: the claims not run or not tested are not in it
+    family = f"{tested} tested claim{'s' if tested > 1 else ''}"
     for claim, part in table.groupby("claim", sort=False):
         text = settings["statements"][claim].get("text")
         lines += [f"### {claim}", "", f"*{text}*" if text else "", ""]
         for row in primaries[primaries["claim"] == claim].itertuples():
-            p_holm = "" if pd.isna(row.p_holm) else f", Holm-adjusted p {row.p_holm:.3g} across {tested} tested claim{'s' if tested > 1 else ''}"
+            p_holm = "" if pd.isna(row.p_holm) else f", Holm-adjusted p {row.p_holm:.3g} across {family}"
             lines += [
                 f"**Verdict: {_headline_verdict(row.verdict, row.note if isinstance(row.note, str) else '')}** "
                 f"(primary endpoint: {_endpoint_name(row)}, {row.contrast}, {row.dataset}: "
