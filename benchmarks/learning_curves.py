@@ -19,7 +19,7 @@ def curve(record: dict) -> list[str]:
     """Validation accuracy per epoch, the kept one in bold."""
     return [
         f"**{e['validation']['accuracy']:.3f}**"
-        if e["epoch"] == record["best_epoch"]
+        if e["epoch"] == record["kept_epoch"]
         else f"{e['validation']['accuracy']:.3f}"
         for e in record["history"]
     ]
