@@ -42,7 +42,8 @@ from advlm.plan.targets import (
 )
 from advlm.plan.wildcards import wildcard_patterns
 
-# no rule's: other stages' tests (test_claims, test_methods, test_infobert, test_synonym_hull) look them up here
+# not called by a rule: tests of other stages (test_claims, test_methods, test_infobert, test_synonym_hull) look these
+# up here; once they import advlm.plan themselves, these lines go
 from advlm.plan.checks import CLAIM_METRICS
 from advlm.plan.points import method_params, method_points
 from advlm.plan.targets import models

@@ -226,7 +226,7 @@ def test_a_gpu_asked_for_must_be_visible_where_jobs_run(monkeypatch):
         checks.check_device(config_with(device="cuda"), local=True)
 
 
-def test_a_config_file_that_is_not_yaml_is_reported_with_its_line(tmp_path):
+def test_check_yaml_names_the_file_line_and_column(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text("device: auto\nmodel:\n  name: minilm\n   max_length: 64\n")
     with pytest.raises(checks.ConfigError, match=re.escape(f"{path}, line 4, column 14: not valid YAML")):
