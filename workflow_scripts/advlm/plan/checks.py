@@ -105,7 +105,7 @@ def check_sources(config):
 
 def check_references(config):
     """Every name that must be defined elsewhere in the config is: data sources, out-of-domain sets, methods, the
-    grid's variant."""
+    grid's variant, the attacker's corpus."""
     sources, finetune = config["data"]["sources"], config["finetune"]
     source_keys = "not a key of data.sources"
     yield from undefined("datasets", config["datasets"], sources, source_keys)
@@ -117,8 +117,8 @@ def check_references(config):
     calibration = config["attack"]["calibration"].get("dataset")
     yield from undefined("attack.calibration.dataset", [calibration] if calibration else [], sources, source_keys)
     # method_params may hold parameters of methods not run (config.yaml lists them all)
+    known = method_names()
     for method in finetune["method_params"]:
-        known = method_names()
         yield from undefined(f"finetune.method_params.{method}", [method], known, "not a known training method")
     if finetune["grid"] == "base" and set(finetune["methods"]) - {"base"}:
         yield from undefined(
