@@ -75,6 +75,10 @@ def test_claim_cells_may_name_sweep_points_but_not_untrained_ones():
             {"pretrain__variants": ["none", "clean"], "finetune__grid_variant": "augmented"},
             "finetune.grid_variant: 'augmented' is not one of pretrain.variants",
         ),
+        (  # the kept epoch would be a ramp epoch
+            {"finetune__epochs": 2, "finetune__budget_ramp_epochs": 1.5},
+            "finetune.budget_ramp_epochs: 1.5 leaves no epoch at full strength in finetune.epochs 2",
+        ),
     ],
 )
 def test_cross_key_config_errors_name_the_key(overrides, message):

@@ -306,7 +306,19 @@ def check_sweep_ids(config):
                 )
 
 
+def check_schedule(config):
+    """The kept epoch must run at full strength: the budget ramp must end before a method's last epoch starts
+    (training.loop refuses it too, but only once a job runs)."""
+    ramp, epochs = config["finetune"]["budget_ramp_epochs"], config["finetune"]["epochs"]
+    if ramp > epochs - 1:
+        problem = (
+            f"{ramp} leaves no epoch at full strength in finetune.epochs {epochs}: the ramp must end before the last"
+        )
+        yield "finetune.budget_ramp_epochs", problem
+
+
 CONFIG_CHECKS = [
+    check_schedule,
     check_whole_numbers,
     check_sources,
     check_references,
