@@ -2,8 +2,8 @@
 the real training loop (``advlm.training.finetune``) with the offline MiniLM of the default, in CPU seconds.
 
 Each method runs the loop as the ``finetune`` rule does (the default config's training keys, one thread, fp32,
-checkpoints on) on the first ``--examples`` training texts for ``--epochs`` epochs, validating on as many
-validation texts as the default's ratio (300 to 500) gives. The loop's parts are marked as regions by wrapping
+checkpoints on) on the first ``--examples`` training texts for ``--epochs`` epochs, validating on the default's
+validation texts (the start model's and every epoch's). The loop's parts are marked as regions by wrapping
 what the loop calls (loop.py is not edited): the model's forward passes (hooks; validation's and the attack's
 apart) and the backward passes (``torch.autograd.backward`` and ``grad``), the optimizer step, gradient
 clipping, tokenizing and batching, validation, the checkpoints (fingerprint, save), the copy of the best state,
@@ -11,7 +11,8 @@ loading and saving the model, and an epoch's examples (a2t: its attack, split in
 part-of-speech tagger and the rest). The thread's CPU time is charged to the innermost region entered, so the
 regions are exclusive (CPU time, not wall time: the machine may be shared); ``method step (rest)`` is the
 method's own arithmetic between the passes (the perturbations, the losses). Per-step parts are printed per step,
-per-epoch parts per epoch, so that they can be scaled to a job of the default (32 steps an epoch, up to 4).
+per-epoch parts per epoch (validation per validation), so that they can be scaled to a job of the default (32
+steps an epoch, up to 4 epochs).
 
     .venv/bin/python benchmarks/profile_finetune.py --results results            # every method of the default
     .venv/bin/python benchmarks/profile_finetune.py --methods base pgd --examples 64 --json profile.json
@@ -61,6 +62,19 @@ PER_EPOCH = (
     "best-state copy",
 )
 ONCE = ("loading", "saving the model", "loop (rest)")
+# The summary's columns: the regions each gathers.
+GROUPS = {
+    "training passes: forward": ("model forward",),
+    "backward": ("model backward",),
+    "validation": ("validation: model forward", "validation (rest)"),
+    "a2t's attack": tuple(region for region in PER_EPOCH if region.startswith("epoch examples:")),
+    "optimizer step": ("optimizer step",),
+    "gradient clipping": ("gradient clipping",),
+    "checkpoints": ("checkpoint: fingerprint", "checkpoint: save", "best-state copy"),
+    "batches and data": ("batching and tokenizing", "length grouping", "epoch examples (rest)"),
+    "method's arithmetic": ("method step (rest)",),
+    "loading, saving, rest": ONCE,
+}
 
 
 class RegionClock:
@@ -202,7 +216,7 @@ def profile_method(name: str, args, config: dict, results: Path, context: dict, 
     from advlm import artifacts, runtime, training
 
     train = artifacts.read_examples(results / "data" / args.dataset / "train.jsonl").iloc[: args.examples]
-    validation_size = round(args.examples * args.validation_ratio)
+    validation_size = args.validation or config["data"]["max_examples"]["validation"]
     validation = artifacts.read_examples(results / "data" / args.dataset / "validation.jsonl").iloc[:validation_size]
     finetune = config["finetune"]
     hp = {key: value for key, value in finetune.items() if key not in ("methods", "grid", "grid_variant", "seeds")}
@@ -234,6 +248,7 @@ def profile_method(name: str, args, config: dict, results: Path, context: dict, 
     losses = [epoch["train_loss"] for epoch in record["history"]]
     return {
         "method": name,
+        "examples": len(train),
         "wall": wall,
         "seconds": seconds,
         "wall_seconds": wall_seconds,
@@ -268,12 +283,19 @@ def kept_attacks(frames: list):
         yield
 
 
-def table(runs: list[dict], steps_per_epoch: int, epochs: int) -> str:
+def table(runs: list[dict], train_examples: int, batch_size: int, epochs: int) -> str:
     """Markdown: per method, each region's CPU and wall seconds per step / per epoch / once, and its share of the
-    CPU time of a default job of ``steps_per_epoch`` x ``epochs`` scaled from them."""
+    CPU time of a job of the default's size scaled from them: ``epochs`` epochs of ``train_examples`` (a
+    per-epoch part grows with the training texts: a2t's attack seeks a share of them; validation is the default's)."""
+    steps_per_epoch = -(-train_examples // batch_size)
+    summary = [
+        "| method | scaled job CPU s | " + " | ".join(GROUPS) + " |",
+        "|---|---|" + "---|" * len(GROUPS),
+    ]
     lines = [
         f"CPU (and wall) seconds per optimizer step, per epoch and once, and the share of the CPU time of a job of "
-        f"{epochs} epochs of {steps_per_epoch} steps scaled from them (fp32, one thread)",
+        f"{epochs} epochs of {train_examples} training texts ({steps_per_epoch} steps) scaled from them (fp32, one "
+        "thread)",
         "",
         "| method | part | per | CPU s | wall s | share of the scaled job |",
         "|---|---|---|---|---|---|",
@@ -284,18 +306,22 @@ def table(runs: list[dict], steps_per_epoch: int, epochs: int) -> str:
             per, count, times = (
                 ("step", run["steps"], steps_per_epoch * epochs)
                 if region in PER_STEP
-                else ("epoch", run["epochs"], epochs)
+                else ("validation", run["epochs"] + 1, epochs + 1)  # the start model's too
+                if region.startswith("validation")
+                else ("epoch", run["epochs"], epochs * train_examples / run["examples"])
                 if region in PER_EPOCH
                 else ("job", 1, 1)
             )
             unit, wall = seconds / max(count, 1), run["wall_seconds"][region] / max(count, 1)
             scaled[region] = (per, unit, wall, unit * times)
         total = sum(value[3] for value in scaled.values())
+        shares = [sum(scaled[r][3] for r in regions if r in scaled) / total for regions in GROUPS.values()]
+        summary.append(f"| {run['method']} | {total:.0f} | " + " | ".join(f"{100 * x:.1f} %" for x in shares) + " |")
         for region, (per, unit, wall, job) in sorted(scaled.items(), key=lambda item: -item[1][3]):
             share = 100 * job / total
             lines.append(f"| {run['method']} | {region} | {per} | {unit:.3f} | {wall:.3f} | {share:.1f} % |")
         lines.append(f"| {run['method']} | **scaled job** | job | {total:.1f} | | 100 % |")
-    return "\n".join(lines)
+    return "\n".join(lines + ["", "Shares of the scaled job's CPU time", ""] + summary)
 
 
 def main(argv=None) -> None:
@@ -305,17 +331,22 @@ def main(argv=None) -> None:
     parser.add_argument("--dataset", default="rotten_tomatoes")
     parser.add_argument("--methods", nargs="+", default=["base", "a2t", "advaug", "pgd", "freelb", "lds"])
     parser.add_argument("--examples", type=int, default=96, help="training texts (default: 6 steps an epoch)")
-    parser.add_argument("--validation-ratio", type=float, default=0.6, help="validation texts per training text")
+    parser.add_argument("--validation", type=int, help="validation texts (default: the default config's cap)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--advaug-examples", type=Path, help="attack_train's CSV, where a2t does not run first")
     parser.add_argument("--json", type=Path, help="also write the runs here")
+    parser.add_argument("--from-json", type=Path, help="print the table of runs written by --json, run nothing")
     args = parser.parse_args(argv)
+    config = yaml.safe_load(args.config.read_text())
+    size = config["data"]["max_examples"]["train"], config["finetune"]["batch_size"], config["finetune"]["epochs"]
+    if args.from_json:
+        print(table(json.loads(args.from_json.read_text()), *size))
+        return
 
     from advlm import runtime
 
     runtime.setup(1, args.seed)
-    config = yaml.safe_load(args.config.read_text())
     context = {}
     adversarial = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -336,8 +367,7 @@ def main(argv=None) -> None:
             with kept_attacks(adversarial) if name == "a2t" else contextlib.nullcontext():
                 runs.append(profile_method(name, args, config, args.results, context, workdir))
             print(json.dumps(runs[-1]), flush=True)
-    steps_per_epoch = -(-config["data"]["max_examples"]["train"] // config["finetune"]["batch_size"])
-    print(table(runs, steps_per_epoch, config["finetune"]["epochs"]))
+    print(table(runs, *size))
     print("\nwall seconds per run: " + ", ".join(f"{run['method']} {run['wall']:.1f}" for run in runs))
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1))

@@ -90,3 +90,18 @@ def test_the_committed_costs_cover_every_rule():
     assert costs["finetune"] == 149.0 and costs["attack:pwws"] == 119.2
     missing = sorted(rule for rule in rules if not any(key.partition(":")[0] == rule for key in costs))
     assert missing == []
+
+
+def test_written_priorities_are_looked_up_per_job(tmp_path, capsys):
+    (tmp_path / "costs.csv").write_text(
+        "rule,seconds_per_job\n" + "".join(f"{rule},{seconds}\n" for rule, seconds in TABLE.items())
+    )
+    (tmp_path / "dag.dot").write_text(DOT)
+    priorities.main([str(tmp_path / "costs.csv"), str(tmp_path / "dag.dot"), "--write", str(tmp_path / "p.csv")])
+    assert "finetune:base: priority 281" in capsys.readouterr().out
+    table = priorities.read_priorities(tmp_path / "p.csv")
+    assert priorities.job_priority(table, "finetune", {"method": "pgd", "seed": "1"}) == 131
+    assert priorities.job_priority(table, "finetune", {"method": "pgd-epsilon=1"}) == 281  # its rule's highest
+    assert priorities.job_priority(table, "attack", {"attack": "deepwordbug", "shard": "0"}) == 11
+    assert priorities.job_priority(table, "aggregate", {}) == 1
+    assert priorities.job_priority(table, "a_new_rule", {}) == 0

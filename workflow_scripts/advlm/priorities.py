@@ -10,10 +10,11 @@ The costs are a run's measured seconds per job, per rule (``benchmarks/job_costs
 attacks by recipe) is that rule's jobs of one value of its variant wildcard (``VARIANT_WILDCARDS``) and takes
 precedence over a plain ``<rule>`` row. The DAG is Snakemake's own (``snakemake --dag``), so that the chains follow
 the rules as they are. Per rule (and variant), the priority is the longest remaining chain over its jobs, in whole
-seconds:
+seconds. The rules read them from a file this module writes (``benchmarks/priorities.csv``; :func:`read_priorities`,
+:func:`job_priority`), rewritten when the costs or the rules change:
 
     snakemake --dag > dag.dot
-    python -m advlm.priorities benchmarks/job_costs_ef8abb4.csv dag.dot
+    python -m advlm.priorities benchmarks/job_costs_ef8abb4.csv dag.dot --write benchmarks/priorities.csv
 """
 
 from __future__ import annotations
@@ -115,14 +116,36 @@ def priorities(costs: dict[str, float], jobs: dict[str, dict], edges) -> dict[st
     return {key: round(seconds) for key, seconds in sorted(best.items(), key=lambda item: -item[1])}
 
 
+def read_priorities(path: str | Path) -> dict[str, int]:
+    """The priorities :func:`main` wrote (``--write``): {rule or rule:variant: priority}."""
+    with open(path, newline="") as handle:
+        return {row["rule"]: int(row["priority"]) for row in csv.DictReader(handle)}
+
+
+def job_priority(table: dict[str, int], rule: str, wildcards) -> int:
+    """A job's priority in ``table``: its variant's where the table has one, else the highest of its rule's (a
+    sweep point such as ``pgd-epsilon=1``, a recipe not run when the table was written); 0 for a rule the table
+    does not know (a new rule runs last until a run has measured it)."""
+    key = job_key({"rule": rule, "wildcards": dict(wildcards.items())})
+    rules = [value for name, value in table.items() if name == rule or name.startswith(f"{rule}:")]
+    return table.get(key, max(rules, default=0))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("costs", type=Path, help="a job-costs CSV (benchmarks/job_costs_ef8abb4.csv)")
     parser.add_argument("dag", type=Path, help="the output of `snakemake --dag`")
+    parser.add_argument("--write", type=Path, help="also write them here as CSV (rule, priority)")
     args = parser.parse_args(argv)
     jobs, edges = read_dag(args.dag.read_text())
-    for key, seconds in priorities(read_costs(args.costs), jobs, edges).items():
+    table = priorities(read_costs(args.costs), jobs, edges)
+    for key, seconds in table.items():
         print(f"{key}: priority {seconds}")
+    if args.write:
+        with open(args.write, "w", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["rule", "priority"])
+            writer.writerows(table.items())
 
 
 if __name__ == "__main__":
