@@ -34,6 +34,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -362,7 +363,7 @@ def main(argv=None) -> None:
                     if not adversarial:
                         raise SystemExit("advaug needs --advaug-examples or a2t before it in --methods")
                     path = workdir / "adversarial.csv"
-                    adversarial[-1].to_csv(path, index=False)
+                    pd.concat(adversarial).to_csv(path, index=False)  # every epoch's attack
                 context["advaug"] = {"adversarial_examples": str(path)}
             with kept_attacks(adversarial) if name == "a2t" else contextlib.nullcontext():
                 runs.append(profile_method(name, args, config, args.results, context, workdir))

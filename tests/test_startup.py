@@ -1,5 +1,5 @@
 """A job's start-up pays only for the imports it uses: a job that attacks does not import TextAttack's unused
-dependencies (flair, lemminflect with spaCy, bert_score), and one that loads a model no scikit-learn for
+dependencies (flair, lemminflect with spaCy, bert_score, datasets), and one that loads a model no scikit-learn for
 transformers' sake."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # Not imported by an attack's start-up (scikit-learn is: NLTK's import pulls it, and the recipes need NLTK).
-UNUSED = ("flair", "lemminflect", "bert_score", "spacy", "matplotlib")
+UNUSED = ("flair", "lemminflect", "bert_score", "spacy", "matplotlib", "datasets", "aiohttp")
 
 
 def run(code: str) -> str:

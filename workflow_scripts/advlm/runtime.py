@@ -207,9 +207,9 @@ def offline_textattack(resources_dir: str | Path) -> None:
 # What ``import textattack`` imports for components that no attack, augmenter or calibration of the workflow uses:
 # most of its import time (docs/measurements.md, "Start-up"), paid by every job that attacks. Imported on first use
 # instead (:class:`_ImportedOnFirstUse`: nothing changes where a component does use one): lemminflect
-# (WordSwapInflections; it imports spaCy, which the a2t recipe's tagger imports itself when it tags) and bert_score
-# (the BERTScore constraint).
-IMPORTED_ON_FIRST_USE = ("lemminflect", "bert_score")
+# (WordSwapInflections; it imports spaCy, which the a2t recipe's tagger imports itself when it tags), bert_score
+# (the BERTScore constraint) and Hugging Face's datasets (TextAttack's dataset loaders).
+IMPORTED_ON_FIRST_USE = ("lemminflect", "bert_score", "datasets")
 # Not imported at all (:class:`_UnusedModule`): flair, whose part-of-speech tagger the workflow replaces with
 # spaCy's (advlm.attacks.components). TextAttack takes names from it when imported (``from flair.data import
 # Sentence``, a subclass of ``flair.data.Tokenizer``), which an import on first use cannot defer.
@@ -217,16 +217,21 @@ NOT_IMPORTED = ("flair", "flair.data", "flair.models")
 
 
 def _defer_textattack_dependencies() -> None:
-    """Put the stand-ins for the packages above in ``sys.modules`` where those are not imported yet."""
-    for name in IMPORTED_ON_FIRST_USE:
-        if name not in sys.modules and importlib.util.find_spec(name) is not None:
-            sys.modules[name] = _ImportedOnFirstUse(name)
+    """Put the stand-ins for the packages above in ``sys.modules`` where those are not imported yet; a top-level one
+    carries the real package's spec, so that ``importlib.util.find_spec`` (transformers asks it) still finds it.
+    (A submodule's spec is not looked up: that would import its package.)"""
+    stand_ins = [(name, _ImportedOnFirstUse) for name in IMPORTED_ON_FIRST_USE]
     if NOT_IMPORTED[0] not in sys.modules:
-        for name in NOT_IMPORTED:
-            sys.modules[name] = _UnusedModule(name)
-            parent, _, child = name.rpartition(".")
-            if parent:
-                setattr(sys.modules[parent], child, sys.modules[name])
+        stand_ins += [(name, _UnusedModule) for name in NOT_IMPORTED]
+    for name, kind in stand_ins:
+        parent, _, child = name.rpartition(".")
+        spec = None if parent else importlib.util.find_spec(name)
+        if name in sys.modules or not (parent or spec):
+            continue
+        sys.modules[name] = kind(name)
+        sys.modules[name].__spec__ = spec
+        if parent:
+            setattr(sys.modules[parent], child, sys.modules[name])
 
 
 class _ImportedOnFirstUse(types.ModuleType):
@@ -234,9 +239,9 @@ class _ImportedOnFirstUse(types.ModuleType):
     LazyLoader does not do here: on Python 3.11, ``import name`` of a lazy module already executes it.)"""
 
     def __getattr__(self, name: str):
-        if name.startswith("__"):  # the import system's and introspection's questions: a plain module answers
+        if name.startswith("__") and name != "__path__":  # the import system's questions: a plain module answers
             raise AttributeError(name)
-        if sys.modules.get(self.__name__) is self:
+        if sys.modules.get(self.__name__) is self:  # a name used (or a submodule imported: __path__) is a use
             del sys.modules[self.__name__]
         return getattr(importlib.import_module(self.__name__), name)
 
