@@ -35,29 +35,34 @@ def _load_from(loader, source: str, **kwargs):
         ) from error
 
 
-def load_tokenizer(source: str):
-    from transformers import AutoTokenizer
+def _transformers():
+    """The transformers package, told that scikit-learn is not installed before it imports its models: its assisted
+    generation (a draft model's confidence threshold, ``roc_curve``) is all it would import scikit-learn for, and
+    this workflow never generates text. A job that loads a model and uses no scikit-learn itself (the attacks,
+    extract_activations) thus does not import it: about a second of its start-up (docs/measurements.md)."""
+    from transformers.utils import import_utils
 
-    return _load(AutoTokenizer, source)
+    import_utils._sklearn_available = False
+    import transformers
+
+    return transformers
+
+
+def load_tokenizer(source: str):
+    return _load(_transformers().AutoTokenizer, source)
 
 
 def load_classifier(source: str, num_labels: int):
-    from transformers import AutoModelForSequenceClassification
-
-    return _load(AutoModelForSequenceClassification, source, num_labels=num_labels)
+    return _load(_transformers().AutoModelForSequenceClassification, source, num_labels=num_labels)
 
 
 def load_masked_lm(source: str):
-    from transformers import AutoModelForMaskedLM
-
-    return _load(AutoModelForMaskedLM, source)
+    return _load(_transformers().AutoModelForMaskedLM, source)
 
 
 def load_encoder(source: str):
     """The model without a task head (``AutoModel``), e.g. to read hidden states of every layer."""
-    from transformers import AutoModel
-
-    return _load(AutoModel, source)
+    return _load(_transformers().AutoModel, source)
 
 
 def encode(tokenizer, texts: list[str], max_length: int, device=None) -> dict:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import logging
 import os
 import platform
 import random
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -191,6 +193,7 @@ def offline_textattack(resources_dir: str | Path) -> None:
     # WordSwapWordNet calls nltk.download("omw-1.4") in its constructor; never reach for the network.
     nltk.download = lambda *args, **kwargs: False
     saved_hf_home = os.environ.get("HF_HOME")
+    _defer_textattack_dependencies()
     import textattack  # noqa: F401  (the import itself is what needs the set-up above)
 
     # textattack overwrites HF_HOME with TA_CACHE_DIR on import; keep the user's Hub cache.
@@ -199,3 +202,70 @@ def offline_textattack(resources_dir: str | Path) -> None:
     else:
         os.environ["HF_HOME"] = saved_hf_home
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+
+# What ``import textattack`` imports for components that no attack, augmenter or calibration of the workflow uses:
+# most of its import time (docs/measurements.md, "Start-up"), paid by every job that attacks. Imported on first use
+# instead (:class:`_ImportedOnFirstUse`: nothing changes where a component does use one): lemminflect
+# (WordSwapInflections; it imports spaCy, which the a2t recipe's tagger imports itself when it tags), bert_score
+# (the BERTScore constraint) and Hugging Face's datasets (TextAttack's dataset loaders).
+IMPORTED_ON_FIRST_USE = ("lemminflect", "bert_score", "datasets")
+# Not imported at all (:class:`_UnusedModule`): flair, whose part-of-speech tagger the workflow replaces with
+# spaCy's (advlm.attacks.components). TextAttack takes names from it when imported (``from flair.data import
+# Sentence``, a subclass of ``flair.data.Tokenizer``), which an import on first use cannot defer.
+NOT_IMPORTED = ("flair", "flair.data", "flair.models")
+
+
+def _defer_textattack_dependencies() -> None:
+    """Put the stand-ins for the packages above in ``sys.modules`` where those are not imported yet; a top-level one
+    carries the real package's spec, so that ``importlib.util.find_spec`` (transformers asks it) still finds it.
+    (A submodule's spec is not looked up: that would import its package.)"""
+    stand_ins = [(name, _ImportedOnFirstUse) for name in IMPORTED_ON_FIRST_USE]
+    if NOT_IMPORTED[0] not in sys.modules:
+        stand_ins += [(name, _UnusedModule) for name in NOT_IMPORTED]
+    for name, kind in stand_ins:
+        parent, _, child = name.rpartition(".")
+        spec = None if parent else importlib.util.find_spec(name)
+        if name in sys.modules or not (parent or spec):
+            continue
+        sys.modules[name] = kind(name)
+        sys.modules[name].__spec__ = spec
+        if parent:
+            setattr(sys.modules[parent], child, sys.modules[name])
+
+
+class _ImportedOnFirstUse(types.ModuleType):
+    """Stands in for a module until one of its names is used, then imports it and hands that name on. (importlib's
+    LazyLoader does not do here: on Python 3.11, ``import name`` of a lazy module already executes it.)"""
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") and name != "__path__":  # the import system's questions: a plain module answers
+            raise AttributeError(name)
+        if sys.modules.get(self.__name__) is self:  # a name used (or a submodule imported: __path__) is a use
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), name)
+
+
+class _UnusedModule(types.ModuleType):
+    """A module that this workflow never uses but a library imports names from: every name it is asked for is a
+    class (an import-time subclass works) that fails loudly when instantiated or asked for an attribute."""
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Unusable(name, (), {"__module__": self.__name__, "__init__": _Unusable.refuse})
+
+
+class _Unusable(type):
+    def __getattr__(cls, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        _Unusable.refuse(cls)
+
+    @staticmethod
+    def refuse(self, *args, **kwargs):
+        name = self.__name__ if isinstance(self, type) else type(self).__name__
+        raise RuntimeError(
+            f"{name} needs flair, which this workflow does not import (advlm.runtime.NOT_IMPORTED: a stand-in that "
+            "TextAttack imports names from); tag with spaCy (advlm.attacks.components) or import flair itself"
+        )
