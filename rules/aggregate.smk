@@ -40,6 +40,7 @@ rule aggregate:
         ),
     log:
         "results/logs/aggregate/aggregate.log",
+    priority: job_priority("aggregate")
     localrule: True
     conda:
         "../envs/workflow.yaml"

@@ -12,7 +12,7 @@ rule build_embeddings:
         "results/logs/build_embeddings/build_embeddings.log",
     benchmark:
         "results/benchmarks/build_embeddings/build_embeddings.tsv"
-    priority: 1  # textfooler, a2t and the a2t method wait for it
+    priority: job_priority("build_embeddings")
     conda:
         "../envs/workflow.yaml"
     threads: threads_up_to(2)
@@ -41,6 +41,7 @@ rule attack:
         f"results/logs/attack/{MODEL}/{{attack}}/shard{{shard}}.log",
     benchmark:
         f"results/benchmarks/attack/{MODEL}/{{attack}}/shard{{shard}}.tsv"
+    priority: job_priority("attack")
     conda:
         "../envs/workflow.yaml"
     threads: 1
@@ -68,6 +69,7 @@ rule gather_attack:
         summary=f"results/attacks/{MODEL}/{{attack}}.json",
     log:
         f"results/logs/gather_attack/{MODEL}/{{attack}}.log",
+    priority: job_priority("gather_attack")
     conda:
         "../envs/workflow.yaml"
     threads: 1

@@ -41,6 +41,16 @@ from advlm.plan.targets import (
     warm_start_logs,
 )
 from advlm.plan.wildcards import wildcard_patterns
+from advlm import priorities
+
+# Each job's priority: the seconds of the longest chain of jobs from it to the end of the DAG, from measured job
+# costs (advlm.priorities; benchmarks/priorities.csv), so that the critical path starts first
+PRIORITIES = priorities.read_priorities(Path(workflow.basedir) / "benchmarks" / "priorities.csv")
+
+
+def job_priority(rule):
+    return lambda wildcards: priorities.job_priority(PRIORITIES, rule, wildcards)
+
 
 # not called by a rule: tests of other stages (test_claims, test_methods, test_infobert, test_synonym_hull) look these
 # up here; once they import advlm.plan themselves, these lines go

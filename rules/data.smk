@@ -9,6 +9,7 @@ rule prepare_dataset:
         meta="results/data/{dataset}/meta.json",
     log:
         "results/logs/prepare_dataset/{dataset}.log",
+    priority: job_priority("prepare_dataset")
     conda:
         "../envs/workflow.yaml"
     threads: 1
@@ -31,6 +32,7 @@ rule prepare_ood:
         meta="results/data/vader/{vset}.meta.json",
     log:
         "results/logs/prepare_ood/{vset}.log",
+    priority: job_priority("prepare_ood")
     conda:
         "../envs/workflow.yaml"
     threads: 1

@@ -9,6 +9,7 @@ rule evaluate:
         evaluations=directory(f"results/eval/{MODEL}"),
     log:
         f"results/logs/evaluate/{MODEL}.log",
+    priority: job_priority("evaluate")
     conda:
         "../envs/workflow.yaml"
     threads: 1

@@ -13,7 +13,7 @@ rule warm_start:
         f"results/logs/warm_start/{WARM_START}.log",
     benchmark:
         f"results/benchmarks/warm_start/{WARM_START}.tsv"
-    priority: 2  # every method of the seed waits for it
+    priority: job_priority("warm_start")
     conda:
         "../envs/workflow.yaml"
     threads: threads_up_to(4)
@@ -48,7 +48,7 @@ rule finetune:
         f"results/logs/finetune/{MODEL}.log",
     benchmark:
         f"results/benchmarks/finetune/{MODEL}.tsv"
-    priority: 1  # training first (advaug waits for base and attack_train); the many 1-thread leaves fill in
+    priority: job_priority("finetune")
     conda:
         "../envs/workflow.yaml"
     threads: threads_up_to(4)
@@ -89,7 +89,7 @@ rule attack_train:
         "results/logs/attack_train/{dataset}/{pretrain}/seed{seed}/{examples}.log",
     benchmark:
         "results/benchmarks/attack_train/{dataset}/{pretrain}/seed{seed}/{examples}.tsv"
-    priority: 2  # on advaug's critical path: base -> attack_train -> advaug
+    priority: job_priority("attack_train")
     conda:
         "../envs/workflow.yaml"
     threads: 1

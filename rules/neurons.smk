@@ -7,6 +7,7 @@ rule tag_probe_corpus:
         meta="results/neurons/{dataset}/corpus.meta.json",
     log:
         "results/logs/tag_probe_corpus/{dataset}.log",
+    priority: job_priority("tag_probe_corpus")
     conda:
         "../envs/workflow.yaml"
     threads: 1
@@ -32,6 +33,7 @@ rule extract_activations:
         f"results/logs/extract_activations/{MODEL}.log",
     benchmark:
         f"results/benchmarks/extract_activations/{MODEL}.tsv"
+    priority: job_priority("extract_activations")
     conda:
         "../envs/workflow.yaml"
     threads: threads_up_to(2)
@@ -65,6 +67,7 @@ rule probe_neurons:
         f"results/logs/probe_neurons/{MODEL}.log",
     benchmark:
         f"results/benchmarks/probe_neurons/{MODEL}.tsv"
+    priority: job_priority("probe_neurons")
     conda:
         "../envs/workflow.yaml"
     threads: 1

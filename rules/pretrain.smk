@@ -11,6 +11,7 @@ rule augment_corpus:
         "results/logs/augment_corpus/augment_corpus.log",
     benchmark:
         "results/benchmarks/augment_corpus/augment_corpus.tsv"
+    priority: job_priority("augment_corpus")
     conda:
         "../envs/workflow.yaml"
     threads: 1
@@ -38,7 +39,7 @@ rule pretrain_mlm:
     wildcard_constraints:
         pretrain="clean|augmented|attacker",  # attacker: bae's and bert-attack's masked LM (attack.masked_lm)
         run=r"shared|seed\d+",  # a fine-tuning seed's own run, or one all share (pretrain.replicate, pretrain_dir)
-    priority: 1
+    priority: job_priority("pretrain_mlm")
     conda:
         "../envs/workflow.yaml"
     threads: threads_up_to(4)

@@ -6,6 +6,7 @@ rule prepare_resources:
         resource=directory("results/resources/{resource}"),
     log:
         "results/logs/prepare_resources/{resource}.log",
+    priority: job_priority("prepare_resources")
     conda:
         "../envs/workflow.yaml"
     threads: 1
