@@ -70,7 +70,7 @@ screenshot:
 # commit and machine of that run (docs/evidence/README.md); tests/test_evidence.py checks the README against them.
 EVIDENCE ?= docs/evidence
 evidence: setup
-	$(BIN)/python benchmarks/collect_evidence.py $(OUT) $(EVIDENCE)
+	$(BIN)/python benchmarks/collect_evidence.py $(OUT) $(EVIDENCE) $(if $(CORES),--cores $(CORES))
 
 test: setup dev-setup
 	$(BIN)/python -m pytest -rs tests
