@@ -80,7 +80,8 @@ def collect(run: Path, evidence: Path, cores: int) -> list[Path]:
         written.append(Path(shutil.copy2(report / name, evidence / name)))
     for name, script in TABLES.items():
         arguments = [str(run / "results")] + (["--cores", str(cores)] if script == "job_costs.py" else [])
-        done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *arguments], capture_output=True, text=True)
+        command = [sys.executable, str(ROOT / "benchmarks" / script), *arguments]
+        done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode:
             raise SystemExit(f"benchmarks/{script} {' '.join(arguments)} failed:\n{done.stderr}")
         (evidence / name).write_text(done.stdout)

@@ -5,8 +5,9 @@ import re
 
 import pandas as pd
 import pytest
-from advlm import claims
 from smk import ROOT
+
+from advlm import claims
 
 EVIDENCE = ROOT / "docs" / "evidence"
 COLUMNS = ["claim", "contrast", "primary endpoint", "effect [95 % interval]", "verdict", "n"]
@@ -39,9 +40,14 @@ def compare(readme: pd.DataFrame, table: pd.DataFrame) -> list[str]:
         found = expected.loc[row["claim"]]
         for column in ["contrast", "effect [95 % interval]", "verdict", "n"]:
             if row[column] != found[column]:
-                problems.append(f"{row['claim']}: {column} {row[column]!r} in the README, {found[column]!r} in claims.csv")
+                problems.append(
+                    f"{row['claim']}: {column} {row[column]!r} in the README, {found[column]!r} in claims.csv"
+                )
         if exposure(row["primary endpoint"]) != exposure(found["primary endpoint"]):
-            problems.append(f"{row['claim']}: primary endpoint {row['primary endpoint']!r}, {found['primary endpoint']!r}")
+            problems.append(
+                f"{row['claim']}: primary endpoint {row['primary endpoint']!r} in the README, "
+                f"{found['primary endpoint']!r} in claims.csv"
+            )
     for claim, found in expected.iterrows():
         if claim not in set(readme["claim"]) and not found["verdict"].startswith("not run"):
             problems.append(f"{claim}: {found['verdict']} in claims.csv, missing from the README")
