@@ -11,9 +11,7 @@ OFFLINE := $(if $(filter 1,$(ONLINE)),0,1)
 export HF_HUB_OFFLINE := $(OFFLINE)
 export TRANSFORMERS_OFFLINE := $(OFFLINE)
 export HF_DATASETS_OFFLINE := $(OFFLINE)
-# One gpu=1 job per visible GPU; no limit on a CPU-only machine.
-GPUS := $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU')
-SNAKEMAKE := $(BIN)/snakemake $(if $(filter-out 0,$(GPUS)),--resources gpu=$(GPUS))
+SNAKEMAKE := $(BIN)/snakemake
 # The experiment (empty: config.yaml alone) and the run's folder, Snakemake's working directory: its results are in
 # $(OUT)/results. The default experiment's is the repository root; another experiment's is runs/<its file's name>.
 # Paths in a config are read from that folder: write a data file's or a model's path absolute.
@@ -21,8 +19,14 @@ EXP ?=
 OUT ?= $(if $(EXP),runs/$(basename $(notdir $(EXP))),.)
 PROFILE ?= profiles/default
 ARGS ?=
+# One gpu=1 job per visible GPU on this machine (the default profile); no limit on a CPU-only machine, and none on a
+# cluster, whose profile asks the scheduler for each job's GPU.
+GPUS := $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+GPU_LIMIT := $(if $(filter profiles/default,$(PROFILE)),$(if $(filter-out 0,$(GPUS)),--resources gpu=$(GPUS)))
+# Runs that build nothing (a dry run, an unlock): no report after them.
+NO_REPORT := $(filter -n --dry-run --dryrun --unlock,$(ARGS))
 IN_ROOT := $(filter $(abspath $(OUT)),$(CURDIR))
-RUN := $(SNAKEMAKE) --workflow-profile $(abspath $(PROFILE)) --snakefile $(CURDIR)/Snakefile \
+RUN := $(SNAKEMAKE) $(GPU_LIMIT) --workflow-profile $(abspath $(PROFILE)) --snakefile $(CURDIR)/Snakefile \
 	--directory $(abspath $(OUT)) $(ARGS) $(if $(IN_ROOT),,--config downloads_dir=$(CURDIR)/downloads) \
 	--configfile $(CURDIR)/config.yaml $(if $(EXP),$(abspath $(EXP)))
 
@@ -52,7 +56,7 @@ downloads/.fetched: resources/downloads.tsv
 
 run: setup
 	$(RUN)
-	$(if $(filter -n --dry-run --dryrun,$(ARGS)),,$(RUN) --report $(abspath $(OUT))/results/report.html)
+	$(if $(NO_REPORT),,$(RUN) --report $(abspath $(OUT))/results/report.html)
 
 report: setup
 	$(RUN) --report $(abspath $(OUT))/results/report.html
