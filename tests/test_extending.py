@@ -67,7 +67,7 @@ def apply_blocks(repo) -> None:
     )
     insert(
         scripts / "attacks" / "catalog.py",
-        textwrap.indent(block("workflow_scripts/advlm/attacks/catalog.py: add to RECIPES"), "    "),
+        textwrap.indent(block("workflow_scripts/advlm/attacks/catalog.py: add to RECIPES").rstrip() + ",", "    "),
         "RECIPES = (",
     )
     insert(
