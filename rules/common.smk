@@ -683,7 +683,7 @@ def finetune_start_inputs(config, wildcards):
 # finetune keys that choose which models exist: a change to them retrains no other model
 MODEL_CHOICE_KEYS = ("methods", "seeds", "method_params", "grid", "grid_variant", "sweep")
 # finetune keys that only the methods' own epochs read: a change to them trains no warm start again
-METHOD_PHASE_KEYS = ("epochs", "patience", "budget_ramp_epochs")
+METHOD_PHASE_KEYS = ("epochs", "selection", "budget_ramp_epochs")
 
 
 def warm_start_params(config):

@@ -310,7 +310,7 @@ REPORT_JOBS = {"aggregate": 1, "all": 1}
             },
         ),
         (  # the methods' own epochs: every model, and no warm start
-            {"finetune": {"patience": 2}},
+            {"finetune": {"selection": "best"}},
             {"attack_train": 2, **{rule: len(MODELS) // 2 * jobs for rule, jobs in MODEL_JOBS.items()}, **REPORT_JOBS},
         ),
     ],

@@ -189,7 +189,12 @@ def test_advaug_adds_successful_attacks_on_the_base_model(victim_dir, attack_res
         )
     )
     results = pd.read_csv(out.csv, keep_default_na=False)
-    assert len(results) == 12 and set(results["id"]) <= set(train_frame["id"])
+    assert set(results["id"]) <= set(train_frame["id"]) and results["id"].is_unique
+    # attacked in a seeded order until half the training set has a successful adversarial example, as a2t does
+    sought = artifacts.read_json(out.record)["successes_sought"]
+    found = int((results["outcome"] == "success").sum())
+    assert sought == len(train_frame) // 2
+    assert (found == sought and results["outcome"].iloc[-1] == "success") or len(results) == len(train_frame)
 
     method = training.build_method("advaug", {"weight": 2.0}, adversarial_examples=out.csv)
     frame = method.epoch_examples(0, None, train_frame)
@@ -204,3 +209,14 @@ def test_advaug_adds_successful_attacks_on_the_base_model(victim_dir, attack_res
     originals = train_frame.set_index("id").loc[adversarial["id"].str.removesuffix("-adv")]
     assert (predictions(base, tokenizer, originals["text"]) == originals["label"].to_numpy()).all()
     assert np.isclose(method.epoch_size(0, len(train_frame)), len(frame))
+
+
+def test_dose_counts_follow_what_each_method_adds():
+    """a2t's examples are new every epoch; advaug's are one set, seen every epoch: the records count both."""
+    epochs = [{"adversarial": {"attacked": 90, "added": added}} for added in (25, 25, 24)]
+    a2t = training.A2T()  # no attack needed to count
+    assert training.loop.adversarial_counts(a2t, epochs) == {"examples": 74, "seen": 74}
+    advaug = training.AdvAug.__new__(training.AdvAug)  # no CSV read: none needed to count
+    fixed = [{"adversarial": {"attacked": 90, "added": 25}}] * 3
+    assert training.loop.adversarial_counts(advaug, fixed) == {"examples": 25, "seen": 75}
+    assert training.loop.adversarial_counts(training.build_method("base", {}), [{}, {}]) == {"examples": 0, "seen": 0}

@@ -9,10 +9,10 @@ import pytest
 from advlm import training_report
 
 
-def record(accuracies, best_epoch, converged=True, reason="", start=0.5):
+def record(accuracies, kept_epoch, converged=True, reason="", start=0.5, key="kept_epoch"):
     return {
         "history": [{"epoch": i + 1, "validation": {"accuracy": a}} for i, a in enumerate(accuracies)],
-        "best_epoch": best_epoch,
+        key: kept_epoch,
         "start_validation": {"accuracy": start},
         "convergence": {"converged": converged, "reason": reason},
     }
@@ -20,7 +20,8 @@ def record(accuracies, best_epoch, converged=True, reason="", start=0.5):
 
 @pytest.fixture
 def run(tmp_path):
-    """Two seeds of none/pgd after a one-epoch warm start; seed 2 did not converge. clean/base has no warm start."""
+    """Two seeds of none/pgd after a one-epoch warm start; seed 2 did not converge. clean/base has no warm start,
+    and its record is of the older kind, whose kept epoch was called best_epoch."""
 
     def write(path, content):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -31,7 +32,7 @@ def run(tmp_path):
     train_logs = [
         write(models / "none/pgd/seed1/train_log.json", record([0.70, 0.74, 0.72], 2)),
         write(models / "none/pgd/seed2/train_log.json", record([0.51, 0.52], 2, False, "still improving")),
-        write(models / "clean/base/seed1/train_log.json", record([0.66], 1, start=0.48)),
+        write(models / "clean/base/seed1/train_log.json", record([0.66], 1, start=0.48, key="best_epoch")),
     ]
     warm = tmp_path / "results" / "warm_start" / "rt" / "none"
     warm_starts = [

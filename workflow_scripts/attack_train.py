@@ -1,5 +1,6 @@
-"""Rule attack_train: advaug's adversarial examples, from attacking a seeded share of the training set once
-with the trained base model (per-example CSV as the attack rule writes, plus a JSON record)."""
+"""Rule attack_train: advaug's adversarial examples, from attacking the training set once, in a seeded order, with
+the trained base model until ``share`` of it has a successful adversarial example, as a2t does every epoch (per-example
+CSV as the attack rule writes, plus a JSON record)."""
 
 import importlib.metadata
 from pathlib import Path
@@ -13,12 +14,12 @@ def main(smk):
     advaug, seed = smk.params.advaug, int(smk.params.seed)
     runtime.setup(smk.threads, seed)
     train = artifacts.read_examples(smk.input.train)
-    params = dict(
-        smk.params.attack,
-        query_budget=advaug["query_budget"],
-        seed=seed,
-        sample_size=round(advaug["share"] * len(train)),
-    )
+    # the recipe's evaluation sample size does not apply: the training set is attacked until `successes`
+    params = {k: v for k, v in smk.params.attack.items() if k != "sample_size"} | {
+        "query_budget": advaug["query_budget"],
+        "seed": seed,
+    }
+    successes = round(advaug["share"] * len(train))
     resources = AttackResources(
         root=Path(smk.input.nltk_data).parent,
         counterfitted=getattr(smk.input, "counterfitted", None),
@@ -34,6 +35,7 @@ def main(smk):
         num_shards=1,
         resources=resources,
         device=runtime.device(smk.params.device, smk.params.precision),
+        successes=successes,
     )
     frame.to_csv(smk.output.csv, index=False)
     artifacts.write_json(
@@ -43,6 +45,7 @@ def main(smk):
             "resources": frame.attrs["resources"],
             "advaug": advaug,
             "params": params,
+            "successes_sought": successes,
             "summary": metrics.summarize(frame, params),
             "textattack_version": importlib.metadata.version("textattack"),
             "provenance": runtime.provenance(seed, params),

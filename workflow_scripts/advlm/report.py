@@ -100,13 +100,6 @@ def all_correct_table(attack_paths) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*MODEL_KEYS, "attack", "n", *ALL_CORRECT_METRICS])
 
 
-def adversarial_examples(record: dict) -> int:
-    """Adversarial examples the kept model trained on: summed over the epochs up to the kept (best-validation)
-    one, since later epochs did not shape the kept weights (0 for methods without adversarial examples)."""
-    kept = record["history"][: record["best_epoch"]]
-    return sum((epoch.get("adversarial") or {}).get("added", 0) for epoch in kept)
-
-
 def perturbation_sizes(record: dict) -> dict:
     """Realised perturbation size over training (embedding-space methods), in the norm the budget bounds and as the
     update used it (FreeLB: every pass; mean over passes): relative to the text's word-embedding norm, mean (over
@@ -159,31 +152,39 @@ WARM_START_COLUMNS = [
 
 
 def training_table(paths, warm_starts=()) -> pd.DataFrame:
-    """One row per model: convergence, the kept epoch, the equal-footing figures (optimizer steps, examples seen,
-    forward and backward passes per step, the input-space methods' attack passes, wall time) of the method's own
-    epochs, and those of the shared warm start it continued from (``warm_starts``: its records), if any."""
+    """One row per model: convergence (the check's figures: the last epoch's gain and its upper bound, the loss
+    ratio), the kept epoch and its strength (the budget scale, epsilon and share of its steps at full strength), the
+    equal-footing figures (optimizer steps, examples seen, forward and backward passes per step, the input-space
+    methods' attack passes and adversarial examples, wall time) of the method's own epochs, and those of the shared
+    warm start it continued from (``warm_starts``: its records), if any."""
     rows = []
     for path in paths:
         record = artifacts.read_json(path)
-        best = record["history"][record["best_epoch"] - 1]
-        examples = adversarial_examples(record)
+        kept = record["history"][record["kept_epoch"] - 1]
         rows.append(
             {
                 **{k: model_of(path)[k] for k in MODEL_KEYS},
                 "converged": record["convergence"]["converged"],
                 "not_converged_because": record["convergence"]["reason"],
                 **perturbation_sizes(record),
-                "best_epoch": record["best_epoch"],
+                "kept_epoch": record["kept_epoch"],
                 "epochs_run": record["epochs_run"],
-                "validation_accuracy": best["validation"]["accuracy"],
+                "kept_budget_scale": record["kept_strength"]["budget_scale"],
+                "kept_epsilon": record["kept_strength"]["epsilon"],
+                "kept_full_strength_share": record["kept_strength"]["full_strength_share"],
+                "validation_accuracy": kept["validation"]["accuracy"],
+                "last_gain": record["convergence"]["last_gain"],
+                "last_gain_upper": record["convergence"]["last_gain_upper"],
+                "loss_ratio": record["convergence"]["loss_ratio"],
                 "train_seconds": record["train_seconds"],
                 "steps": record["steps"],
                 "examples_seen": record["examples_seen"],
                 "forward_per_step": record["passes_per_step"]["forward"],
                 "backward_per_step": record["passes_per_step"]["backward"],
                 "attack_forward": record["passes"]["examples"]["forward"],
-                "adversarial_examples": examples,
-                "kept_saw_adversarial": examples > 0,
+                "adversarial_examples": record["adversarial"]["examples"],
+                "adversarial_seen": record["adversarial"]["seen"],
+                "kept_saw_adversarial": record["adversarial"]["examples"] > 0,
             }
         )
     table = pd.DataFrame(rows)

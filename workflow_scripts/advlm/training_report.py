@@ -27,6 +27,12 @@ def _warm_start_key(path: str | Path) -> tuple[str, str, int]:
     return dataset, pretrain, int(seed.removeprefix("seed"))
 
 
+def kept_epoch(record: dict) -> int:
+    """The epoch whose weights a model kept; records written before the training protocol of issue 30 call it
+    ``best_epoch`` (the README's evidence may come from such a run)."""
+    return record["kept_epoch"] if "kept_epoch" in record else record["best_epoch"]
+
+
 def curves(train_logs, warm_starts=()) -> pd.DataFrame:
     """One row per model and epoch: the warm start's epochs (phase ``warm start``, numbered from 1), then the
     method's (phase ``method``, numbered on from there); a model without a warm start has its start model's
@@ -38,6 +44,7 @@ def curves(train_logs, warm_starts=()) -> pd.DataFrame:
         keys = {key: model_of(path)[key] for key in MODEL_KEYS}
         record = artifacts.read_json(path)
         converged = bool(record["convergence"]["converged"])
+        kept = kept_epoch(record)
         history = warm.get((keys["dataset"], keys["pretrain"], keys["seed"]))
         if history is None:
             start = [{"epoch": 0, "validation": record["start_validation"]}]
@@ -54,7 +61,7 @@ def curves(train_logs, warm_starts=()) -> pd.DataFrame:
                         "phase": phase,
                         "epoch": epoch["epoch"] + shift,
                         "validation_accuracy": epoch["validation"]["accuracy"],
-                        "kept": phase == "method" and epoch["epoch"] == record["best_epoch"],
+                        "kept": phase == "method" and epoch["epoch"] == kept,
                         "converged": converged,
                     }
                 )

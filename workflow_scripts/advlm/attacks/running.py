@@ -115,11 +115,14 @@ def run_shard(
     resources: AttackResources | str | Path,
     device,
     until_correct: bool = False,
+    successes: int | None = None,
 ) -> pd.DataFrame:
     """Attack the examples of one shard of the sample; one row per example (columns ``RESULT_COLUMNS``).
 
     The sample: ``params["sample_size"]`` seeded examples (``sharding.attack_sample``), or with ``until_correct``
-    the seeded order cut after that many examples the model gets right (``sharding.correct_prefix``).
+    the seeded order cut after that many examples the model gets right (``sharding.correct_prefix``). With
+    ``successes`` (advaug's training attack), every example of ``test_frame`` in a seeded order until that many
+    attacks have succeeded (``attack_until``, as a2t does every epoch), in one shard.
     ``resources``: an :class:`AttackResources`, or the directory holding ``nltk_data/`` (and, for the
     attacks that need them, ``counterfitted/`` and ``minilm/``). ``frame.attrs["attack_repr"]`` records every
     parameter of the attack, ``frame.attrs["resources"]`` the checksums of the resources it used,
@@ -138,13 +141,17 @@ def run_shard(
     from .recipes import build_attack  # imports textattack: after make_wrapper's offline set-up
 
     attack = build_attack(attack_name, wrapper, params, resources)
-    if until_correct:
+    if successes is not None:
+        frame = attack_until(attack, test_frame, successes, params["seed"])
+        sample = test_frame
+    elif until_correct:
         sample = correct_prefix(
             test_frame, params["sample_size"], params["seed"], lambda texts: wrapper(texts).argmax(1).cpu().numpy()
         )
     else:
         sample = attack_sample(test_frame, params["sample_size"], params["seed"])
-    frame = attack_examples(attack, sample, shard_indices(len(sample), shard, num_shards), params["seed"])
+    if successes is None:
+        frame = attack_examples(attack, sample, shard_indices(len(sample), shard, num_shards), params["seed"])
     frame.attrs["attack_repr"] = repr(attack)
     frame.attrs["resources"] = resources.describe(attack_name)
     frame.attrs["sample_size"] = len(sample)

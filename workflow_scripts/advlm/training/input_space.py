@@ -107,10 +107,11 @@ class A2T(BaseMethod):
 
 @dataclasses.dataclass
 class AdvAug(BaseMethod):
-    """Offline adversarial augmentation: the rule ``attack_train`` attacked ``share`` of the training set (a
-    seeded sample) once with ``attack`` against the trained ``base`` model of the same pre-training variant
-    and seed; fine-tuning starts afresh on the clean set plus the successful adversarial examples, weighted
-    by ``weight``. ``attack``, ``share`` and ``query_budget`` are read by that rule."""
+    """Offline adversarial augmentation: the rule ``attack_train`` attacked the training set once, in a seeded
+    order until ``share`` of it had a successful adversarial example (as a2t does every epoch), with ``attack``
+    against the trained ``base`` model of the same pre-training variant and seed; fine-tuning starts afresh on the
+    clean set plus those examples, the same ones every epoch, weighted by ``weight``. ``attack``, ``share`` and
+    ``query_budget`` are read by that rule."""
 
     name = "advaug"
     needs = ("adversarial_examples",)

@@ -1,10 +1,11 @@
-"""The training loop: ``finetune`` trains a model with one method, in length-grouped batches, counting its passes,
-with early stopping and in-job checkpoints."""
+"""The training loop: ``finetune`` trains a model with one method for a fixed number of epochs, in length-grouped
+batches, counting its passes, with the budget ramp, the kept epoch's selection and in-job checkpoints."""
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -12,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from transformers import get_linear_schedule_with_warmup
+from transformers import get_constant_schedule_with_warmup
 
 from .. import artifacts, convergence, timing
 from ..checkpoint import Checkpoints, fingerprint, restore
 from ..evaluation import classification_metrics
 from ..models import adamw, autocast, encode, load_classifier, load_tokenizer, predict_proba, token_lengths
 from ..runtime import provenance, seed_everything
+from .base import BaseMethod
 from .geometry import realised_size
 from .registry import build_method, method_hyperparameters
 
@@ -53,12 +55,6 @@ def _batch(examples: pd.DataFrame, indices: list[int], tokenizer, max_length: in
     if "weight" in examples:
         batch["weights"] = torch.as_tensor(examples["weight"].to_numpy(np.float32)[indices], device=device)
     return batch
-
-
-def _stops_early(run: dict, hp: dict) -> bool:
-    """Early stopping: ``patience`` epochs have passed since the best validation accuracy."""
-    patience = hp.get("patience", 0)
-    return patience > 0 and len(run["history"]) - run["best"]["epoch"] >= patience
 
 
 class PassCounter:
@@ -96,6 +92,84 @@ class PassCounter:
         self.handle.remove()
 
 
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """The finetune section's keys the loop reads (``hp``; schemas/config.schema.yaml, finetune)."""
+
+    epochs: int
+    batch_size: int
+    eval_batch_size: int
+    lr: float
+    weight_decay: float
+    warmup_ratio: float
+    max_grad_norm: float
+    max_length: int
+    budget_ramp_epochs: float = 0
+    selection: str = "last"
+
+    @classmethod
+    def of(cls, hp: dict) -> Schedule:
+        schedule = cls(**{field.name: hp[field.name] for field in dataclasses.fields(cls) if field.name in hp})
+        if schedule.selection not in SELECTIONS:
+            raise ValueError(f"finetune.selection: {schedule.selection!r} is not one of {sorted(SELECTIONS)}")
+        return schedule
+
+    def steps(self, examples: int) -> int:
+        return -(-examples // self.batch_size)
+
+
+# Which epoch a run keeps: the last one (every model trains exactly as long), or the best validation accuracy among
+# the epochs whose every step ran at full strength (never an epoch of the budget ramp).
+SELECTIONS = {"last", "best"}
+
+
+def has_budget(method) -> bool:
+    """Whether the method has a continuous perturbation budget that the ramp scales (embedding-space, synonym-hull)."""
+    return type(method).set_budget_scale is not BaseMethod.set_budget_scale
+
+
+@dataclasses.dataclass
+class Training:
+    """The objects of one run besides its progress (``run``): what every part of the loop needs."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    method: BaseMethod
+    own: list  # the method's own trainable parameters (InfoBERT's critic)
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    generator: torch.Generator
+    schedule: Schedule
+    validation: pd.DataFrame
+    device: object
+    ramp_steps: int
+    checkpoints: Checkpoints | None = None
+
+    def budget_scale(self, step: int) -> float:
+        """The perturbation budget's share at optimizer step ``step`` (0-based): the ramp, then 1."""
+        return min(1.0, (step + 1) / self.ramp_steps) if self.ramp_steps else 1.0
+
+
+def _new_run() -> dict:
+    """A run's progress, everything it depends on besides model, optimizer, scheduler and random states: the epoch,
+    its examples (a2t: with this epoch's adversarial ones), their order and how far through it we are."""
+    return {
+        "epoch": 0,
+        "step": 0,
+        "examples": None,
+        "order": None,
+        "position": 0,
+        "losses": [],
+        "full_strength_steps": 0,
+        "history": [],
+        "kept": None,
+        "kept_state": None,
+        "seconds": 0.0,
+        "correct": [],  # validation correctness per epoch, epoch 0 (the start model) first: the convergence check
+        "passes": PassCounter.empty(),
+    }
+
+
 def finetune(
     model_source: str,
     train: pd.DataFrame,
@@ -111,13 +185,14 @@ def finetune(
     checkpoint_dir: str | Path | None = None,
     checkpoint_every: int = 0,
 ) -> dict:
-    """Fine-tune ``model_source`` with one method; keep the checkpoint with the best validation accuracy.
+    """Fine-tune ``model_source`` with one method for ``hp['epochs']`` epochs and keep one of them (``selection``).
 
-    ``hp``: the finetune section's training keys. ``epochs`` is the most epochs run; with ``patience`` > 0 the
-    run stops after ``patience`` epochs without a better validation accuracy (early stopping). With
+    ``hp``: the finetune section's training keys (``Schedule``). Every epoch runs: there is no early stopping, so
+    that every method trains for the same steps over the clean set, and the learning rate is constant after its
+    warm-up, so that a plateau at the end is the model's and not a schedule's (docs/protocol.md). With
     ``budget_ramp_epochs`` > 0 the method's perturbation budget rises linearly from 0 to its value over that many
-    epochs' steps (``set_budget_scale``). The start model is evaluated on the validation split first (epoch 0), so
-    that the convergence check (advlm.convergence) can compare the last epoch with the one before.
+    epochs' steps (``set_budget_scale``); the kept epoch always ran at full strength. The start model is evaluated on
+    the validation split first (epoch 0), for the convergence check (advlm.convergence).
 
     ``method_context``: the run objects a method needs beyond the loop's own (``attack_context`` of a2t,
     ``adversarial_examples`` of advaug, ``counterfitted`` of ascc and dne; see their ``needs``).
@@ -128,7 +203,7 @@ def finetune(
     Writes ``out_dir/model`` (``save_pretrained`` with the tokenizer) and ``out_dir/train_log.json``.
     """
     seed_everything(seed)
-    out_dir = Path(out_dir)
+    schedule = Schedule.of(hp)
     tokenizer = load_tokenizer(model_source)
     model = load_classifier(model_source, num_labels).to(device)
     timing.watch(model)
@@ -136,17 +211,18 @@ def finetune(
         method_name,
         method_params,
         tokenizer=tokenizer,
-        max_length=hp["max_length"],
+        max_length=schedule.max_length,
         device=device,
         seed=seed,
         **(method_context or {}),
     )
     method_params = method_hyperparameters(method)  # recorded with the defaults filled in
+    ramp_steps = round(schedule.budget_ramp_epochs * schedule.steps(len(train))) if has_budget(method) else 0
+    _require_full_strength_epoch(schedule, method, len(train), ramp_steps)
     own = method.own_parameters(model)  # trained with the model's (InfoBERT's critic), not saved with it
-    optimizer = adamw([*model.parameters(), *own], hp["lr"], hp["weight_decay"])
-    total_steps = sum(-(-method.epoch_size(epoch, len(train)) // hp["batch_size"]) for epoch in range(hp["epochs"]))
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(hp["warmup_ratio"] * total_steps), total_steps)
-    generator = torch.Generator().manual_seed(seed)
+    optimizer = adamw([*model.parameters(), *own], schedule.lr, schedule.weight_decay)
+    total_steps = sum(schedule.steps(method.epoch_size(epoch, len(train))) for epoch in range(schedule.epochs))
+    scheduler = get_constant_schedule_with_warmup(optimizer, int(schedule.warmup_ratio * total_steps))
     checkpoints = checkpoint_dir and Checkpoints(
         checkpoint_dir,
         checkpoint_every,
@@ -164,141 +240,186 @@ def finetune(
             model.state_dict(),
         ),
     )
-
-    # Everything the rest of the run depends on besides model, optimizer, scheduler and random states: the
-    # epoch, its examples (a2t: with this epoch's adversarial ones), their order and how far through it we are.
-    run = {
-        "epoch": 0,
-        "step": 0,
-        "examples": None,
-        "order": None,
-        "position": 0,
-        "losses": [],
-        "history": [],
-        "best": None,
-        "best_state": None,
-        "seconds": 0.0,
-        "correct": [],  # validation correctness per epoch, epoch 0 (the start model) first: the convergence check
-        "passes": PassCounter.empty(),
-    }
-    resumed = checkpoints and checkpoints.load()
-    if resumed:
-        restore(resumed, model, optimizer, scheduler, generator)
-        with torch.no_grad():
-            for parameter, saved in zip(own, resumed["method"], strict=True):
-                parameter.copy_(saved)
-        run = resumed["run"]
-        if run["best_state"] is None and run["best"] is not None:  # saved when the model was the best one
-            run["best_state"] = copy.deepcopy(model.state_dict())
-
-    def save(where: str) -> None:
-        best_is_model = run["best"] is not None and run["best"] is run["history"][-1] and run["position"] == 0
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "generator": generator.get_state(),
-            "method": [parameter.detach().clone() for parameter in own],
-            "run": run
-            | {"seconds": time.perf_counter() - started, "best_state": None if best_is_model else run["best_state"]},
-        }
-        checkpoints.save(
-            state, {"where": where, "epoch": run["epoch"] + 1, "step": run["step"], "position": run["position"]}
-        )
-
-    labels = validation["label"].to_numpy()
-
-    def validate() -> dict:
-        probabilities = predict_proba(
-            model, tokenizer, validation["text"].tolist(), hp["eval_batch_size"], hp["max_length"], device
-        ).numpy()
-        run["correct"].append((probabilities.argmax(axis=1) == labels).tolist())
-        return classification_metrics(probabilities, labels)
-
+    run_objects = Training(
+        model, tokenizer, method, own, optimizer, scheduler, torch.Generator().manual_seed(seed), schedule,
+        validation, device, ramp_steps, checkpoints or None,
+    )  # fmt: skip
+    run = _resume(run_objects) or _new_run()
     started = time.perf_counter() - run["seconds"]
     if not run["correct"]:
-        run["start_validation"] = validate()
-    ramp_steps = hp.get("budget_ramp_epochs", 0) * -(-len(train) // hp["batch_size"])
+        run["start_validation"] = _validate(run_objects, run)
     passes = PassCounter(model, run["passes"])
-    for epoch in range(run["epoch"], hp["epochs"]):
-        if run["examples"] is None:  # a new epoch; a resumed one has its examples and order
-            with passes.counting("examples"):
-                examples = method.epoch_examples(epoch, model, train)
-            order = torch.randperm(len(examples), generator=generator).tolist()
-            lengths = token_lengths(tokenizer, examples["text"].tolist(), hp["max_length"])
-            order = length_grouped(order, lengths, hp["batch_size"], generator)
-            run.update(examples=examples, order=order, position=0, losses=[])
-            if checkpoints and method.regenerates_examples:  # an attack's examples are worth keeping
-                save("examples")
-        examples, order = run["examples"], run["order"]
-        for start in range(run["position"], len(order), hp["batch_size"]):
-            batch = _batch(examples, order[start : start + hp["batch_size"]], tokenizer, hp["max_length"], device)
-            model.train()
-            optimizer.zero_grad(set_to_none=True)
-            if ramp_steps:
-                method.set_budget_scale(min(1.0, (run["step"] + 1) / ramp_steps))
-            with autocast(device), passes.counting("step"):
-                run["losses"].append(method.backward(model, batch))
-            torch.nn.utils.clip_grad_norm_(model.parameters(), hp["max_grad_norm"])
-            optimizer.step()
-            scheduler.step()
-            run["position"], run["step"] = start + hp["batch_size"], run["step"] + 1
-            if checkpoints and checkpoints.due(run["step"]) and run["position"] < len(order):
-                save("step")
-        metrics = validate()
-        run["history"].append(
-            {
-                "epoch": epoch + 1,
-                "train_loss": float(np.mean(run["losses"])),
-                "train_examples": len(examples),
-                "adversarial": examples.attrs.get("adversarial"),
-                "perturbation": realised_size(method),
-                "validation": metrics,
-                "seconds": time.perf_counter() - started,
-            }
-        )
-        log.info(
-            "epoch %d: loss %.4f, validation accuracy %.4f",
-            epoch + 1,
-            run["history"][-1]["train_loss"],
-            metrics["accuracy"],
-        )
-        if run["best"] is None or metrics["accuracy"] > run["best"]["validation"]["accuracy"]:
-            run["best"], run["best_state"] = run["history"][-1], copy.deepcopy(model.state_dict())
-        run.update(epoch=epoch + 1, examples=None, order=None, position=0, losses=[])
-        if _stops_early(run, hp):
-            log.info(
-                "early stop after epoch %d: no better validation accuracy for %d epochs", epoch + 1, hp["patience"]
-            )
-            break
-        if checkpoints and epoch + 1 < hp["epochs"]:
-            save("epoch end")
-
+    for epoch in range(run["epoch"], schedule.epochs):
+        _train_epoch(run_objects, run, passes, epoch, train, started)
+        _end_epoch(run_objects, run, epoch, started)
+        if checkpoints and epoch + 1 < schedule.epochs:
+            _save(run_objects, run, "epoch end", started)
     passes.remove()
-    history, best = run["history"], run["best"]
-    model.load_state_dict(run["best_state"])
+    record = _record(run_objects, run, method_name, method_params, model_source, seed, hp, started)
+    model.load_state_dict(run["kept_state"])
+    out_dir = Path(out_dir)
     model.save_pretrained(out_dir / "model")
     tokenizer.save_pretrained(out_dir / "model")
-    record = {
-        "method": method_name,
-        "method_params": method_params,
-        "model_source": str(model_source),
-        "history": history,
-        "best_epoch": best["epoch"],
-        "start_validation": run["start_validation"],
-        "epochs_run": len(history),
-        "stopped_early": len(history) < hp["epochs"],
-        "convergence": convergence.check([np.array(c) for c in run["correct"]], best["epoch"], labels),
-        "train_seconds": time.perf_counter() - started,
-        "steps": run["step"],
-        "examples_seen": sum(epoch["train_examples"] for epoch in history),
-        "passes": run["passes"],
-        "passes_per_step": PassCounter.per_step(run["passes"], run["step"]),
-        "provenance": provenance(seed, {"training": hp, "method": method_params}),
-    }
-    if checkpoints:
-        record["checkpoint_seconds"] = checkpoints.seconds  # this attempt's saves
     artifacts.write_json(record, out_dir / "train_log.json")
     if checkpoints:
         checkpoints.remove()
     return record
+
+
+def _require_full_strength_epoch(schedule: Schedule, method, examples: int, ramp_steps: int) -> None:
+    """The kept epoch must run at full strength: the budget ramp must end before the last epoch starts."""
+    last_epoch_start = sum(schedule.steps(method.epoch_size(e, examples)) for e in range(schedule.epochs - 1))
+    if ramp_steps > last_epoch_start + 1:
+        raise ValueError(
+            f"finetune.budget_ramp_epochs {schedule.budget_ramp_epochs} leaves no epoch at full strength in "
+            f"finetune.epochs {schedule.epochs}: the ramp must end before the last epoch"
+        )
+
+
+def _resume(objects: Training) -> dict | None:
+    """The run's progress from its checkpoint, with model, optimizer, scheduler and random states restored."""
+    resumed = objects.checkpoints and objects.checkpoints.load()
+    if not resumed:
+        return None
+    restore(resumed, objects.model, objects.optimizer, objects.scheduler, objects.generator)
+    with torch.no_grad():
+        for parameter, saved in zip(objects.own, resumed["method"], strict=True):
+            parameter.copy_(saved)
+    run = resumed["run"]
+    if run["kept_state"] is None and run["kept"] is not None:  # saved when the model was the kept one
+        run["kept_state"] = copy.deepcopy(objects.model.state_dict())
+    return run
+
+
+def _save(objects: Training, run: dict, where: str, started: float) -> None:
+    """Checkpoint the run; the kept weights are stored only where they are not the model's own."""
+    kept_is_model = run["kept"] is not None and run["kept"] is run["history"][-1] and run["position"] == 0
+    state = {
+        "model": objects.model.state_dict(),
+        "optimizer": objects.optimizer.state_dict(),
+        "scheduler": objects.scheduler.state_dict(),
+        "generator": objects.generator.get_state(),
+        "method": [parameter.detach().clone() for parameter in objects.own],
+        "run": run
+        | {"seconds": time.perf_counter() - started, "kept_state": None if kept_is_model else run["kept_state"]},
+    }
+    progress = {"where": where, "epoch": run["epoch"] + 1, "step": run["step"], "position": run["position"]}
+    objects.checkpoints.save(state, progress)
+
+
+def _validate(objects: Training, run: dict) -> dict:
+    """Validation metrics of the model as it is; its per-example correctness is appended to the run's."""
+    schedule, validation = objects.schedule, objects.validation
+    probabilities = predict_proba(
+        objects.model, objects.tokenizer, validation["text"].tolist(), schedule.eval_batch_size,
+        schedule.max_length, objects.device,
+    ).numpy()  # fmt: skip
+    labels = validation["label"].to_numpy()
+    run["correct"].append((probabilities.argmax(axis=1) == labels).tolist())
+    return classification_metrics(probabilities, labels)
+
+
+def _train_epoch(objects: Training, run: dict, passes: PassCounter, epoch: int, train, started: float) -> None:
+    """One epoch's steps, from where the run is (a resumed epoch keeps its examples and order)."""
+    schedule, method, model = objects.schedule, objects.method, objects.model
+    if run["examples"] is None:  # a new epoch
+        with passes.counting("examples"):
+            examples = method.epoch_examples(epoch, model, train)
+        order = torch.randperm(len(examples), generator=objects.generator).tolist()
+        lengths = token_lengths(objects.tokenizer, examples["text"].tolist(), schedule.max_length)
+        order = length_grouped(order, lengths, schedule.batch_size, objects.generator)
+        run.update(examples=examples, order=order, position=0, losses=[], full_strength_steps=0)
+        if objects.checkpoints and method.regenerates_examples:  # an attack's examples are worth keeping
+            _save(objects, run, "examples", started)
+    examples, order = run["examples"], run["order"]
+    for start in range(run["position"], len(order), schedule.batch_size):
+        batch = _batch(examples, order[start : start + schedule.batch_size], objects.tokenizer, schedule.max_length,
+                       objects.device)  # fmt: skip
+        model.train()
+        objects.optimizer.zero_grad(set_to_none=True)
+        scale = objects.budget_scale(run["step"])
+        if objects.ramp_steps:
+            method.set_budget_scale(scale)
+        with autocast(objects.device), passes.counting("step"):
+            run["losses"].append(method.backward(model, batch))
+        torch.nn.utils.clip_grad_norm_(model.parameters(), schedule.max_grad_norm)
+        objects.optimizer.step()
+        objects.scheduler.step()
+        run["full_strength_steps"] += scale >= 1.0
+        run["position"], run["step"] = start + schedule.batch_size, run["step"] + 1
+        if objects.checkpoints and objects.checkpoints.due(run["step"]) and run["position"] < len(order):
+            _save(objects, run, "step", started)
+
+
+def _end_epoch(objects: Training, run: dict, epoch: int, started: float) -> None:
+    """Validate, add the epoch to the history and keep its weights if the selection rule takes it."""
+    metrics = _validate(objects, run)
+    examples, steps = run["examples"], len(run["losses"])
+    entry = {
+        "epoch": epoch + 1,
+        "train_loss": float(np.mean(run["losses"])),
+        "train_examples": len(examples),
+        "adversarial": examples.attrs.get("adversarial"),
+        "perturbation": realised_size(objects.method),
+        "budget_scale": objects.budget_scale(run["step"] - 1),
+        "full_strength_share": run["full_strength_steps"] / steps if steps else 0.0,
+        "validation": metrics,
+        "seconds": time.perf_counter() - started,
+    }
+    run["history"].append(entry)
+    log.info("epoch %d: loss %.4f, validation accuracy %.4f", epoch + 1, entry["train_loss"], metrics["accuracy"])
+    if _keeps(objects.schedule.selection, run["kept"], entry):
+        run["kept"], run["kept_state"] = entry, copy.deepcopy(objects.model.state_dict())
+    run.update(epoch=epoch + 1, examples=None, order=None, position=0, losses=[], full_strength_steps=0)
+
+
+def _keeps(selection: str, kept: dict | None, entry: dict) -> bool:
+    """Whether ``entry`` replaces the kept epoch: never a ramp epoch; then the last, or the better validation."""
+    if entry["full_strength_share"] < 1.0:
+        return False
+    if selection == "last" or kept is None:
+        return True
+    return entry["validation"]["accuracy"] > kept["validation"]["accuracy"]
+
+
+def _record(objects: Training, run: dict, method_name, method_params, model_source, seed, hp, started) -> dict:
+    """The training record (train_log.json): the curve, the kept epoch and its strength, convergence, the
+    equal-footing figures and provenance."""
+    history, kept = run["history"], run["kept"]
+    labels = objects.validation["label"].to_numpy()
+    return {
+        "method": method_name,
+        "method_params": method_params,
+        "model_source": str(model_source),
+        "history": history,
+        "kept_epoch": kept["epoch"],
+        "selection": objects.schedule.selection,
+        "kept_strength": {
+            "budget_scale": kept["budget_scale"] if objects.ramp_steps or has_budget(objects.method) else None,
+            "epsilon": method_params["epsilon"] * kept["budget_scale"] if "epsilon" in method_params else None,
+            "full_strength_share": kept["full_strength_share"],
+        },
+        "start_validation": run["start_validation"],
+        "epochs_run": len(history),
+        "convergence": convergence.check(
+            [np.array(c) for c in run["correct"]], kept["epoch"], labels, [e["train_loss"] for e in history]
+        ),
+        "validation_correct": ["".join("01"[c] for c in correct) for correct in run["correct"]],
+        "train_seconds": time.perf_counter() - started,
+        "steps": run["step"],
+        "examples_seen": sum(epoch["train_examples"] for epoch in history),
+        # the kept model's: the epochs after the kept one did not shape its weights
+        "adversarial": adversarial_counts(objects.method, history[: kept["epoch"]]),
+        "passes": run["passes"],
+        "passes_per_step": PassCounter.per_step(run["passes"], run["step"]),
+        "provenance": provenance(seed, {"training": hp, "method": method_params}),
+    } | ({"checkpoint_seconds": objects.checkpoints.seconds} if objects.checkpoints else {})
+
+
+def adversarial_counts(method, history: list[dict]) -> dict:
+    """The adversarial examples behind the epochs of ``history``: ``examples``, the successful adversarial examples
+    trained on (a2t's of every epoch, each epoch's new; advaug's one set, the same in every epoch), and ``seen``, the
+    adversarial examples in the steps (per epoch, summed). 0 for methods without adversarial examples."""
+    per_epoch = [(epoch.get("adversarial") or {}).get("added", 0) for epoch in history]
+    distinct = sum(per_epoch) if method.regenerates_examples else max(per_epoch, default=0)
+    return {"examples": distinct, "seen": sum(per_epoch)}
