@@ -29,7 +29,7 @@ check_config(config)
 
 
 onstart:
-    check_device(config)
+    check_device(config, local=workflow.local_exec)
 
 
 wildcard_constraints:

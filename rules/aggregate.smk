@@ -1,7 +1,7 @@
 rule aggregate:
     input:
-        script_libs("aggregate"),
-        train_logs=[f"results/models/{model}/train_log.json" for model in model_ids(config)],
+        library_stamp("aggregate"),
+        train_logs=train_logs(config),
         warm_starts=warm_start_logs(config),
         evaluations=eval_targets(config),
         attacks=attack_targets(config),

@@ -1,6 +1,6 @@
 rule build_embeddings:
     input:
-        script_libs("build_embeddings"),
+        library_stamp("build_embeddings"),
         glove="results/resources/glove",
         nltk_data="results/resources/nltk_data",
         minilm="results/resources/minilm",
@@ -30,7 +30,7 @@ rule build_embeddings:
 rule attack:
     input:
         unpack(lambda wc: attack_inputs(config, wc.attack, wc.seed)),
-        script_libs("attack"),
+        library_stamp("attack"),
         model=model_dir,
         test=lambda wc: split_path(wc.dataset, "test"),
         nltk_data="results/resources/nltk_data",
@@ -49,20 +49,7 @@ rule attack:
         runtime=240,
         gpu=1,
     params:
-        # what this attack's jobs depend on: the shared settings, its own options and (bae, bert-attack) its
-        # masked LM; other attacks' options and the embedding build parameters are left out
-        attack=lambda wc: stage_params(
-            config,
-            "attack",
-            "recipes",
-            "shards",
-            "masked_lm",
-            "options",
-            "secondary_share",
-            "embedding",
-            "calibration",
-        )
-        | attack_recipe_params(config, wc.attack),
+        attack=lambda wc: attack_params(config, wc.attack),
         shard=lambda wc: int(wc.shard),
         num_shards=config["attack"]["shards"],
         device=config["device"],
@@ -73,7 +60,7 @@ rule attack:
 
 rule gather_attack:
     input:
-        script_libs("gather_attack"),
+        library_stamp("gather_attack"),
         shards=lambda wc: attack_shards(config, wc),
         records=lambda wc: [Path(path).with_suffix(".json") for path in attack_shards(config, wc)],
     output:

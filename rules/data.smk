@@ -1,6 +1,6 @@
 rule prepare_dataset:
     input:
-        script_libs("prepare_dataset"),
+        library_stamp("prepare_dataset"),
         source=lambda wc: source_inputs(config, wc.dataset),
     output:
         train="results/data/{dataset}/train.jsonl",
@@ -24,7 +24,7 @@ rule prepare_dataset:
 
 rule prepare_ood:
     input:
-        script_libs("prepare_ood"),
+        library_stamp("prepare_ood"),
         vader="results/resources/vader",
     output:
         examples="results/data/vader/{vset}.jsonl",

@@ -3,7 +3,7 @@ rule evaluate:
     model load instead of one per set. Writes <evalset>.json and <evalset>.predictions.csv per set."""
     input:
         unpack(lambda wc: evalset_inputs(config, wc.dataset)),
-        script_libs("evaluate"),
+        library_stamp("evaluate"),
         model=model_dir,
     output:
         evaluations=directory(f"results/eval/{MODEL}"),

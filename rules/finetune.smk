@@ -2,7 +2,7 @@ rule warm_start:
     """The clean epochs every method of a (dataset, pre-training variant, seed) continues from
     (finetune.warm_start_epochs): planned once, whatever the methods and their parameters."""
     input:
-        script_libs("finetune"),
+        library_stamp("finetune"),
         start=lambda wc: start_model_inputs(config, wc.pretrain, wc.seed),
         train=lambda wc: split_path(wc.dataset, "train"),
         validation=lambda wc: split_path(wc.dataset, "validation"),
@@ -37,7 +37,7 @@ rule warm_start:
 rule finetune:
     input:
         unpack(lambda wc: method_inputs(config, wc)),
-        script_libs("finetune"),
+        library_stamp("finetune"),
         start=lambda wc: finetune_start_inputs(config, wc),
         train=lambda wc: split_path(wc.dataset, "train"),
         validation=lambda wc: split_path(wc.dataset, "validation"),
@@ -59,7 +59,7 @@ rule finetune:
     params:
         model_source=lambda wc, input: model_source(config, input),
         # the keys that choose which models exist are left out: a new seed or sweep point reruns no other model
-        training=stage_params(config, "finetune", *MODEL_CHOICE_KEYS) | {"max_length": config["model"]["max_length"]},
+        training=finetune_params(config),
         method_params=lambda wc: finetune_method_params(config, wc.method),
         # a2t attacks as it trains
         attack=lambda wc: attack_recipe_params(config, "a2t") if point_method(config, wc.method) == "a2t" else {},
@@ -78,7 +78,7 @@ rule attack_train:
     query_budget; advaug_examples)."""
     input:
         unpack(lambda wc: attack_inputs(config, advaug_examples(config)[wc.examples]["attack"], wc.seed)),
-        script_libs("attack_train"),
+        library_stamp("attack_train"),
         model="results/models/{dataset}/{pretrain}/base/seed{seed}/model",
         train=lambda wc: split_path(wc.dataset, "train"),
         nltk_data="results/resources/nltk_data",

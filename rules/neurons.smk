@@ -1,6 +1,6 @@
 rule tag_probe_corpus:
     input:
-        script_libs("tag_probe_corpus"),
+        library_stamp("tag_probe_corpus"),
         texts=lambda wc: split_path(wc.dataset, "test"),
     output:
         corpus="results/neurons/{dataset}/corpus.jsonl",
@@ -22,7 +22,7 @@ rule tag_probe_corpus:
 
 rule extract_activations:
     input:
-        script_libs("extract_activations"),
+        library_stamp("extract_activations"),
         model=lambda wc: neuron_model_inputs(config, wc),
         corpus="results/neurons/{dataset}/corpus.jsonl",
     output:
@@ -55,7 +55,7 @@ rule probe_neurons:
     dataset reads it from the reference's probe.json (input reference), so that all share one regularization."""
     input:
         unpack(lambda wc: reference_probe_inputs(config, wc)),
-        script_libs("probe_neurons"),
+        library_stamp("probe_neurons"),
         activations=f"results/neurons/{MODEL}/activations.npy",
         labels=f"results/neurons/{MODEL}/labels.json",
     output:

@@ -1,6 +1,6 @@
 rule augment_corpus:
     input:
-        script_libs("augment_corpus"),
+        library_stamp("augment_corpus"),
         unpack(lambda wc: augmenter_inputs(config)),
         corpus=[split_path(name, "train") for name in config["pretrain"]["corpus_datasets"]],
         nltk_data="results/resources/nltk_data",
@@ -25,7 +25,7 @@ rule augment_corpus:
 
 rule pretrain_mlm:
     input:
-        script_libs("pretrain_mlm"),
+        library_stamp("pretrain_mlm"),
         start=base_model_inputs(config),
         corpus=lambda wc: corpus_paths(config, wc.pretrain),
     output:

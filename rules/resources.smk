@@ -1,7 +1,7 @@
 rule prepare_resources:
     input:
         unpack(lambda wc: resource_inputs(config, wc.resource)),
-        script_libs("prepare_resources"),
+        library_stamp("prepare_resources"),
     output:
         resource=directory("results/resources/{resource}"),
     log:

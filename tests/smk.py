@@ -25,6 +25,18 @@ def rule_script(name: str):
     return module
 
 
+def config_with(**overrides) -> dict:
+    """The default experiment's config (config.yaml) with ``section__key=value`` (or ``section=value``) overrides."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for key, value in overrides.items():
+        section, _, leaf = key.partition("__")
+        if leaf:
+            config[section][leaf] = value
+        else:
+            config[section] = value
+    return config
+
+
 def write_overlay(workdir: Path, **overrides) -> Path:
     """A config overlay (merged over tests/config/tiny.yaml by Snakemake) in ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)

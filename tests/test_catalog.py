@@ -12,6 +12,7 @@ from test_workflow import _common, _config
 from advlm import embeddings
 from advlm.attacks import catalog
 from advlm.attacks.resources import AttackResources
+from advlm.plan import attacks as planned_attacks
 
 CATALOG = ROOT / "workflow_scripts" / "advlm" / "attacks" / "catalog.py"
 
@@ -60,7 +61,7 @@ def test_resources_follow_the_catalog(tmp_path):
     """The rules' inputs of each attack and the resources recorded beside its results are the ones the catalog
     says it needs (the masked LM given as a directory, so that both name it)."""
     common, config = _common(), _config()
-    assert common._attack_catalog().__file__ == catalog.__file__ == str(CATALOG)  # the rules load the same file
+    assert planned_attacks.catalog is catalog and catalog.__file__ == str(CATALOG)  # the rules plan with this file
     (tmp_path / "mlm").mkdir()
     config["attack"]["masked_lm"] = str(tmp_path / "mlm")
     resources = AttackResources(tmp_path, masked_lm=str(tmp_path / "mlm"))

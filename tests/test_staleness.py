@@ -1,6 +1,7 @@
 """Nothing goes stale: an edited local data file or library module reruns exactly what read it, and what depends
-on that. On a copy of the workflow (so that its library can be edited) whose outputs are stand-in files marked up
-to date (--touch): each check is a dry run."""
+on that (a job's input is its script's library stamp: advlm.plan.imports, tests/test_plan_imports.py). On a copy of
+the workflow (so that its library can be edited) whose outputs are stand-in files marked up to date (--touch): each
+check is a dry run."""
 
 import os
 import shutil
@@ -124,18 +125,22 @@ def test_an_edited_file_reruns_exactly_what_reads_it(touched, edited, reruns):
         run("--touch")  # up to date again for the next case
 
 
-@pytest.mark.parametrize("script", sorted(path.stem for path in (ROOT / "workflow_scripts").glob("*.py")))
-def test_every_module_a_script_loads_is_an_input_of_its_rule(script):
-    """What Python actually loads on importing a script is among the modules derived from its code."""
-    import test_workflow
-
-    # run from the scripts' folder, which is first on the path as in a Snakemake job
-    code = (
-        f"import sys, {script}; "
-        "print('\\n'.join(m.__file__ for name, m in sys.modules.items() if name.split('.')[0] == 'advlm'))"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT / "workflow_scripts", capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert loaded, "the script imports no library module"
-    assert set(loaded) <= set(test_workflow._common().script_libs(script))
+def test_a_module_touched_but_not_changed_reruns_nothing(touched):
+    """The stamps follow the modules' content: a new time stamp alone (an unchanged file saved again, a branch
+    switched to and back) reruns nothing, and stamps written afresh (.snakemake removed) are as old as the code, so
+    they rerun nothing either."""
+    run, repo, _ = touched
+    path = repo / "workflow_scripts" / "advlm" / "training" / "loop.py"
+    later = time.time() + 2
+    os.utime(path, (later, later))
+    try:
+        assert "Nothing to be done" in run("-n")
+        _wait_until_past(path)
+        run("--touch")  # the outputs newer than the module again
+        stamps = repo.parent / "work" / ".snakemake" / "library"
+        shutil.rmtree(stamps)
+        assert "Nothing to be done" in run("-n")
+        assert (stamps / "finetune.sha256").exists()
+    finally:
+        _wait_until_past(path)
+        run("--touch")
