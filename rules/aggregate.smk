@@ -38,6 +38,12 @@ rule aggregate:
         neurons_per_tag_plot=report(
             "results/report/neurons_per_tag.png", category="4. Neurons", caption="../report/neurons.rst"
         ),
+        learning_curves_plot=report(
+            "results/report/learning_curves.png", category="5. Training", caption="../report/training.rst"
+        ),
+        convergence_table=report(
+            "results/report/convergence.csv", category="5. Training", caption="../report/training.rst"
+        ),
     log:
         "results/logs/aggregate/aggregate.log",
     priority: job_priority("aggregate")

@@ -263,6 +263,9 @@ def test_report(workflow):
         assert (report / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = (workdir / "results/report.html").read_text(errors="replace")
     assert "generalization.png" in html and len(html) > 100_000
+    # the training section: every model's learning curve and its row of the convergence table
+    assert "learning_curves.png" in html and "convergence.csv" in html
+    assert len(pd.read_csv(report / "convergence.csv")) == len(MODELS)
     # the landing page states each claim's verdict on its primary endpoint, or why there is none
     landing = (report / "landing.rst").read_text()
     assert landing.startswith((ROOT / "report/workflow.rst").read_text().splitlines()[0])

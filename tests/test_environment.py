@@ -30,15 +30,28 @@ def test_every_installed_package_is_the_pinned_version():
     assert not missing, f"pinned in constraints.txt but not installed: {missing}"
 
 
-def test_every_direct_requirement_is_pinned():
-    requirements = (ROOT / "requirements.txt").read_text().splitlines()
-    names = {
+def requirements(name: str) -> set[str]:
+    """The normalized package names a requirements file lists."""
+    return {
         re.split(r"[=<>\[ ]", line)[0].lower().replace("_", "-")
-        for line in requirements
+        for line in (ROOT / name).read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
+
+
+def test_every_direct_requirement_is_pinned():
+    names = requirements("requirements.txt") | requirements("requirements-dev.txt")
     pinned = {name.lower().replace("_", "-") for name in pins()}
     assert names <= pinned, f"not pinned in constraints.txt: {sorted(names - pinned)}"
+
+
+def test_the_jobs_environment_has_no_development_tools():
+    """requirements.txt is every job's environment (envs/workflow.yaml reads it too); the tests', lint's and
+    format's tools are in requirements-dev.txt alone."""
+    shared = requirements("requirements.txt") & requirements("requirements-dev.txt")
+    assert not shared, f"in both the jobs' and the development requirements: {sorted(shared)}"
+    env = (ROOT / "envs" / "workflow.yaml").read_text()
+    assert "-r ../requirements.txt" in env and "requirements-dev" not in env
 
 
 def test_the_library_is_the_installed_project():

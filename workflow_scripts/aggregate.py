@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from advlm import report, runtime
+from advlm import report, runtime, training_report
 
 
 def main(smk):
@@ -17,6 +17,9 @@ def main(smk):
     inputs["eval"] = [str(path).removesuffix(".predictions.csv") + ".json" for path in predictions]
     report.write_report(
         inputs, Path(smk.output.summary).parent, smk.params.claims, smk.params.experiment, smk.input.description
+    )
+    training_report.write(
+        inputs["train_logs"], inputs["warm_starts"], smk.output.learning_curves_plot, smk.output.convergence_table
     )
 
 
