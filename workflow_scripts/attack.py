@@ -18,7 +18,7 @@ def main(smk):
     shard, num_shards = int(smk.params.shard), int(smk.params.num_shards)
     runtime.setup(smk.threads, params["seed"])
     test = artifacts.read_examples(smk.input.test)
-    # The resources this attack needs (rules/common.smk: attack_inputs); a Hub masked LM comes from params.
+    # The resources this attack needs (advlm.plan.attacks: attack_inputs); a Hub masked LM comes from params.
     resources = AttackResources(
         root=Path(smk.input.nltk_data).parent,
         counterfitted=getattr(smk.input, "counterfitted", None),

@@ -8,13 +8,13 @@ from advlm import artifacts, runtime, training
 
 
 def method_name(smk) -> str:
-    """The training method: the model's method id, or its first part for a sweep point (rules/common.smk:
+    """The training method: the model's method id, or its first part for a sweep point (advlm.plan.points:
     point_id, e.g. pgd-epsilon=1); base for the warm start."""
     return smk.wildcards.get("method", "base").partition("-")[0]
 
 
 def method_context(smk) -> dict:
-    """The run objects a method needs besides the loop's own (rules/common.smk: method_inputs): a2t's attack,
+    """The run objects a method needs besides the loop's own (advlm.plan.inputs: method_inputs): a2t's attack,
     advaug's examples, the counter-fitted vectors of the synonym-hull methods (ascc, dne)."""
     if method_name(smk) == "a2t":
         from advlm.attacks.resources import AttackResources
@@ -24,7 +24,7 @@ def method_context(smk) -> dict:
             counterfitted=smk.input.counterfitted,
             sentence_encoder=smk.input.sentence_encoder,
         )
-        attack = smk.params.attack  # rules/common.smk: attack_recipe_params(config, "a2t")
+        attack = smk.params.attack  # advlm.plan.attacks: attack_recipe_params(config, "a2t")
         return {
             "attack_context": training.A2TContext(resources, options=attack["options"], batch_size=attack["batch_size"])
         }

@@ -8,8 +8,10 @@ Modules, in DAG order: ``resources`` (offline resources), ``data`` (datasets and
 ``catalog``, ``recipes``, ``components``, ``wrapper``, ``resources``, ``sharding``, ``running``, ``metrics``),
 ``neurons`` (linguistic correlation analysis, a package: ``neurons.tagging``, ``neurons.activations`` and
 ``neurons.analysis`` for its three rules, one module per part of the analysis, ``neurons.report`` for its tables and
-plots), ``report`` (tables and plots). ``runtime`` and ``artifacts`` (the files passed between stages) are shared
-helpers.
+plots), ``report`` (tables and plots). ``plan`` is the workflow's planning, read when the Snakefile is (config
+checks, method points, paths, parameters, targets, the scripts' library imports, one module per idea), and
+``priorities`` the jobs' priorities from measured costs. ``runtime`` and ``artifacts`` (the files passed between
+stages) are shared helpers.
 """
 
 from . import runtime

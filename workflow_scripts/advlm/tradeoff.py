@@ -46,7 +46,7 @@ def tradeoff_table(
 ) -> pd.DataFrame:
     """One row per model and attack: the model's in-domain accuracy, its mean accuracy over the dataset's
     out-of-domain sets (NaN without any) and its accuracy under the attack, with the point's method (``family``)
-    and swept values (``experiment["points"]``, rules/common.smk: claims_experiment), and whether the model is at
+    and swept values (``experiment["points"]``, advlm.plan.targets: claims_experiment), and whether the model is at
     chance in domain (``chance``: chance_table; False where not given)."""
     accuracy = generalization.pivot_table(index=KEYS, columns="evalset", values="accuracy")
     rows = pd.DataFrame(index=accuracy.index)

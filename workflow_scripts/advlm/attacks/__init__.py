@@ -1,7 +1,7 @@
 """Adversarial attacks on a fine-tuned classifier, composed from TextAttack components (docs/attacks.md).
 
 The package's modules, each imported on its own (``from advlm.attacks import metrics``), so that a rule
-depends only on the files its script imports (``script_libs`` in rules/common.smk):
+depends only on the files its script imports (``advlm.plan.imports``):
 
 * ``catalog``: the recipes as data (name, paper, default options, resources needed, stand-ins); no heavy import;
 * ``resources``: where an attack finds its offline resources, and their identity (checksums);

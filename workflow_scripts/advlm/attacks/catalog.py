@@ -1,7 +1,7 @@
 """The attack recipes as data: one :class:`Recipe` per attack, the one place that says what a recipe is.
 
 Everything else reads this table: the recipes' ``build`` functions (``advlm.attacks.recipes``) the default
-options, ``AttackResources.describe`` and the rules (``rules/common.smk``: which attacks need the embedding,
+options, ``AttackResources.describe`` and the rules (``advlm.plan``: which attacks need the embedding,
 the sentence encoder, the masked LM) the resources, the calibration (``advlm.encoder_calibration``) the
 original sentence encoders; ``tests/test_catalog.py`` checks the schema (recipe names, option defaults) and
 the claims' transformations against it. Adding a recipe is one record here plus one ``build`` in ``recipes.py``

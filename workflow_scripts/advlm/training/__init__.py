@@ -12,8 +12,8 @@ The package's modules:
 
 A new method is one ``BaseMethod`` subclass with a ``name`` of its own in its family's module, plus its
 ``finetune.method_params`` entry in schemas/config.schema.yaml: the registry finds the class in the module.
-The names below are the package's interface; the rules' inputs include every module (``script_libs`` in
-rules/common.smk follows these imports).
+The names below are the package's interface; a job's library stamp covers every module (``advlm.plan.imports``
+follows these imports).
 """
 
 from .base import BaseMethod, _cross_entropy
