@@ -152,7 +152,9 @@ def analyze(
             "n": float(np.mean([m["n"] for m in minimal])),
             "reached": [m["reached"] for m in minimal],
             "test": float(np.mean([m["test"] for m in minimal])),
-            "layer_distribution": np.bincount(first["ordering"][: minimal[0]["n"]] // hidden, minlength=layers).tolist(),
+            "layer_distribution": np.bincount(
+                first["ordering"][: minimal[0]["n"]] // hidden, minlength=layers
+            ).tolist(),
             "refits": minimal,
         },
         "null": {

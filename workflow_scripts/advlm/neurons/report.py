@@ -30,6 +30,7 @@ def neuron_metrics(record: dict) -> dict:
     per_tag = record["top_neurons"]["per_tag"]
     minimal = record["minimal_subset"]
     best_layer = record["accuracy"]["best_layer"]
+    causal = record.get("classifier_ablation")  # fine-tuned models only
     return {
         "C": record["hyperparameters"]["C"],
         "l1_ratio": record["hyperparameters"]["l1_ratio"],
@@ -40,6 +41,11 @@ def neuron_metrics(record: dict) -> dict:
         **{name: record["specialization"][name]["value"] for name in SPECIALIZATION},
         "minimal_neurons": minimal["n"],
         "minimal_accuracy": minimal["test"],
+        "minimal_share_refit_sd": minimal["share"]["refit_sd"],
+        "minimal_share_variance": minimal["share"]["variance_of_mean"],
+        "minimal_reached": float(np.mean(minimal["reached"])),  # share of refits whose probe reached the target
+        "null_share": record["null"]["share"]["mean"],
+        "top_k_overlap": record["stability"]["top_k_overlap"]["mean"],
         "minimal_selectivity": record["selectivity"]["minimal_subset"],
         "top_neurons": record["top_neurons"]["overall"],
         "mean_neurons_per_tag": sum(per_tag.values()) / len(per_tag),
@@ -47,6 +53,9 @@ def neuron_metrics(record: dict) -> dict:
         "ablation_top": record["ablation"]["top"]["accuracy"],
         "ablation_random": record["ablation"]["random"]["accuracy"],
         "ablation_n": record["ablation"]["n"],
+        "classifier_specific_drop_test": causal["per_set"]["test"]["specific_drop"] if causal else np.nan,
+        "classifier_specific_drop_ood": causal["ood_mean"]["specific_drop"] if causal else np.nan,
+        "classifier_ood_accuracy": causal["ood_mean"]["none"] if causal else np.nan,
     }
 
 
@@ -111,5 +120,117 @@ def plot_neurons_per_tag(probe_records: dict[str, dict], path: str | Path) -> No
     figure.legend(
         loc="outside right upper", fontsize=FONT_PT, title="dataset / pre-training / method", title_fontsize=FONT_PT
     )
+    figure.savefig(path, dpi=DPI)
+    plt.close(figure)
+
+
+def _seed_means(probe_records: dict[str, dict], value) -> pd.DataFrame:
+    """Variants x layers: ``value(record)`` (one number per layer) averaged over each variant's seeds."""
+    return pd.DataFrame(
+        {
+            variant: np.mean([value(record) for record in seeds.values()], axis=0)
+            for variant, seeds in probe_records.items()
+        }
+    ).T
+
+
+def plot_layer_changes(probe_records: dict[str, dict], reference: str, path: str | Path) -> None:
+    """Where each method changes the neurons, layer by layer (0 = embeddings), as the difference from the
+    ``reference`` variant (the start model without fine-tuning): the accuracy of a probe on that layer alone, and
+    the share of the consensus top-k neurons (over refits) that lie in it. Mean over seeds."""
+    accuracy = _seed_means(probe_records, lambda r: [layer["test"] for layer in r["accuracy"]["per_layer"]])
+    top_k = _seed_means(
+        probe_records,
+        lambda r: (
+            np.asarray(r["stability"]["top_k_layer_distribution"]) / sum(r["stability"]["top_k_layer_distribution"])
+        ),
+    )
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    for axis, values, label in (
+        (axes[0], accuracy, "per-layer probe test accuracy"),
+        (axes[1], top_k, "share of the top-k neurons in the layer"),
+    ):
+        for variant in values.index.drop(reference):
+            axis.plot(values.columns, values.loc[variant] - values.loc[reference], marker="o", label=variant)
+        axis.axhline(0, color="grey", linewidth=0.8)
+        axis.set_xlabel("layer (0 = embeddings)", fontsize=FONT_PT)
+        axis.set_ylabel(f"{label}, minus the reference's", fontsize=FONT_PT)
+        axis.tick_params(labelsize=FONT_PT)
+    axes[0].set_title(f"Change from {reference} (mean over seeds)", fontsize=FONT_PT + 1)
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=FONT_PT)
+    figure.savefig(path, dpi=DPI)
+    plt.close(figure)
+
+
+def specialization_vs_ood(probe_records: dict[str, dict], reference: str) -> dict:
+    """Across the fine-tuned models, whether the minimal share predicts out-of-domain accuracy (the classifier's,
+    on the causal test's examples): the slope of ``ood ~ minimal_share + seed`` (seed fixed effects, so that only
+    models of the same seed are compared), its 95 % interval (statsmodels OLS) and the models. A negative slope:
+    more specialized (fewer neurons), better out of domain."""
+    import statsmodels.formula.api as smf
+
+    rows = [
+        {
+            "variant": variant,
+            "seed": str(seed),
+            "minimal_share": record["minimal_subset"]["share"]["mean"],
+            "ood": record["classifier_ablation"]["ood_mean"]["none"],
+        }
+        for variant, seeds in probe_records.items()
+        if variant != reference
+        for seed, record in seeds.items()
+        if "classifier_ablation" in record and np.isfinite(record["classifier_ablation"]["ood_mean"]["none"])
+    ]
+    frame = pd.DataFrame(rows)
+    if len(frame) < 3 or frame["minimal_share"].nunique() < 2 or len(frame) <= frame["seed"].nunique() + 1:
+        return {"slope": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_models": len(frame), "models": frame}
+    fit = smf.ols(
+        "ood ~ minimal_share + C(seed)" if frame["seed"].nunique() > 1 else "ood ~ minimal_share", frame
+    ).fit()
+    low, high = fit.conf_int().loc["minimal_share"]
+    return {"slope": float(fit.params["minimal_share"]), "ci_low": float(low), "ci_high": float(high),
+            "n_models": len(frame), "models": frame}  # fmt: skip
+
+
+def plot_stability_null_ablation(probe_records: dict[str, dict], reference: str, path: str | Path) -> None:
+    """Four panels per variant: the minimal share (each seed's refit mean, error bar its refit sd) beside the
+    random-ordering null and the reference; the top-k overlap between refits beside chance; the classifier's
+    accuracy drop from its top neurons beyond that from as many random ones, in domain and out of domain; and
+    out-of-domain accuracy against the minimal share with the within-seed slope and its interval."""
+    variants = sorted(probe_records)
+    figure, axes = plt.subplots(2, 2, figsize=(11, 8), layout="constrained")
+    positions = {variant: i for i, variant in enumerate(variants)}
+    for variant, seeds in probe_records.items():
+        x = positions[variant]
+        for k, record in enumerate(seeds.values()):
+            offset = x + 0.08 * (k - (len(seeds) - 1) / 2)
+            share, null = record["minimal_subset"]["share"], record["null"]["share"]
+            axes[0, 0].errorbar(offset, share["mean"], yerr=np.nan_to_num(share["refit_sd"]), fmt="o", color="C0")
+            axes[0, 0].errorbar(offset, null["mean"], yerr=np.nan_to_num(null["refit_sd"]), fmt="x", color="C3")
+            overlap = record["stability"]["top_k_overlap"]
+            axes[0, 1].plot(offset, overlap["mean"], "o", color="C0")
+            axes[0, 1].plot(offset, overlap["chance"], "_", color="C3", markersize=12)
+            causal = record.get("classifier_ablation")
+            if causal:
+                axes[1, 0].plot(offset - 0.15, causal["per_set"]["test"]["specific_drop"], "o", color="C0")
+                axes[1, 0].plot(offset + 0.15, causal["ood_mean"]["specific_drop"], "s", color="C1")
+    axes[0, 0].set_ylabel("minimal share (o: ranking, x: random ordering)", fontsize=FONT_PT)
+    axes[0, 1].set_ylabel("top-k overlap between refits (-: chance)", fontsize=FONT_PT)
+    axes[1, 0].set_ylabel("random minus top ablation accuracy (o: in domain, s: ood)", fontsize=FONT_PT)
+    axes[1, 0].axhline(0, color="grey", linewidth=0.8)
+    for axis in (axes[0, 0], axes[0, 1], axes[1, 0]):
+        axis.set_xticks(range(len(variants)), variants, rotation=45, ha="right", fontsize=FONT_PT)
+        axis.tick_params(labelsize=FONT_PT)
+    trend = specialization_vs_ood(probe_records, reference)
+    for variant, part in trend["models"].groupby("variant") if len(trend["models"]) else ():
+        axes[1, 1].plot(part["minimal_share"], part["ood"], "o", color=f"C{positions[variant] % 10}")
+    axes[1, 1].set_xlabel("minimal share (refit mean)", fontsize=FONT_PT)
+    axes[1, 1].set_ylabel("out-of-domain accuracy (causal test's examples)", fontsize=FONT_PT)
+    axes[1, 1].set_title(
+        f"within-seed slope {trend['slope']:+.3f} [{trend['ci_low']:+.3f}, {trend['ci_high']:+.3f}], "
+        f"{trend['n_models']} models",
+        fontsize=FONT_PT,
+    )
+    axes[1, 1].tick_params(labelsize=FONT_PT)
     figure.savefig(path, dpi=DPI)
     plt.close(figure)

@@ -8,8 +8,6 @@ whatever the curve does elsewhere, so no monotonicity is assumed (a bisection wo
 
 from __future__ import annotations
 
-import numpy as np
-
 from .probe import LinearProbe, refit
 
 
