@@ -38,6 +38,12 @@ rule aggregate:
         neurons_per_tag_plot=report(
             "results/report/neurons_per_tag.png", category="4. Neurons", caption="../report/neurons.rst"
         ),
+        neurons_layers_plot=report(
+            "results/report/neurons_layers.png", category="4. Neurons", caption="../report/neurons_layers.rst"
+        ),
+        neurons_stability_plot=report(
+            "results/report/neurons_stability.png", category="4. Neurons", caption="../report/neurons_stability.rst"
+        ),
     log:
         "results/logs/aggregate/aggregate.log",
     localrule: True

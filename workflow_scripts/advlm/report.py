@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 
 from . import artifacts, claims, tradeoff  # noqa: E402
 from .figures import DPI, FONT_PT  # noqa: E402
+from .neurons import report as neuron_report  # noqa: E402
 from .neurons.report import neuron_metrics, plot_neurons_per_tag, plot_tag_layer_heatmap  # noqa: E402
 
 MODEL_KEYS = ["dataset", "pretrain", "method", "seed"]
@@ -312,6 +313,9 @@ def write_report(
         probes.setdefault(" / ".join(keys[k] for k in variant), {})[keys["seed"]] = record
     plot_tag_layer_heatmap(probes, out_dir / "neurons_tag_layer.png")
     plot_neurons_per_tag(probes, out_dir / "neurons_per_tag.png")
+    reference_of = {label: neuron_report.reference_variant(label) for label in probes}
+    neuron_report.plot_layer_changes(probes, reference_of, out_dir / "neurons_layers.png")
+    neuron_report.plot_stability_null_ablation(probes, reference_of, out_dir / "neurons_stability.png")
     return tables
 
 

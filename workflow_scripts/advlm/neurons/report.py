@@ -20,6 +20,15 @@ import pandas as pd  # noqa: E402
 from ..figures import DPI, FONT_PT  # noqa: E402
 from .specialization import SPECIALIZATION  # noqa: E402  (metric -> "lower"/"higher" = more specialized)
 
+# The reference cell (pre-training variant, method) of every dataset: rules/common.smk's REFERENCE, which the
+# workflow side keeps (it is not importable here).
+REFERENCE_CELL = ("none", "pretrained")
+
+
+def reference_variant(variant: str) -> str:
+    """The label of the reference variant of the dataset of ``variant`` (labels: ``dataset / pretrain / method``)."""
+    return " / ".join([variant.split(" / ")[0], *REFERENCE_CELL])
+
 
 def neuron_metrics(record: dict) -> dict:
     """Probe and control accuracy, how many neurons carry the tags, how much tags share them, what zeroing costs.
@@ -134,10 +143,11 @@ def _seed_means(probe_records: dict[str, dict], value) -> pd.DataFrame:
     ).T
 
 
-def plot_layer_changes(probe_records: dict[str, dict], reference: str, path: str | Path) -> None:
-    """Where each method changes the neurons, layer by layer (0 = embeddings), as the difference from the
-    ``reference`` variant (the start model without fine-tuning): the accuracy of a probe on that layer alone, and
-    the share of the consensus top-k neurons (over refits) that lie in it. Mean over seeds."""
+def plot_layer_changes(probe_records: dict[str, dict], reference_of: dict[str, str], path: str | Path) -> None:
+    """Where each method changes the neurons, layer by layer (0 = embeddings), as the difference from its
+    dataset's reference variant (``reference_of[variant]``, the start model without fine-tuning): the accuracy of a
+    probe on that layer alone, and the share of the consensus top-k neurons (over refits) that lie in it. Mean
+    over seeds."""
     accuracy = _seed_means(probe_records, lambda r: [layer["test"] for layer in r["accuracy"]["per_layer"]])
     top_k = _seed_means(
         probe_records,
@@ -150,39 +160,42 @@ def plot_layer_changes(probe_records: dict[str, dict], reference: str, path: str
         (axes[0], accuracy, "per-layer probe test accuracy"),
         (axes[1], top_k, "share of the top-k neurons in the layer"),
     ):
-        for variant in values.index.drop(reference):
-            axis.plot(values.columns, values.loc[variant] - values.loc[reference], marker="o", label=variant)
+        for variant in values.index:
+            if reference_of[variant] != variant:
+                difference = values.loc[variant] - values.loc[reference_of[variant]]
+                axis.plot(values.columns, difference, marker="o", label=variant)
         axis.axhline(0, color="grey", linewidth=0.8)
         axis.set_xlabel("layer (0 = embeddings)", fontsize=FONT_PT)
         axis.set_ylabel(f"{label}, minus the reference's", fontsize=FONT_PT)
         axis.tick_params(labelsize=FONT_PT)
-    axes[0].set_title(f"Change from {reference} (mean over seeds)", fontsize=FONT_PT + 1)
+    axes[0].set_title("Change from the model before fine-tuning (mean over seeds)", fontsize=FONT_PT + 1)
     figure.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=FONT_PT)
     figure.savefig(path, dpi=DPI)
     plt.close(figure)
 
 
-def specialization_vs_ood(probe_records: dict[str, dict], reference: str) -> dict:
+def specialization_vs_ood(probe_records: dict[str, dict], reference_of: dict[str, str]) -> dict:
     """Across the fine-tuned models, whether the minimal share predicts out-of-domain accuracy (the classifier's,
-    on the causal test's examples): the slope of ``ood ~ minimal_share + seed`` (seed fixed effects, so that only
-    models of the same seed are compared), its 95 % interval (statsmodels OLS) and the models. A negative slope:
-    more specialized (fewer neurons), better out of domain."""
+    on the causal test's examples): the slope of ``ood ~ minimal_share + group`` (a group: one seed of one dataset;
+    its fixed effect compares only the models of a seed), its 95 % interval (statsmodels OLS) and the models. A
+    negative slope: more specialized (fewer neurons), better out of domain. Association, not cause: the ablation
+    is the causal arm."""
     import statsmodels.formula.api as smf
 
     rows = [
         {
             "variant": variant,
-            "seed": str(seed),
+            "group": f"{reference_of[variant]} {seed}",
             "minimal_share": record["minimal_subset"]["share"]["mean"],
             "ood": record["classifier_ablation"]["ood_mean"]["none"],
         }
         for variant, seeds in probe_records.items()
-        if variant != reference
+        if reference_of[variant] != variant
         for seed, record in seeds.items()
         if "classifier_ablation" in record and np.isfinite(record["classifier_ablation"]["ood_mean"]["none"])
     ]
     frame = pd.DataFrame(rows)
-    if len(frame) < 3 or frame["minimal_share"].nunique() < 2 or len(frame) <= frame["seed"].nunique() + 1:
+    if len(frame) < 3 or frame["minimal_share"].nunique() < 2 or len(frame) <= frame["group"].nunique() + 1:
         return {"slope": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_models": len(frame), "models": frame}
     fit = smf.ols(
         "ood ~ minimal_share + C(seed)" if frame["seed"].nunique() > 1 else "ood ~ minimal_share", frame
@@ -192,7 +205,9 @@ def specialization_vs_ood(probe_records: dict[str, dict], reference: str) -> dic
             "n_models": len(frame), "models": frame}  # fmt: skip
 
 
-def plot_stability_null_ablation(probe_records: dict[str, dict], reference: str, path: str | Path) -> None:
+def plot_stability_null_ablation(
+    probe_records: dict[str, dict], reference_of: dict[str, str], path: str | Path
+) -> None:
     """Four panels per variant: the minimal share (each seed's refit mean, error bar its refit sd) beside the
     random-ordering null and the reference; the top-k overlap between refits beside chance; the classifier's
     accuracy drop from its top neurons beyond that from as many random ones, in domain and out of domain; and
@@ -221,7 +236,7 @@ def plot_stability_null_ablation(probe_records: dict[str, dict], reference: str,
     for axis in (axes[0, 0], axes[0, 1], axes[1, 0]):
         axis.set_xticks(range(len(variants)), variants, rotation=45, ha="right", fontsize=FONT_PT)
         axis.tick_params(labelsize=FONT_PT)
-    trend = specialization_vs_ood(probe_records, reference)
+    trend = specialization_vs_ood(probe_records, reference_of)
     for variant, part in trend["models"].groupby("variant") if len(trend["models"]) else ():
         axes[1, 1].plot(part["minimal_share"], part["ood"], "o", color=f"C{positions[variant] % 10}")
     axes[1, 1].set_xlabel("minimal share (refit mean)", fontsize=FONT_PT)
