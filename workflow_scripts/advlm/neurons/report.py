@@ -62,8 +62,8 @@ def neuron_metrics(record: dict) -> dict:
         "ablation_top": record["ablation"]["top"]["accuracy"],
         "ablation_random": record["ablation"]["random"]["accuracy"],
         "ablation_n": record["ablation"]["n"],
-        "classifier_specific_drop_test": causal["per_set"]["test"]["specific_drop"] if causal else np.nan,
-        "classifier_specific_drop_ood": causal["ood_mean"]["specific_drop"] if causal else np.nan,
+        "test_specific_drop": causal["per_set"]["test"]["specific_drop"] if causal else np.nan,
+        "ood_specific_drop": causal["ood_mean"]["specific_drop"] if causal else np.nan,  # CAUSAL
         "classifier_ood_accuracy": causal["ood_mean"]["none"] if causal else np.nan,
     }
 

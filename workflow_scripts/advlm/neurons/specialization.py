@@ -15,6 +15,13 @@ SPECIALIZATION = {
     "probeless_share": "lower",  # fewest neurons holding top_mass of the probe-free (probeless) score, as a share
 }
 
+# The causal test's metric (advlm.neurons.causal, in the record's classifier_ablation; fine-tuned models only) and
+# which direction means "more of the out-of-domain accuracy rests on the top specialized neurons". Kept here, not in
+# causal.py, so that the claims import no torch.
+CAUSAL = {
+    "ood_specific_drop": "higher",  # out-of-domain accuracy lost to the top neurons' ablation beyond as many random
+}
+
 
 def jaccard_matrix(sets: list[np.ndarray]) -> np.ndarray:
     """Pairwise |A & B| / |A | B| of neuron sets: how much the tags share their top neurons."""
