@@ -157,8 +157,8 @@ def plot_layer_changes(probe_records: dict[str, dict], reference_of: dict[str, s
     )
     figure, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     for axis, values, label in (
-        (axes[0], accuracy, "per-layer probe test accuracy"),
-        (axes[1], top_k, "share of the top-k neurons in the layer"),
+        (axes[0], accuracy, "layer's probe accuracy"),
+        (axes[1], top_k, "layer's share of the top-k"),
     ):
         for variant in values.index:
             if reference_of[variant] != variant:
@@ -166,9 +166,9 @@ def plot_layer_changes(probe_records: dict[str, dict], reference_of: dict[str, s
                 axis.plot(values.columns, difference, marker="o", label=variant)
         axis.axhline(0, color="grey", linewidth=0.8)
         axis.set_xlabel("layer (0 = embeddings)", fontsize=FONT_PT)
-        axis.set_ylabel(f"{label}, minus the reference's", fontsize=FONT_PT)
+        axis.set_ylabel(f"{label} − reference", fontsize=FONT_PT)
         axis.tick_params(labelsize=FONT_PT)
-    axes[0].set_title("Change from the model before fine-tuning (mean over seeds)", fontsize=FONT_PT + 1)
+    axes[0].set_title("Change from before fine-tuning", fontsize=FONT_PT + 1)
     figure.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=FONT_PT)
     figure.savefig(path, dpi=DPI)
     plt.close(figure)
@@ -197,9 +197,8 @@ def specialization_vs_ood(probe_records: dict[str, dict], reference_of: dict[str
     frame = pd.DataFrame(rows)
     if len(frame) < 3 or frame["minimal_share"].nunique() < 2 or len(frame) <= frame["group"].nunique() + 1:
         return {"slope": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_models": len(frame), "models": frame}
-    fit = smf.ols(
-        "ood ~ minimal_share + C(seed)" if frame["seed"].nunique() > 1 else "ood ~ minimal_share", frame
-    ).fit()
+    formula = "ood ~ minimal_share + C(group)" if frame["group"].nunique() > 1 else "ood ~ minimal_share"
+    fit = smf.ols(formula, frame).fit()
     low, high = fit.conf_int().loc["minimal_share"]
     return {"slope": float(fit.params["minimal_share"]), "ci_low": float(low), "ci_high": float(high),
             "n_models": len(frame), "models": frame}  # fmt: skip
@@ -213,7 +212,10 @@ def plot_stability_null_ablation(
     accuracy drop from its top neurons beyond that from as many random ones, in domain and out of domain; and
     out-of-domain accuracy against the minimal share with the within-seed slope and its interval."""
     variants = sorted(probe_records)
-    figure, axes = plt.subplots(2, 2, figsize=(11, 8), layout="constrained")
+    # One dataset: the tick labels drop its name, which every variant repeats.
+    datasets = {variant.split(" / ")[0] for variant in variants}
+    ticks = [variant.split(" / ", 1)[-1] if len(datasets) == 1 else variant for variant in variants]
+    figure, axes = plt.subplots(2, 2, figsize=(12, 9), layout="constrained")
     positions = {variant: i for i, variant in enumerate(variants)}
     for variant, seeds in probe_records.items():
         x = positions[variant]
@@ -229,18 +231,18 @@ def plot_stability_null_ablation(
             if causal:
                 axes[1, 0].plot(offset - 0.15, causal["per_set"]["test"]["specific_drop"], "o", color="C0")
                 axes[1, 0].plot(offset + 0.15, causal["ood_mean"]["specific_drop"], "s", color="C1")
-    axes[0, 0].set_ylabel("minimal share (o: ranking, x: random ordering)", fontsize=FONT_PT)
-    axes[0, 1].set_ylabel("top-k overlap between refits (-: chance)", fontsize=FONT_PT)
-    axes[1, 0].set_ylabel("random minus top ablation accuracy (o: in domain, s: ood)", fontsize=FONT_PT)
+    axes[0, 0].set_ylabel("minimal share (o: ranked, x: random)", fontsize=FONT_PT)
+    axes[0, 1].set_ylabel("top-k overlap of refits (-: chance)", fontsize=FONT_PT)
+    axes[1, 0].set_ylabel("ablation: random − top (o: test, s: ood)", fontsize=FONT_PT)
     axes[1, 0].axhline(0, color="grey", linewidth=0.8)
     for axis in (axes[0, 0], axes[0, 1], axes[1, 0]):
-        axis.set_xticks(range(len(variants)), variants, rotation=45, ha="right", fontsize=FONT_PT)
+        axis.set_xticks(range(len(variants)), ticks, rotation=90, fontsize=FONT_PT)
         axis.tick_params(labelsize=FONT_PT)
     trend = specialization_vs_ood(probe_records, reference_of)
     for variant, part in trend["models"].groupby("variant") if len(trend["models"]) else ():
         axes[1, 1].plot(part["minimal_share"], part["ood"], "o", color=f"C{positions[variant] % 10}")
     axes[1, 1].set_xlabel("minimal share (refit mean)", fontsize=FONT_PT)
-    axes[1, 1].set_ylabel("out-of-domain accuracy (causal test's examples)", fontsize=FONT_PT)
+    axes[1, 1].set_ylabel("out-of-domain accuracy", fontsize=FONT_PT)
     axes[1, 1].set_title(
         f"within-seed slope {trend['slope']:+.3f} [{trend['ci_low']:+.3f}, {trend['ci_high']:+.3f}], "
         f"{trend['n_models']} models",
