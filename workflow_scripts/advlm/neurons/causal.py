@@ -30,6 +30,11 @@ def layer_matched_random(neurons: np.ndarray, hidden: int, layers: int, rng) -> 
     """As many random neurons per layer as ``neurons`` has in it, none of ``neurons``: a control that removes as
     much from each layer, so that a difference is the ranking's, not the layers'."""
     counts = np.bincount(neurons // hidden, minlength=layers)
+    if np.any(2 * counts > hidden):
+        raise ValueError(
+            f"neurons.causal.n: {len(neurons)} top neurons leave some layer fewer other units than it needs for the"
+            f" random arm (per layer {counts.tolist()} of {hidden}); choose n at most {hidden // 2}"
+        )
     drawn = [
         rng.choice(np.setdiff1d(np.arange(layer * hidden, (layer + 1) * hidden), neurons), count, replace=False)
         for layer, count in enumerate(counts)
