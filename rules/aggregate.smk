@@ -44,6 +44,12 @@ rule aggregate:
         convergence_table=report(
             "results/report/convergence.csv", category="5. Training", caption="../report/training.rst"
         ),
+        neurons_layers_plot=report(
+            "results/report/neurons_layers.png", category="4. Neurons", caption="../report/neurons_layers.rst"
+        ),
+        neurons_stability_plot=report(
+            "results/report/neurons_stability.png", category="4. Neurons", caption="../report/neurons_stability.rst"
+        ),
     log:
         "results/logs/aggregate/aggregate.log",
     priority: job_priority("aggregate")

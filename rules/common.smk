@@ -22,6 +22,7 @@ from advlm.plan.inputs import (
 )
 from advlm.plan.model_sources import (
     base_model_inputs,
+    is_reference,
     finetune_start_inputs,
     model_source,
     neuron_model_inputs,

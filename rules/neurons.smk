@@ -1,7 +1,7 @@
 rule tag_probe_corpus:
     input:
         library_stamp("tag_probe_corpus"),
-        texts=lambda wc: split_path(wc.dataset, "test"),
+        texts=lambda wc: [split_path(wc.dataset, split) for split in config["neurons"]["corpus_splits"]],
     output:
         corpus="results/neurons/{dataset}/corpus.jsonl",
         meta="results/neurons/{dataset}/corpus.meta.json",
@@ -16,7 +16,7 @@ rule tag_probe_corpus:
         runtime=30,
     params:
         # Each rule gets only the neurons keys it reads, so that changing a probe setting reruns only the probes.
-        neurons={key: config["neurons"][key] for key in ("num_sentences", "seed")},
+        neurons={key: config["neurons"][key] for key in ("corpus_splits", "num_sentences", "seed")},
     script:
         "../workflow_scripts/tag_probe_corpus.py"
 
@@ -53,8 +53,10 @@ rule extract_activations:
 
 
 rule probe_neurons:
-    """The reference model (method pretrained) chooses (C, l1_ratio) on validation; every other probe of the
-    dataset reads it from the reference's probe.json (input reference), so that all share one regularization."""
+    """The reference model (method pretrained) chooses (C, l1_ratio) on validation and sets the minimal subset's
+    target; every other probe of the dataset reads both from the reference's probe.json (input reference), so that
+    all share one regularization and one target. A fine-tuned model's probe also runs the causal test in its
+    classifier (input classifier) on its evaluation sets."""
     input:
         unpack(lambda wc: reference_probe_inputs(config, wc)),
         library_stamp("probe_neurons"),
@@ -78,8 +80,13 @@ rule probe_neurons:
         neurons={
             key: value
             for key, value in config["neurons"].items()
-            if key not in ("num_sentences", "aggregation", "batch_size")
+            if key not in ("corpus_splits", "num_sentences", "aggregation", "batch_size")
         },
         model=lambda wc: MODEL.format(**dict(wc.items())),
+        evalsets=lambda wc: [] if is_reference(wc) else evalsets(config, wc.dataset),
+        num_labels=len(config["data"]["labels"]),
+        max_length=config["model"]["max_length"],
+        batch_size=config["evaluate"]["batch_size"],
+        device=config["device"],
     script:
         "../workflow_scripts/probe_neurons.py"

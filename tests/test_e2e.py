@@ -195,9 +195,16 @@ def test_every_probe_uses_the_reference_regularization(workflow):
     reference = json.loads((workdir / f"results/neurons/{REFERENCE}/probe.json").read_text())
     chosen = reference["hyperparameters"]
     assert chosen["selected"] and chosen["chosen_on"] == REFERENCE and len(reference["grid"]) == 2  # C_grid [0.5, 1]
+    target = reference["minimal_subset"]["target"]
+    assert "classifier_ablation" not in reference  # the start model has no classifier
     for model in MODELS:
         record = json.loads((workdir / f"results/neurons/{model}/probe.json").read_text())
         assert record["hyperparameters"] == {**chosen, "selected": False} and len(record["grid"]) == 1
+        assert record["minimal_subset"]["target"] == target  # one target for every model of the dataset
+        assert len(record["minimal_subset"]["share"]["values"]) == 2  # tiny.yaml: 2 refits
+        causal = record["classifier_ablation"]
+        assert causal["n"] == 8 and set(causal["per_set"]) == {"test", "imdb", "tweets"}
+        assert all(0 <= part["top"] <= 1 and part["examples"] <= 20 for part in causal["per_set"].values())
     table = pd.read_csv(workdir / "results/report/neurons.csv")
     assert len(table) == len(MODELS) + 1 and table[["C", "l1_ratio"]].drop_duplicates().shape[0] == 1
     row = table[table["method"] == "pretrained"].iloc[0]

@@ -134,8 +134,13 @@ def generalization_and_robustness(methods: list[str], attacks: list[str], ood: l
 def probe_records(variants: list[str], tags: list[str], layers: int = 7) -> dict:
     rng = np.random.default_rng(len(variants))
 
+    def spread():
+        values = rng.uniform(0.02, 0.2, 3)
+        return {"values": values.tolist(), "mean": values.mean(), "refit_sd": values.std(ddof=1)}
+
     def record():
         per_tag_layer = {tag: rng.integers(0, 5, layers).tolist() for tag in tags}
+        ood = {key: rng.uniform(0.5, 0.8) for key in ("none", "specific_drop")}
         return {
             "classes": tags,
             "top_neurons": {
@@ -143,6 +148,14 @@ def probe_records(variants: list[str], tags: list[str], layers: int = 7) -> dict
                 "per_tag": {tag: int(sum(counts)) for tag, counts in per_tag_layer.items()},
                 "mass_share": 0.5,
             },
+            "accuracy": {"per_layer": [{"test": rng.uniform(0.5, 0.9)} for _ in range(layers)]},
+            "minimal_subset": {"share": spread()},
+            "null": {"share": spread()},
+            "stability": {
+                "top_k_layer_distribution": rng.integers(0, 10, layers).tolist(),
+                "top_k_overlap": {"mean": rng.uniform(0.1, 0.6), "chance": 50 / 2688},
+            },
+            "classifier_ablation": {"per_set": {"test": {"specific_drop": rng.normal(0, 0.02)}}, "ood_mean": ood},
         }
 
     return {variant: {seed: record() for seed in (1, 2)} for variant in variants}
@@ -167,11 +180,15 @@ def test_every_report_figure_is_readable_at_its_saved_size(shape, checked, tmp_p
     summary = tradeoff.summarize(tradeoff.tradeoff_table(generalization, robustness, experiment), experiment)
     tradeoff.plot_tradeoff(summary, tmp_path / "tradeoff.png")
     report.plot_bars(generalization, "evalset", "accuracy", "Accuracy in and out of domain", tmp_path / "bars.png")
-    variants = [f"rotten_tomatoes / none / {m}" for m in sizes["methods"]]
+    variants = [f"rotten_tomatoes / none / {m}" for m in [*sizes["methods"], "pretrained"]]
     records = probe_records(variants, sizes["tags"])
     neuron_report.plot_tag_layer_heatmap(records, tmp_path / "heatmap.png")
     neuron_report.plot_neurons_per_tag(records, tmp_path / "per_tag.png")
-    assert set(checked) == {"claims.png", "tradeoff.png", "bars.png", "heatmap.png", "per_tag.png"}
+    reference_of = {variant: neuron_report.reference_variant(variant) for variant in variants}
+    neuron_report.plot_layer_changes(records, reference_of, tmp_path / "layers.png")
+    neuron_report.plot_stability_null_ablation(records, reference_of, tmp_path / "stability.png")
+    figures = {"claims.png", "tradeoff.png", "bars.png", "heatmap.png", "per_tag.png", "layers.png", "stability.png"}
+    assert set(checked) == figures
     assert {name: found for name, found in checked.items() if found} == {}
 
 

@@ -5,7 +5,19 @@ import yaml
 from smk import ROOT
 
 from advlm.neurons import activations as word_activations
-from advlm.neurons import analysis, control, features, probe, probeless, ranking, specialization, subset, tagging
+from advlm.neurons import (
+    analysis,
+    causal,
+    control,
+    features,
+    probe,
+    probeless,
+    ranking,
+    specialization,
+    stability,
+    subset,
+    tagging,
+)
 from advlm.neurons import report as neuron_report
 
 
@@ -172,17 +184,57 @@ def test_jaccard_of_identical_sets_is_one_and_of_disjoint_sets_zero():
     np.testing.assert_array_equal(matrix, matrix.T)
 
 
-@pytest.mark.parametrize("threshold, expected", [(1, 1), (5, 5), (6, 6), (13, 13), (64, 64), (100, 100)])
-def test_smallest_passing_finds_the_threshold_and_scores_each_n_once(threshold, expected):
+def test_size_grid_is_geometric_and_ends_at_all_neurons():
+    assert subset.size_grid(10, 1.5) == [1, 2, 3, 4, 6, 9, 10]
+    assert subset.size_grid(1, 1.2) == [1]
+    grid = subset.size_grid(2688, 1.2)
+    assert grid[-1] == 2688 and all(b > a for a, b in zip(grid, grid[1:])) and len(grid) < 50
+
+
+def test_scan_takes_the_first_size_that_reaches_the_target_whatever_the_curve_does_after():
+    # Not monotone: 4 passes, 8 dips below, 16 passes again. A bisection over 1..16 would try 8 first and answer 16.
+    curve = {1: 0.5, 2: 0.6, 4: 0.9, 8: 0.7, 16: 0.95}
     calls = []
 
     def score(n):
         calls.append(n)
-        return float(n >= threshold)
+        return curve[n]
 
-    assert subset.smallest_passing(score, limit=100, target=1.0) == expected
-    assert len(calls) == len(set(calls)) and 100 not in calls  # the limit is the full probe: never refit
-    assert len(calls) <= 2 * np.ceil(np.log2(100))
+    assert subset.scan(score, [1, 2, 4, 8, 16], 0.85) == (4, {1: 0.5, 2: 0.6, 4: 0.9})
+    assert calls == [1, 2, 4]  # nothing after the answer is scored
+    assert subset.scan(score, [1, 2, 4, 8, 16], 0.99)[0] is None
+
+
+def test_shared_target_is_one_number_for_every_model():
+    assert subset.shared_target({"accuracy": 0.8}, 0.93) == {"accuracy": 0.8, "rule": "absolute"}
+    target = subset.shared_target({"reference_share": 0.9}, 0.9)
+    assert target["accuracy"] == pytest.approx(0.81) and "reference" in target["rule"]
+    with pytest.raises(ValueError, match="reference_share"):
+        subset.shared_target({"reference_share": 0.9}, None)
+
+
+def test_a_weaker_probe_needs_more_neurons_for_the_shared_target_not_fewer():
+    """The fixture: a 'reference' model whose tag sits in one neuron, and a 'weaker' model whose tag signal is
+    spread thinly over 8 neurons (a weaker full probe). Against its own full accuracy (the old rule) the weaker
+    model passed with few neurons; against the reference's accuracy it needs more, or all, and says so."""
+    rng = np.random.default_rng(3)
+    num_words = 1500
+    tags = rng.choice(["NOUN", "VERB"], num_words)
+    strong = rng.normal(size=(num_words, 1, 16))
+    strong[:, 0, 0] += 4 * (tags == "NOUN")
+    weak = rng.normal(size=(num_words, 1, 16))
+    weak[:, 0, :8] += 0.5 * (tags == "NOUN")[:, None]
+    hp = params(C_grid=[1.0], ablation_n=2, ablation_draws=1, refits=2, grid_ratio=1.5)
+    words, sentences = [f"w{i}" for i in range(num_words)], np.arange(num_words) // 10
+    reference, _ = analysis.analyze(strong.astype(np.float16), words, tags, sentences, hp, None, "reference")
+    shared = reference["accuracy"]["validation_refits"]["mean"]
+    weaker, _ = analysis.analyze(weak.astype(np.float16), words, tags, sentences, hp, None, "weak", shared)
+    own, _ = analysis.analyze(weak.astype(np.float16), words, tags, sentences, hp, None, "weak")  # its own target
+    assert reference["minimal_subset"]["share"]["mean"] == 1 / 16
+    assert weaker["minimal_subset"]["target"]["accuracy"] == pytest.approx(0.95 * shared)
+    assert weaker["accuracy"]["all_layers"]["validation"] < weaker["minimal_subset"]["target"]["accuracy"]
+    assert weaker["minimal_subset"]["reached"] == [False, False]
+    assert weaker["minimal_subset"]["share"]["mean"] == 1 > own["minimal_subset"]["share"]["mean"]
 
 
 def test_control_labels_one_random_tag_per_word_type():
@@ -240,7 +292,7 @@ def test_probe_report_and_ranking_table():
         activations, words, tags, sentences, params(C_grid=[0.05, 0.5], ablation_n=2, ablation_draws=3), None, ""
     )
     assert report["num_neurons"] == 32 and report["num_layers"] == 2 and report["classes"] == ["DET", "NOUN", "VERB"]
-    assert sum(report["num_words"].values()) == len(tags)
+    assert report["num_words_total"] == len(tags) and report["num_words"]["train"] == 3 * 150  # the per-tag cap
     overall = report["accuracy"]["all_layers"]["test"]
     assert overall > 0.8  # the planted 3-sigma shifts allow about 0.9
     per_layer = report["accuracy"]["per_layer"]
@@ -264,13 +316,17 @@ def test_probe_report_and_ranking_table():
     assert row["rank_NOUN"] == 1 and table.set_index("neuron").loc[5, "rank_VERB"] == 1
     assert sorted(table["rank_DET"]) == list(range(1, 33))
 
-    # The two planted neurons keep the probe's accuracy on their own; one of them does not.
+    # The two planted neurons reach the shared target on their own in every refit; one of them does not.
     minimal = report["minimal_subset"]
-    assert minimal["n"] == 2 and minimal["share"] == 2 / 32 and minimal["layer_distribution"] == [1, 1]
-    full_validation = report["accuracy"]["all_layers"]["validation"]
-    assert minimal["validation"] >= minimal["target"] == pytest.approx(0.97 * full_validation)
-    curve = {point["n"]: point for point in minimal["curve"]}
-    assert curve[1]["validation"] < minimal["target"] and 32 in curve
+    assert minimal["n"] == 2 and minimal["share"]["values"] == [2 / 32] * 3 and minimal["layer_distribution"] == [1, 1]
+    assert minimal["share"]["refit_sd"] == 0 and minimal["reached"] == [True] * 3
+    own = report["accuracy"]["validation_refits"]["mean"]  # the reference is its own reference
+    assert minimal["target"]["accuracy"] == pytest.approx(0.95 * own)
+    for refit in minimal["refits"]:
+        curve = {point["n"]: point for point in refit["curve"]}
+        assert curve[1]["validation"] < minimal["target"]["accuracy"] <= curve[2]["validation"]
+        assert max(curve) == 32 and set(curve) == {1, 2, 32}  # the scan stops at the answer; 32 is the full probe
+    assert report["null"]["share"]["mean"] > 4 * minimal["share"]["mean"]  # random orderings need far more
     metrics = neuron_report.neuron_metrics(report)
     assert metrics["minimal_neurons"] == 2 and metrics["best_layer_accuracy"] == best_layer["test"]
 
@@ -279,6 +335,7 @@ def test_probe_report_and_ranking_table():
     for name, entry in report["specialization"].items():
         assert entry["more_specialized"] == specialization.SPECIALIZATION[name] in ("lower", "higher")
         assert metrics[name] == entry["value"]
+    assert report["specialization"]["minimal_share"]["variance_of_mean"] == 0
     assert metrics["minimal_share"] == 2 / 32 and metrics["mean_jaccard"] == top["jaccard"]["mean_off_diagonal"]
     # Probe-free, the planted neurons still stand out: the two top-scored ones, most of the score on their own.
     assert set(table.loc[table["probeless_rank"] <= 2, "neuron"]) == {5, 17}
@@ -402,7 +459,7 @@ def test_nothing_passed_in_is_changed():
     before = {name: values.copy() for name, values in ranked.items()}
     full = {name: probe.accuracy(chosen, X[name], y[name])["accuracy"] for name in X}
     full_before = dict(full)
-    minimal = subset.minimal_subset(chosen, ranked, y, full, hp["minimal_accuracy_share"], **solver(hp))
+    minimal = subset.minimal_subset(chosen, ranked, y, full, 0.9 * full["validation"], 1.2, **solver(hp))
     assert 1 <= minimal["n"] <= 32
     for name in ranked:
         np.testing.assert_array_equal(ranked[name], before[name])
@@ -429,3 +486,107 @@ def test_neuron_plots(tmp_path):
     for plot in (neuron_report.plot_tag_layer_heatmap, neuron_report.plot_neurons_per_tag):
         plot(records, tmp_path / "plot.png")
         assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_planted_neuron_set_is_found_stably_across_refits_and_its_ablation_hurts():
+    activations, tags, sentences = planted(num_words=1500, seed=4)
+    words = [f"w{i}" for i in range(len(tags))]
+    hp = params(C_grid=[0.05], ablation_n=2, ablation_draws=5, refits=4, stability_top_k=2)
+    report, table = analysis.analyze(activations, words, tags, sentences, hp, None, "")
+    overlap = report["stability"]["top_k_overlap"]
+    assert overlap == {"k": 2, "mean": 1.0, "min": 1.0, "chance": 2 / 32}  # every refit's top 2 are 5 and 17
+    assert set(table.loc[table["consensus_rank"] <= 2, "neuron"]) == {5, 17}
+    assert report["minimal_subset"]["share"]["values"] == [2 / 32] * 4
+    assert report["stability"]["top_k_layer_distribution"] == [1, 1]
+    ablation = report["ablation"]
+    assert ablation["top"]["accuracy"] < ablation["random"]["accuracy"] - 0.2
+    # The refits differ where they should: their splits and train samples.
+    splits = [stability.refit_split(sentences, tags, hp, r) for r in range(2)]
+    assert not np.array_equal(splits[0]["test"], splits[1]["test"])
+    assert max(np.unique(tags[splits[0]["train"]], return_counts=True)[1]) <= hp["max_train_words_per_tag"]
+
+
+def distributed(num_words=2000, carriers=12, seed=0):
+    """Tags NOUN/VERB; each of the first ``carriers`` of 48 neurons carries the tag weakly: a few of them reach a
+    modest target, and any few random neurons reach it too if enough of them are carriers."""
+    rng = np.random.default_rng(seed)
+    tags = rng.choice(["NOUN", "VERB"], num_words)
+    X = rng.normal(size=(num_words, 48)).astype(np.float32)
+    X[:, :carriers] += 0.6 * (tags == "NOUN")[:, None]
+    return X, tags
+
+
+def test_a_ranking_from_shuffled_labels_gives_a_share_no_different_from_the_random_ordering_null():
+    X, tags = distributed()
+    hp = params()
+    split = features.split_by_sentence(np.arange(len(tags)) // 10, 0, test_share=0.2, validation_share=0.3)
+    X_split = {name: X[index] for name, index in split.items()}
+    y = {name: tags[index] for name, index in split.items()}
+    fitted = probe.fit_probe(X_split["train"], y["train"], C=0.05, l1_ratio=0.5, **solver(hp))
+    full = {name: probe.accuracy(fitted, X_split[name], y[name])["accuracy"] for name in X_split}
+    target = 0.9 * full["validation"]
+
+    def share(ordering):
+        ranked = {name: values[:, ordering] for name, values in X_split.items()}
+        return subset.minimal_subset(fitted, ranked, y, full, target, 1.2, **solver(hp))["share"]
+
+    shuffled_labels = np.random.default_rng(1).permutation(y["train"])
+    shuffled = probe.fit_probe(X_split["train"], shuffled_labels, C=0.05, l1_ratio=0.5, **solver(hp))
+    shuffled_share = share(ranking.neuron_ordering(shuffled.weights, 100)[0])
+    null_shares = [share(np.random.default_rng([2, k]).permutation(48)) for k in range(20)]
+    real_share = share(ranking.neuron_ordering(fitted.weights, 100)[0])
+    assert np.quantile(null_shares, 0.025) <= shuffled_share <= np.quantile(null_shares, 0.975)
+    assert real_share < min(null_shares)  # the real ranking beats every random ordering
+
+
+def test_ablated_sets_the_units_to_their_means_and_nothing_else(tiny_bert):
+    from advlm import models
+
+    model = models.load_classifier(str(tiny_bert), 2).eval()
+    tokenizer = models.load_tokenizer(str(tiny_bert))
+    encoded = tokenizer(["a good film", "the zxqv movie was bad"], padding=True, return_tensors="pt")
+    means = np.random.default_rng(0).normal(size=(3, 32)).astype(np.float32)
+    neurons = np.array([3, 32 + 5, 64 + 31])  # one unit in each of the embeddings and the two layers
+    with torch.no_grad():
+        plain = model(**encoded, output_hidden_states=True)
+        with causal.ablated(model, neurons, means):
+            ablated = model(**encoded, output_hidden_states=True)
+        after = model(**encoded, output_hidden_states=True)
+    for layer, unit in ((0, 3), (1, 5), (2, 31)):
+        np.testing.assert_allclose(ablated.hidden_states[layer][..., unit].numpy(), means[layer, unit], rtol=1e-6)
+    other = [u for u in range(32) if u != 3]
+    torch.testing.assert_close(ablated.hidden_states[0][..., other], plain.hidden_states[0][..., other])
+    assert not torch.allclose(ablated.logits, plain.logits)
+    torch.testing.assert_close(after.logits, plain.logits)  # the hooks are gone after the block
+
+
+def test_layer_matched_random_neurons_and_the_classifier_ablation_record(tiny_bert):
+    import pandas as pd
+
+    from advlm import models
+
+    rng = np.random.default_rng(0)
+    top = np.array([1, 2, 40, 70, 71, 72])
+    for _ in range(20):
+        drawn = causal.layer_matched_random(top, hidden=32, layers=3, rng=rng)
+        assert np.bincount(drawn // 32, minlength=3).tolist() == [2, 1, 3] and not set(drawn) & set(top)
+    examples = pd.DataFrame({"text": ["a good film", "bad", "fine acting", "dull plot"] * 5, "label": [1, 0, 1, 0] * 5})
+    model = models.load_classifier(str(tiny_bert), 2).eval()
+    means = causal.neuron_means(rng.normal(size=(50, 3, 32)).astype(np.float16))
+    record = causal.classifier_ablation(
+        model,
+        models.load_tokenizer(str(tiny_bert)),
+        {"test": examples, "imdb": examples.iloc[:12]},
+        top,
+        means,
+        {"n": 6, "examples": 10, "draws": 2},
+        seed=7,
+        batch_size=4,
+        max_length=16,
+        device=torch.device("cpu"),
+    )
+    assert record["per_set"]["test"]["examples"] == 10 and record["per_set"]["imdb"]["examples"] == 10
+    imdb = record["per_set"]["imdb"]
+    assert imdb["specific_drop"] == pytest.approx(imdb["random"] - imdb["top"])
+    assert record["ood_mean"]["specific_drop"] == imdb["specific_drop"]  # one out-of-domain set: its own
+    assert record["layer_distribution"] == [2, 1, 3]

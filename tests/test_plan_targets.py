@@ -99,10 +99,14 @@ def test_neuron_reference_probe_and_its_inputs():
     pretrained = Wildcards(dataset="rotten_tomatoes", pretrain="none", method="pretrained", seed="0")
     assert model_sources.neuron_model_inputs(config, base) == ["results/models/rotten_tomatoes/none/base/seed1/model"]
     assert model_sources.neuron_model_inputs(config, pretrained) == ["results/resources/minilm"]  # the start model
-    assert inputs.reference_probe_inputs(config, base) == {"reference": probes[0]}
+    # the reference sets the shared target, so every other probe reads it, whatever the regularization; the
+    # causal test reads the model's classifier and its evaluation sets
+    read = inputs.reference_probe_inputs(config, base)
+    assert (
+        read["reference"] == probes[0] and read["classifier"] == "results/models/rotten_tomatoes/none/base/seed1/model"
+    )
+    assert set(read) - {"reference", "classifier"} == set(inputs.evalset_inputs(config, "rotten_tomatoes"))
     assert inputs.reference_probe_inputs(config, pretrained) == {}  # the reference chooses the regularization
-    fixed = config_with(neurons={**config["neurons"], "regularization": {"C": 1.0, "l1_ratio": 0.5}})
-    assert inputs.reference_probe_inputs(fixed, base) == {}
 
 
 def test_what_a_method_reads_besides_its_start_model():

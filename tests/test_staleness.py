@@ -110,8 +110,9 @@ EVERY_MODEL = {
         ("workflow_scripts/advlm/evaluation.py", EVERY_MODEL),
         # imported only through advlm.training's __init__, by the warm_start and finetune scripts
         ("workflow_scripts/advlm/training/embedding_space.py", EVERY_MODEL),
-        # the local data source of imdb: its splits, the evaluations on it and the report
-        ("imdb.csv", {"prepare_dataset": 1, "evaluate": 10, "aggregate": 1, "all": 1}),
+        # the local data source of imdb: its splits, the evaluations on it, the probes' causal test (each fine-tuned
+        # model's classifier is ablated on it) and the report
+        ("imdb.csv", {"prepare_dataset": 1, "evaluate": 10, "probe_neurons": 10, "aggregate": 1, "all": 1}),
     ],
 )
 def test_an_edited_file_reruns_exactly_what_reads_it(touched, edited, reruns):

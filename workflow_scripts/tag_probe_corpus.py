@@ -1,4 +1,5 @@
-"""Rule tag_probe_corpus: sample sentences and tag them with spaCy for the neuron probes (silver POS tags)."""
+"""Rule tag_probe_corpus: sample sentences of the dataset's held-out splits and tag them with spaCy for the neuron
+probes (silver POS tags)."""
 
 import collections
 import json
@@ -10,12 +11,14 @@ from advlm.neurons import tagging
 def main(smk):
     params = smk.params.neurons
     runtime.setup(smk.threads, params["seed"], uses_torch=False)
-    texts = artifacts.read_examples(smk.input.texts)["text"].tolist()
+    texts = [text for path in smk.input.texts for text in artifacts.read_examples(path)["text"].tolist()]
     nlp = tagging.load_tagger()
     records = tagging.tag_corpus(texts, params["num_sentences"], params["seed"], nlp)
     artifacts.write_lines((json.dumps(record, ensure_ascii=False) for record in records), smk.output.corpus)
     artifacts.write_json(
         {
+            "source": {"splits": params["corpus_splits"], "files": list(smk.input.texts)},
+            "tags": "silver: spaCy's tagger (no gold-tagged English corpus ships in a registry package)",
             "num_texts": len(texts),
             "num_sentences_requested": params["num_sentences"],
             "num_sentences": len(records),

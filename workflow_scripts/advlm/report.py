@@ -13,7 +13,14 @@ import pandas as pd  # noqa: E402
 
 from . import artifacts, claims, tradeoff  # noqa: E402
 from .figures import DPI, FONT_PT  # noqa: E402
-from .neurons.report import neuron_metrics, plot_neurons_per_tag, plot_tag_layer_heatmap  # noqa: E402
+from .neurons.report import (  # noqa: E402
+    neuron_metrics,
+    plot_layer_changes,
+    plot_neurons_per_tag,
+    plot_stability_null_ablation,
+    plot_tag_layer_heatmap,
+    reference_variant,
+)
 
 MODEL_KEYS = ["dataset", "pretrain", "method", "seed"]
 _MODEL_PATH = re.compile(r"(?P<dataset>[^/]+)/(?P<pretrain>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/(?P<leaf>[^/]+)$")
@@ -313,6 +320,9 @@ def write_report(
         probes.setdefault(" / ".join(keys[k] for k in variant), {})[keys["seed"]] = record
     plot_tag_layer_heatmap(probes, out_dir / "neurons_tag_layer.png")
     plot_neurons_per_tag(probes, out_dir / "neurons_per_tag.png")
+    reference_of = {label: reference_variant(label) for label in probes}
+    plot_layer_changes(probes, reference_of, out_dir / "neurons_layers.png")
+    plot_stability_null_ablation(probes, reference_of, out_dir / "neurons_stability.png")
     return tables
 
 

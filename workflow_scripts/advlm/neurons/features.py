@@ -7,8 +7,10 @@ import numpy as np
 CHUNK_BYTES = 64 * 2**20  # rows of float16 activations converted to float32 at a time
 
 
-def split_by_sentence(sentence_ids: np.ndarray, seed: int, test_share: float, validation_share: float) -> dict:
-    """Word indices of train/validation/test, split by sentence so no context is shared across splits."""
+def split_by_sentence(sentence_ids: np.ndarray, seed, test_share: float, validation_share: float) -> dict:
+    """Word indices of train/validation/test, split by sentence so no context is shared across splits.
+
+    ``seed``: anything numpy's ``default_rng`` takes (an int, or a list such as ``[seed, refit]``)."""
     sentences = np.random.default_rng(seed).permutation(np.unique(sentence_ids))
     n_test, n_validation = round(test_share * len(sentences)), round(validation_share * len(sentences))
     parts = {

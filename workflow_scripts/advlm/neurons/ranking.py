@@ -43,10 +43,16 @@ def neuron_ordering(weights: np.ndarray, stride: int) -> tuple[np.ndarray, list[
 
 
 def ranking_table(
-    weights: np.ndarray, classes: list[str], ordering: np.ndarray, top: list, hidden: int, probeless: np.ndarray
+    weights: np.ndarray,
+    classes: list[str],
+    ordering: np.ndarray,
+    top: list,
+    hidden: int,
+    probeless: np.ndarray,
+    consensus: np.ndarray,
 ):
     """One row per neuron, best first: global rank, the tags it is a top neuron of, per-tag rank and mass share,
-    and the probe-free rank by ``probeless`` score.
+    the rank by mean rank over the probe refits (``consensus``) and the probe-free rank by ``probeless`` score.
 
     A tag's rank orders neurons by |w| for that tag (1 = largest; ties, e.g. zero weights, by neuron index).
     """
@@ -55,6 +61,8 @@ def ranking_table(
     index = np.arange(weights.shape[1])
     rank = np.empty_like(index)
     rank[ordering] = index + 1
+    consensus_rank = np.empty_like(index)
+    consensus_rank[consensus] = index + 1
     top_tags = [[] for _ in index]
     for tag, members in zip(classes, top):
         for n in members:
@@ -69,6 +77,7 @@ def ranking_table(
             "top_tags": [" ".join(tags) for tags in top_tags],
             **{f"rank_{tag}": r for tag, r in zip(classes, tag_rank)},
             **{f"mass_{tag}": m for tag, m in zip(classes, weight_mass(weights))},
+            "consensus_rank": consensus_rank,
             "probeless_rank": np.argsort(np.argsort(-probeless, kind="stable"), kind="stable") + 1,
         }
     )

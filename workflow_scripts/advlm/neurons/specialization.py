@@ -9,10 +9,17 @@ from .ranking import top_neurons
 # The specialization metrics of a probe record, and which direction means "more specialized". The neuron table's
 # columns carry these names (advlm.neurons.report).
 SPECIALIZATION = {
-    "minimal_share": "lower",  # share of all neurons in the minimal subset that keeps the probe's accuracy
+    "minimal_share": "lower",  # share of all neurons the minimal subset needs to reach the shared target (refit mean)
     "selectivity": "higher",  # linguistic minus control-task test accuracy, all layers (Hewitt & Liang)
     "mean_jaccard": "lower",  # mean off-diagonal Jaccard overlap of the tags' top neurons
     "probeless_share": "lower",  # fewest neurons holding top_mass of the probe-free (probeless) score, as a share
+}
+
+# The causal test's metric (advlm.neurons.causal, in the record's classifier_ablation; fine-tuned models only) and
+# which direction means "more of the out-of-domain accuracy rests on the top specialized neurons". Kept here, not in
+# causal.py, so that the claims import no torch.
+CAUSAL = {
+    "ood_specific_drop": "higher",  # out-of-domain accuracy lost to the top neurons' ablation beyond as many random
 }
 
 
@@ -40,9 +47,14 @@ def tag_specialization(weights: np.ndarray, classes: list[str], hidden: int, top
     }, top
 
 
-def specialization_summary(values: dict) -> dict:
-    """The :data:`SPECIALIZATION` metrics with the direction that means "more specialized", for the record."""
+def specialization_summary(values: dict, variances: dict) -> dict:
+    """The :data:`SPECIALIZATION` metrics with the direction that means "more specialized", for the record, and
+    where a metric is a mean over probe refits, the variance of that mean (``variance_of_mean``; NaN: one refit)."""
     return {
-        name: {"value": float(values[name]), "more_specialized": direction}
+        name: {
+            "value": float(values[name]),
+            "more_specialized": direction,
+            **({"variance_of_mean": float(variances[name])} if name in variances else {}),
+        }
         for name, direction in SPECIALIZATION.items()
     }

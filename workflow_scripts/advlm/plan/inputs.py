@@ -6,7 +6,7 @@ import csv
 
 from .attacks import attack_inputs
 from .model_sources import is_reference
-from .paths import REFERENCE, advaug_examples_path, evalset_path, evalsets, probe_path
+from .paths import REFERENCE, advaug_examples_path, evalset_path, evalsets, model_dir, probe_path
 from .points import SYNONYM_HULL_METHODS, point_method
 from .repo import ROOT
 
@@ -58,8 +58,13 @@ def resource_inputs(config, resource):
 
 
 def reference_probe_inputs(config, wildcards):
-    """The reference probe.json whose (C, l1_ratio) a non-reference probe reuses (neurons.regularization:
-    reference); nothing for the reference itself, which chooses it, or for a regularization fixed in the config."""
-    if config["neurons"]["regularization"] != "reference" or is_reference(wildcards):
+    """A non-reference probe's inputs beyond its activations: the reference's probe.json (it chose the shared
+    (C, l1_ratio) and set the minimal subset's target), and for the causal test the model's classifier and its
+    evaluation sets; nothing for the reference itself, which chooses both."""
+    if is_reference(wildcards):
         return {}
-    return {"reference": probe_path(dict(dataset=wildcards.dataset, **REFERENCE))}
+    return {
+        "reference": probe_path(dict(dataset=wildcards.dataset, **REFERENCE)),
+        "classifier": model_dir(wildcards),
+        **evalset_inputs(config, wildcards.dataset),
+    }
