@@ -55,7 +55,7 @@ import pandas as pd
 from . import artifacts
 from .figures import DPI, FONT_PT
 from .neurons.report import neuron_metrics
-from .neurons.specialization import SPECIALIZATION
+from .neurons.specialization import CAUSAL, SPECIALIZATION
 
 # The transformation an attack recipe swaps with, and the one each augmenter uses: a model trained on a
 # transformation has seen the attacks that use it (advlm/attacks/catalog.py, advlm/augment.py).
@@ -106,7 +106,7 @@ class Metric:
 FAMILIES = {
     "robustness": (Metric("accuracy_under_attack", "higher", True), Metric("attack_success_rate", "lower", True)),
     "generalization": (Metric("accuracy", "higher", True), Metric("ece", "lower", False)),
-    "neurons": tuple(Metric(name, better, False) for name, better in SPECIALIZATION.items()),
+    "neurons": tuple(Metric(name, better, False) for name, better in {**SPECIALIZATION, **CAUSAL}.items()),
 }
 
 
@@ -143,7 +143,7 @@ def load_outcomes(predictions=(), evaluations=(), attacks=(), probes=()) -> Outc
     """Outcomes from the workflow's per-model files: evaluate's ``<evalset>.predictions.csv`` (correct or not)
     and ``<evalset>.json`` (ECE), the gathered attack CSVs (robust: the model was right and the attack failed;
     success: the attack succeeded on an example the model had right, missing where it had it wrong) and
-    ``probe.json`` (the specialization metrics)."""
+    ``probe.json`` (the specialization metrics and, for a fine-tuned model, the causal test's)."""
     from .report import model_of
 
     outcomes = Outcomes()
@@ -171,6 +171,9 @@ def load_outcomes(predictions=(), evaluations=(), attacks=(), probes=()) -> Outc
         metrics = neuron_metrics(artifacts.read_json(path))
         for name in SPECIALIZATION:
             outcomes.add(model, name, "all", float(metrics[name]))
+        for name in CAUSAL:
+            if np.isfinite(metrics[name]):  # the reference has no classifier to ablate
+                outcomes.add(model, name, "all", float(metrics[name]))
     return outcomes
 
 
