@@ -212,7 +212,7 @@ def check_counts(config):
 CLAIM_METRICS = {
     "robustness": ["accuracy_under_attack", "attack_success_rate"],
     "generalization": ["accuracy", "ece"],
-    "neurons": ["minimal_share", "selectivity", "mean_jaccard", "probeless_share"],
+    "neurons": ["minimal_share", "selectivity", "mean_jaccard", "probeless_share", "ood_specific_drop"],
 }
 
 
