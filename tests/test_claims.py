@@ -86,7 +86,7 @@ def test_holm_family_in_the_summary_is_the_tested_claims():
     assert primaries.loc["hull", "verdict"].startswith("not run")
     assert primaries.loc["claim", "p_holm"] == pytest.approx(primaries.loc["claim", "p"])  # a family of one
     text = claims_summary.markdown(frame, settings)
-    assert "across 1 tested claim)" in text and "across 2" not in text
+    assert "across 1 tested primary endpoint)" in text and "across 2" not in text
 
 
 def test_one_seed_is_not_tested_and_shows_the_runs_own_interval():
@@ -443,3 +443,100 @@ def test_the_primary_endpoint_is_checked_before_any_job_runs():
     assert "claims.statements.input_space_robustness.primary.contrast: is 2; the claim has 2 contrasts" in message
     assert "primary.metric: 'accuracy' is not a metric of family robustness" in message
     assert "primary.key: 'textfooler' is not one of" in message
+
+
+# --- issue 33's defects: each test failed before its fix ------------------------------------------------------
+
+
+def test_spread_at_floating_point_rounding_is_no_spread():
+    """0.2/0.3/0.4 against 0.3/0.4/0.5: every seed's difference is -0.1 up to rounding (variance ~1e-17), which
+    the t-test took for a real spread ('supported', p 3.5e-32, an interval 1.6e-16 wide)."""
+    outcomes = claims.Outcomes()
+    for seed, (pgd, base) in enumerate([(0.2, 0.3), (0.3, 0.4), (0.4, 0.5)], start=1):
+        add_scalar(outcomes, "none/pgd", seed, "minimal_share", pgd)
+        add_scalar(outcomes, "none/base", seed, "minimal_share", base)
+    result = row(table(outcomes, NEURONS), "minimal_share")
+    assert result["verdict"] == "not tested" and np.isnan(result["p_holm"])
+    assert result["note"] == "no spread over seeds: every seed's difference is -0.100"
+
+
+def test_each_row_names_the_noise_its_interval_counts():
+    """Scalar metrics (ECE, the neuron metrics) have one value per model: their interval counts the seeds only, and
+    the row and the summary's estimand say so; attack success is over a population that changes by seed."""
+    scalar = row(table(neuron_outcomes({"minimal_share": -0.1}), NEURONS), "minimal_share")
+    assert scalar["estimand"].startswith("seeds only")
+    per_example = table(simulate(0.1))
+    assert row(per_example)["estimand"] == "seeds and examples"
+    assert "seeds only" in claims_summary.ESTIMAND and "every interval" not in claims_summary.ESTIMAND
+    frame = table(neuron_outcomes({"minimal_share": -0.1}), NEURONS)
+    assert "] (over seeds only) (4 seeds)." in claims_summary.landing_rst(frame)
+
+
+def test_attack_success_names_its_changing_population():
+    success = row(table(simulate(0.1, metric="attack_success_rate")), "attack_success_rate")
+    assert "classified correctly in that seed" in success["estimand"] and "changes by seed" in success["estimand"]
+    assert "attack success" in claims_summary.ESTIMAND
+
+
+def test_power_is_at_the_level_of_holms_first_step():
+    """The detectable effect is at alpha / m (m: the tested rows of the family), the level of Holm's first step, and
+    the note says so (it said 'the level Holm's last step needs', which is alpha)."""
+    frame = table(neuron_outcomes({"selectivity": 0.055}), NEURONS).set_index("metric")
+    secondary = frame[(frame["endpoint"] == "secondary") & (frame["verdict"] == "inconclusive")]
+    assert len(secondary) == 3
+    for note in secondary["note"]:
+        assert "at α = 0.0167 (Holm's first step: 0.05 / 3 tested rows)" in note
+    schema = (ROOT / "schemas/config.schema.yaml").read_text()
+    assert "Holm over a claim's rows" not in schema and "Family-wise error rate of each claim" not in schema
+
+
+def two_datasets(effect=0.15):
+    outcomes = simulate(effect)
+    for key, value in list(outcomes.values.items()):
+        outcomes.values[("imdb", *key[1:])] = value
+    exp = {**experiment(), "datasets": ["rt", "imdb"], "ood": {"rt": [], "imdb": []}}
+    exp["models"] = [*exp["models"], *({**m, "dataset": "imdb"} for m in exp["models"])]
+    return outcomes, exp
+
+
+def test_two_datasets_are_two_primary_endpoints_of_one_claim_in_one_holm_family():
+    """The pre-specified rule: a claim has one primary endpoint per dataset, each with its own verdict, and Holm runs
+    over every primary endpoint of every claim and dataset; the summary counts endpoints, not claims."""
+    outcomes, exp = two_datasets()
+    settings = {**SETTINGS, "statements": {"claim": ROBUSTNESS}}
+    frame = claims.claims_table(outcomes, settings, exp)
+    primaries = frame[frame["endpoint"] == "primary"]
+    assert list(primaries["dataset"]) == ["rt", "imdb"]
+    assert list(primaries["p_holm"]) == pytest.approx(stats.holm(list(primaries["p"])))
+    text = claims_summary.markdown(frame, settings)
+    assert "across 2 tested primary endpoints (1 claim × 2 datasets)" in text and "2 tested claims" not in text
+    assert "one primary endpoint per claim and dataset" in claims_summary.landing_rst(frame)
+
+
+def test_a_seed_left_out_for_a_missing_outcome_is_named_in_the_note():
+    outcomes = simulate(0.15)
+    for key, value in list(outcomes.values.items()):
+        outcomes.values[(*key[:5], "deepwordbug")] = value
+    del outcomes.values[("rt", "none", "a2t", 3, "accuracy_under_attack", "pwws")]
+    frame = table(outcomes, exp=experiment(attacks=("pwws", "deepwordbug")))
+    pwws = frame[(frame["metric"] == "accuracy_under_attack") & (frame["key"] == "pwws")].iloc[0]
+    assert pwws["n_seeds"] == 2 and "seed 3 left out: none/a2t has no accuracy_under_attack (pwws)" in pwws["note"]
+    other = frame[(frame["metric"] == "accuracy_under_attack") & (frame["key"] == "deepwordbug")].iloc[0]
+    assert other["n_seeds"] == 3 and "left out" not in str(other["note"])
+
+
+def test_an_interval_beyond_the_metrics_range_is_not_tested_and_says_why():
+    """24 examples and 3 seeds whose examples' covariance is mostly noise: Satterthwaite's degrees of freedom
+    collapse (0.34) and the interval of a difference of rates spans [-84, +84] (the default run had
+    [-125, +125])."""
+    rng = np.random.default_rng(2)
+    outcomes, ids = claims.Outcomes(), [str(i) for i in range(24)]
+    chance = rng.uniform(0, 1, 24)
+    for seed in (1, 2, 3):
+        for cell in ("none/base", "none/a2t"):
+            add_scalar(outcomes, cell, seed, "accuracy_under_attack", pd.Series((rng.random(24) < chance) * 1.0, ids),
+                       key="pwws")  # fmt: skip
+    result = row(table(outcomes))
+    assert result["verdict"] == "not tested" and np.isnan(result["p_holm"])
+    assert result["note"].startswith("the interval [-83.698, +83.642] leaves the range of a difference, [-1, +1]:")
+    assert "degrees of freedom 0.34" in result["note"]

@@ -6,10 +6,11 @@ evaluation set) and every seed that trained all cells of both groups, ``seed_dif
 group with the control group (a group is the mean of its cells), by example id where outcomes are per example;
 ``advlm.stats`` turns the seeds' differences into the effect, its interval, p, power and the verdict.
 
-* One primary endpoint per claim (``primary_endpoint``: the statement's ``primary``) decides its verdict; Holm's
-  correction runs over the primary endpoints of all claims, and separately over each claim's secondary rows. The
-  corrected interval is the interval at the row's Holm level (``alpha * p / p_holm``): it excludes 0 exactly when
-  the verdict is not inconclusive.
+* One primary endpoint per claim and dataset (``primary_endpoint``: the statement's ``primary``) decides its
+  verdict on that dataset; Holm's correction runs over the primary endpoints of all claims and datasets (the
+  pre-specified rule: no pooling over datasets, each dataset's verdict stands on its own in one family), and
+  separately over each claim's secondary rows. The corrected interval is the interval at the row's Holm level
+  (``alpha * p / p_holm``): it excludes 0 exactly when the verdict is not inconclusive.
 
 A row any of whose cells did not converge in one of its seeds (its training record's convergence check,
 ``advlm.convergence``) gets no verdict: *not converged*, with the cells and seeds in its note. A model at chance
@@ -18,8 +19,10 @@ learns, not what it does; such rows leave the Holm family.
 
 A row the t-test cannot test gets no verdict but *not tested* and the reason: one seed gives no between-seed
 variance (the row shows the within-seed bootstrap interval over examples, ``scipy.stats.bootstrap``, of that one
-training run); identical differences in every seed (discrete metrics on small sets) leave no spread to test
-against; a NaN outcome has no value. Such rows stay in the table, outside the Holm family.
+training run); identical differences in every seed up to rounding (discrete metrics on small sets) leave no
+spread to test against; a NaN outcome has no value; an interval wider than the metric's range (the degrees of
+freedom collapse where the examples' covariance is mostly noise) says nothing. Such rows stay in the table,
+outside the Holm family. A seed left out because a cell lacks the outcome is named in the row's note.
 
 The summary's prose, headline and forest plot of the table: ``advlm.claims_summary``.
 """
@@ -37,10 +40,10 @@ from .neurons.report import neuron_metrics
 from .neurons.specialization import SPECIALIZATION
 from .stats import (
     SeedDifference,
-    bootstrap_interval,
     combined,
-    effect_variance,
+    estimate,
     holm,
+    holm_level,
     power_note,
     t_interval,
     verdict,
@@ -67,6 +70,7 @@ COLUMNS = [
     "key",
     "exposure",
     "better",
+    "estimand",
     "effect",
     "ci_low",
     "ci_high",
@@ -90,12 +94,34 @@ class Metric:
     name: str
     better: str  # "higher" or "lower": which way is better (more robust, more general, more specialized)
     per_example: bool
+    bounds: tuple[float, float] = (0.0, 1.0)  # the metric's range: rates, shares, ECE, Jaccard overlaps
+
+    @property
+    def difference_range(self) -> tuple[float, float]:
+        low, high = self.bounds
+        return low - high, high - low
+
+    @property
+    def estimand(self) -> str:
+        """The noise the row's interval counts, and the examples it is over where they change by seed."""
+        if not self.per_example:
+            return "seeds only: one value per model, so the test set's example noise is not in the interval"
+        if self.name == "attack_success_rate":
+            return (
+                "seeds and examples; each seed's examples are those every cell classified correctly in that seed, "
+                "a population that changes by seed"
+            )
+        return "seeds and examples"
 
 
 FAMILIES = {
     "robustness": (Metric("accuracy_under_attack", "higher", True), Metric("attack_success_rate", "lower", True)),
     "generalization": (Metric("accuracy", "higher", True), Metric("ece", "lower", False)),
-    "neurons": tuple(Metric(name, better, False) for name, better in SPECIALIZATION.items()),
+    # selectivity: a difference of two accuracies, in [-1, 1]
+    "neurons": tuple(
+        Metric(name, better, False, (-1.0, 1.0) if name == "selectivity" else (0.0, 1.0))
+        for name, better in SPECIALIZATION.items()
+    ),
 }
 
 
@@ -279,6 +305,7 @@ def contrast_rows(
                         "key": key,
                         "endpoint": PRIMARY if (index, metric.name, key) == primary else SECONDARY,
                         "better": metric.better,
+                        "estimand": metric.estimand,
                         "exposure": exposure(experiment, treatment, control, key)
                         if spec["family"] == "robustness"
                         else "",
@@ -291,65 +318,46 @@ def contrast_rows(
                     if not_converged:
                         rows.append({**row, "verdict": "not converged", "n_seeds": len(seeds), "note": not_converged})
                         continue
-                    differences = _differences(outcomes, dataset, treatment, control, seeds, metric, key, experiment)
-                    rows.append({**row, **_statistics(differences, settings)})
+                    differences, left_out = _differences(
+                        outcomes, dataset, treatment, control, seeds, metric, key, experiment
+                    )
+                    rows.append({**row, **_statistics(differences, metric, settings), "_left_out": left_out})
     return rows
 
 
-def _differences(outcomes, dataset, treatment, control, seeds, metric, key, experiment) -> list[SeedDifference]:
-    out = []
+def _differences(
+    outcomes, dataset, treatment, control, seeds, metric, key, experiment
+) -> tuple[list[SeedDifference], str]:
+    """The seeds' differences, and a note naming each seed left out because a cell lacks the outcome."""
+    out, left_out = [], []
+    keys = experiment["ood"][dataset] if key == "ood_mean" else [key]
     for seed in seeds:
-        if key == "ood_mean":
-            parts = [
-                seed_difference(outcomes, dataset, treatment, control, seed, metric, k)
-                for k in experiment["ood"][dataset]
-            ]
-            difference = None if any(p is None for p in parts) else combined(parts, seed)
-        else:
-            difference = seed_difference(outcomes, dataset, treatment, control, seed, metric, key)
-        if difference is not None:
-            out.append(difference)
-    return out
+        parts = [seed_difference(outcomes, dataset, treatment, control, seed, metric, k) for k in keys]
+        if all(part is not None for part in parts):
+            out.append(combined(parts, seed) if key == "ood_mean" else parts[0])
+            continue
+        lacking = [
+            f"{cell_name(cell)} has no {metric.name} ({k})"
+            for k in keys
+            for cell in (*treatment, *control)
+            if outcomes.get(dataset, cell, seed, metric.name, k) is None
+        ]
+        left_out.append(f"seed {seed} left out: " + (", ".join(lacking) or "no example with every cell's outcome"))
+    return out, "; ".join(left_out)
 
 
-def _statistics(differences: list[SeedDifference], settings: dict) -> dict:
-    """Effect, interval and p of one row; the verdict, the corrected interval and the power come after Holm."""
-    level = 1 - settings["alpha"]
-    values = np.array([d.value for d in differences])
+def _statistics(differences: list[SeedDifference], metric: Metric, settings: dict) -> dict:
+    """Effect, interval and p of one row (``advlm.stats.estimate``); the verdict, the corrected interval and the
+    power come after Holm."""
     examples = [d.n_examples for d in differences if d.n_examples is not None]
-    base = {"n_seeds": len(values), "n_examples": min(examples) if examples else None}
-    if len(values) == 0:
+    base = {"n_seeds": len(differences), "n_examples": min(examples) if examples else None}
+    if not differences:
         return {**base, "verdict": "not run", "note": "no seed with outcomes for every cell"}
-    missing = [d.seed for d in differences if not math.isfinite(d.value)]
-    if missing:
-        return {**base, "verdict": NOT_TESTED, "note": f"outcome NaN in seed {', '.join(map(str, missing))}"}
-    effect = float(values.mean())
-    if len(values) == 1:
-        parts = differences[0].per_example
-        low, high = (
-            bootstrap_interval(parts[0].to_numpy(), level, settings["seed"])
-            if parts is not None and len(parts) == 1
-            else (math.nan, math.nan)
-        )
-        return {
-            **base,
-            "effect": effect,
-            "ci_low": low,
-            "ci_high": high,
-            "p": math.nan,
-            "verdict": NOT_TESTED,
-            "note": "needs ≥ 2 seeds; interval: examples of the one seed (this training run only)",
-        }
-    variance = effect_variance(differences)
-    if variance.total == 0:  # discrete metrics on small sets: no spread over seeds or examples to test against
-        return {
-            **base,
-            "effect": effect,
-            "verdict": NOT_TESTED,
-            "note": f"no spread over seeds: every seed's difference is {format_effect(effect)}",
-        }
-    p, low, high = t_interval(effect, variance, level)
-    return {**base, "effect": effect, "ci_low": low, "ci_high": high, "p": p, "_variance": variance}
+    found = estimate(differences, 1 - settings["alpha"], settings["seed"], metric.difference_range)
+    numbers = {"effect": found.effect, "ci_low": found.low, "ci_high": found.high, "p": found.p}
+    if found.untested:
+        return {**base, **numbers, "p": math.nan, "verdict": NOT_TESTED, "note": found.untested}
+    return {**base, **numbers, "_variance": found.variance}
 
 
 NOT_TESTED = "not tested"  # a row the t-test over seeds cannot test: its note says why
@@ -358,30 +366,33 @@ NOT_TESTED = "not tested"  # a row the t-test over seeds cannot test: its note s
 def finish_family(rows: list[dict], directions: dict[str, str], settings: dict) -> None:
     """Holm over the rows of one family that have a p-value, then their verdicts (``directions``: claim -> the
     claimed direction), Holm-corrected intervals and, for the inconclusive ones, power at the family's
-    Bonferroni level (the level Holm's last step needs)."""
+    Bonferroni level alpha / m (m: the family's tested rows), the level of Holm's first step: the detectable
+    effect is that of the row with the smallest p, conservative for the others."""
     alpha = settings["alpha"]
     tested = [row for row in rows if not math.isnan(row.get("p", math.nan))]
     for row, adjusted in zip(tested, holm([row["p"] for row in tested])):
         row["p_holm"] = adjusted
         variance = row.pop("_variance")
-        row_alpha = alpha if row["p"] == 0 or adjusted == 0 else min(alpha, alpha * row["p"] / adjusted)
+        row_alpha = holm_level(alpha, row["p"], adjusted)
         _, row["corrected_low"], row["corrected_high"] = t_interval(row["effect"], variance, 1 - row_alpha)
         row["verdict"] = verdict(row["effect"], adjusted, row["better"], directions[row["claim"]], alpha)
         if row["verdict"] == "inconclusive":
             note = power_note(variance, row["effect"], alpha / len(tested), settings["power"])
             row.update(note)
-            row["note"] = _needs(note, row["n_seeds"], settings["power"])
+            level = f"at α = {alpha / len(tested):.3g} (Holm's first step: {alpha:g} / {len(tested)} tested rows)"
+            row["note"] = _needs(note, row["n_seeds"], settings["power"], level)
     for row in rows:
         row.pop("_variance", None)
+        row["note"] = "; ".join(part for part in (row.get("note"), row.pop("_left_out", "")) if part)
         assert row.get("verdict") is not None, row  # every row is tested or says why not
 
 
-def _needs(note: dict, seeds: int, power: float) -> str:
+def _needs(note: dict, seeds: int, power: float, level: str) -> str:
     detectable = note["detectable_effect"]
     text = (
-        f"detectable at {power * 100:g} % power with {seeds} seeds: |effect| ≥ {detectable:.3g}"
+        f"detectable at {power * 100:g} % power with {seeds} seeds {level}: |effect| ≥ {detectable:.3g}"
         if math.isfinite(detectable)
-        else f"no effect is detectable at {power * 100:g} % power with {seeds} seeds"
+        else f"no effect is detectable at {power * 100:g} % power with {seeds} seeds {level}"
     )
     if note["seeds_needed"] is None:
         return text + "; no effect observed"
@@ -432,13 +443,3 @@ def primary_endpoint(spec: dict, experiment: dict, dataset: str) -> tuple[int, s
 
 def _metric(name: str) -> Metric:
     return next(metric for metrics in FAMILIES.values() for metric in metrics if metric.name == name)
-
-
-def format_effect(value) -> str:
-    return (
-        ""
-        if value is None or pd.isna(value)
-        else f"{value:+.3f}"
-        if abs(value) >= 1e-3 or value == 0
-        else f"{value:.1e}"
-    )

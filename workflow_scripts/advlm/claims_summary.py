@@ -8,13 +8,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .claims import NEITHER, NOT_TESTED, PRIMARY, SECONDARY, format_effect
+from .claims import NEITHER, NOT_TESTED, PRIMARY, SECONDARY
 from .figures import DPI, FONT_PT
+from .stats import format_effect, format_interval
 
 ESTIMAND = (
     "Effect: the treatment group's outcome minus the control group's, averaged over training runs (seeds) and over "
-    "the population of examples that the test set and attack sample are drawn from; its 95 % interval counts both "
-    "sources of noise (a crossed seed × example model)."
+    "the population of examples that the test set and attack sample are drawn from. Where outcomes are per example, "
+    "the 95 % interval counts both sources of noise (a crossed seed × example model); for the scalar metrics (ECE, "
+    "the neuron metrics: one value per model) it counts the seeds only, so it leaves the test set's example noise "
+    "out; attack success is over the examples every model of the contrast classified correctly in that seed, a "
+    "population that changes by seed (each row's estimand in ``claims.csv``)."
+)
+# How the primary endpoints decide: pre-specified, the same on the landing page and in the summary.
+VERDICT_RULE = (
+    "A claim has one primary endpoint per claim and dataset; its verdict on a dataset is that endpoint's, "
+    "Holm-corrected across every claim's primary endpoints on every dataset, and no rule pools the datasets."
 )
 
 
@@ -113,7 +122,7 @@ def headline(table: pd.DataFrame) -> pd.DataFrame:
             "contrast": part["contrast"],
             "primary endpoint": [_endpoint_name(r) for r in part.itertuples()],
             "effect [95 % interval]": [
-                f"{format_effect(r.effect)} {_interval(r.ci_low, r.ci_high)}".strip() for r in part.itertuples()
+                f"{format_effect(r.effect)} {format_interval(r.ci_low, r.ci_high)}".strip() for r in part.itertuples()
             ],
             "verdict": [_headline_verdict(v, note) for v, note in zip(part["verdict"], part["note"].fillna(""))],
             "n": [_n(r.n_seeds, r.n_examples) for r in part.itertuples()],
@@ -128,18 +137,24 @@ def landing_rst(table: pd.DataFrame) -> str:
         "The answer",
         "----------",
         "",
-        f"{ESTIMAND} Each claim's verdict is its primary endpoint's, "
-        "Holm-corrected across the claims (every row: ``claims.csv``, the summary and the forest plot).",
+        f"{ESTIMAND} {VERDICT_RULE} Every row: ``claims.csv``, the summary and the forest plot.",
         "",
     ]
     for row in headline_rows(table).itertuples():
         note = row.note if isinstance(row.note, str) else ""
-        effect = f"{format_effect(row.effect)} {_interval(row.ci_low, row.ci_high)}".strip()
+        effect = f"{format_effect(row.effect)} {_interval_with_noise(row)}".strip()
         lines.append(
             f"- **{row.claim}** ({row.dataset}): **{_headline_verdict(row.verdict, note)}**. {_endpoint_name(row)}, "
             f"{row.contrast}: {effect} ({_n(row.n_seeds, row.n_examples)})."
         )
     return "{% raw %}\n" + "\n".join(lines) + "\n{% endraw %}\n"
+
+
+def _interval_with_noise(row) -> str:
+    """The interval, marked where it counts the seeds' noise only (a scalar metric: the row's estimand)."""
+    interval = format_interval(row.ci_low, row.ci_high)
+    seeds_only = interval and isinstance(row.estimand, str) and row.estimand.startswith("seeds only")
+    return f"{interval} (over seeds only)" if seeds_only else interval
 
 
 def _endpoint_name(row) -> str:
@@ -161,8 +176,7 @@ def markdown(table: pd.DataFrame, settings: dict) -> str:
     verdict, n and what an inconclusive row needs. A claim's verdict is its primary endpoint's, never a count."""
     lines = []
     primaries = table[table["endpoint"] == PRIMARY]
-    tested = int(primaries["p_holm"].notna().sum())  # Holm's family: the claims not run or not tested are not in it
-    family = f"{tested} tested claim{'s' if tested > 1 else ''}"
+    family = _primary_family(primaries)
     for claim, part in table.groupby("claim", sort=False):
         text = settings["statements"][claim].get("text")
         lines += [f"### {claim}", "", f"*{text}*" if text else "", ""]
@@ -171,7 +185,7 @@ def markdown(table: pd.DataFrame, settings: dict) -> str:
             lines += [
                 f"**Verdict: {_headline_verdict(row.verdict, row.note if isinstance(row.note, str) else '')}** "
                 f"(primary endpoint: {_endpoint_name(row)}, {row.contrast}, {row.dataset}: "
-                f"{format_effect(row.effect)} {_interval(row.ci_low, row.ci_high)}{p_holm}).",
+                f"{format_effect(row.effect)} {_interval_with_noise(row)}{p_holm}).",
                 "",
             ]
         secondary = part[part["endpoint"] == SECONDARY]
@@ -179,7 +193,7 @@ def markdown(table: pd.DataFrame, settings: dict) -> str:
             continue
         shown = secondary.assign(
             effect=secondary["effect"].map(format_effect),
-            interval=[_interval(r.ci_low, r.ci_high) for r in secondary.itertuples()],
+            interval=[format_interval(r.ci_low, r.ci_high) for r in secondary.itertuples()],
             p_holm=secondary["p_holm"].map(lambda p: "" if pd.isna(p) else f"{p:.3g}"),
             n=[_n(r.n_seeds, r.n_examples) for r in secondary.itertuples()],
             note=secondary["note"].fillna(""),
@@ -202,10 +216,18 @@ def markdown(table: pd.DataFrame, settings: dict) -> str:
     return "\n".join(lines)
 
 
-def _interval(low, high) -> str:
-    return "" if pd.isna(low) else f"[{low:+.3f}, {high:+.3f}]"
-
-
 def _n(seeds, examples) -> str:
     seeds = 0 if pd.isna(seeds) else int(seeds)
     return f"{seeds} seeds" + ("" if examples is None or pd.isna(examples) else f" × {int(examples)} ex.")
+
+
+def _primary_family(primaries: pd.DataFrame) -> str:
+    """Holm's family of the primary endpoints, counted as what it is: tested endpoints (the claims not run or not
+    tested are not in it), with the claims and datasets they come from where there are several datasets."""
+    tested = primaries[primaries["p_holm"].notna()]
+    text = f"{len(tested)} tested primary endpoint{'s' if len(tested) > 1 else ''}"
+    claims, datasets = tested["claim"].nunique(), tested["dataset"].nunique()
+    if datasets < 2:
+        return text
+    by = "×" if len(tested) == claims * datasets else "over"
+    return text + f" ({claims} claim{'s' if claims > 1 else ''} {by} {datasets} datasets)"

@@ -278,8 +278,8 @@ def write_report(
         "",
         "## Claims (seed-paired contrasts)",
         "",
-        f"{claims_summary.ESTIMAND} Each claim's verdict is its primary endpoint's, Holm-corrected across the claims; "
-        "every other row is secondary, Holm-corrected within its claim (below, with what an inconclusive row needs).",
+        f"{claims_summary.ESTIMAND} {claims_summary.VERDICT_RULE} Every other row is secondary, Holm-corrected "
+        "within its claim (below, with what an inconclusive row needs).",
         "",
         claims_summary.headline(claims_table).to_markdown(index=False),
         "",

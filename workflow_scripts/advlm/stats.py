@@ -5,25 +5,29 @@ the verdict. ``advlm.claims`` builds the rows; the numbers are computed here.
   (accuracy, accuracy under attack, attack success), ``d_s`` is the mean over the examples that every cell of the
   contrast has an outcome for, paired example by example, and the per-example differences ``d_i`` travel with it.
 * The estimand: the effect over training runs and over the population of examples the test set and attack sample
-  are drawn from. effect = mean of ``d_s``. Every seed is evaluated on the same test set and attacked on the same
-  sample, so the examples' sampling noise is common to the seeds and a t interval over seeds leaves it out (it
-  covered 76-90 % where example noise dominates). The variance (``effect_variance``) is that of a crossed
-  seed x example model, d_si = effect + a_s + b_i + e_si, by the method of moments: var over seeds of d_s / S,
-  plus sigma_b^2 q, with sigma_b^2 the covariance of two seeds' d_i over their shared examples and q the mean
-  over seed pairs of |shared| / (n_s n_s') (1/n for identical sets); Satterthwaite's degrees of freedom. The
-  95 % interval and p use the t distribution (``scipy.stats``); ``tests/test_stats.py`` checks 93-97 % coverage
-  where seeds dominate, where examples dominate and where per-example outcomes are nearly deterministic. Scalar
-  metrics (ECE, the neuron metrics) have no example level: the paired t-test over seeds. A two-level bootstrap
-  over seeds and examples was rejected: with three seeds it resamples from 10 distinct seed sets and
-  under-covers when the seeds differ more than the examples do.
+  are drawn from (attack success: over the examples every cell classified correctly in that seed, a population
+  that changes by seed; the row's ``estimand`` says so). effect = mean of ``d_s``. Every seed is evaluated on
+  the same test set and attacked on the same sample, so the examples' sampling noise is common to the seeds and
+  a t interval over seeds leaves it out (it covered 76-90 % where example noise dominates). The variance
+  (``effect_variance``) is that of a crossed seed x example model, d_si = effect + a_s + b_i + e_si, by the
+  method of moments: var over seeds of d_s / S, plus sigma_b^2 q, with sigma_b^2 the covariance of two seeds' d_i
+  over their shared examples and q the mean over seed pairs of |shared| / (n_s n_s') (1/n for identical sets);
+  Satterthwaite's degrees of freedom. The 95 % interval and p use the t distribution (``scipy.stats``);
+  ``tests/test_stats.py`` checks 93-97 % coverage where seeds dominate, where examples dominate, where per-example
+  outcomes are nearly deterministic, where the seeds' example sets differ, for the out-of-domain mean over sets of
+  different sizes and for a scalar metric. Scalar metrics (ECE, the neuron metrics) have no example level in the
+  records: the paired t-test over seeds, whose interval leaves the test set's example noise out (the row's
+  ``estimand`` says "seeds only"). A two-level bootstrap over seeds and examples was rejected: with three seeds it
+  resamples from 10 distinct seed sets and under-covers when the seeds differ more than the examples do.
 * Holm's correction (``statsmodels``) over a family of rows; the verdict is *supported* when the Holm-adjusted p
   is below ``alpha`` and the effect points the claimed way, *contradicted* when it points the other way,
   *inconclusive* otherwise.
 * Power, for inconclusive rows (the exact noncentral-t power of the one-sample t-test over seeds, ``statsmodels``,
-  at the Bonferroni level of the row's family, the level the last Holm step needs; roots by a bracketed
-  root-finder and checked, ``detectable_effect``): the design figure, the smallest effect the run's seeds detect
-  with 80 % power, in the metric's units; and, labelled post hoc (it plugs in the observed effect, a biased
-  estimate of the true one), the seeds the observed effect would need with the same examples.
+  at the Bonferroni level alpha / m of the row's family of m tested rows, the level of Holm's first step, so
+  conservative for all but the row with the smallest p; roots by a bracketed root-finder and checked,
+  ``detectable_effect``): the design figure, the smallest effect the run's seeds detect with 80 % power, in the
+  metric's units; and, labelled post hoc (it plugs in the observed effect, a biased estimate of the true one), the
+  seeds the observed effect would need with the same examples.
 """
 
 from __future__ import annotations
@@ -234,8 +238,89 @@ def holm(p_values: list[float]) -> list[float]:
     return list(multipletests(p_values, method="holm")[1]) if p_values else []
 
 
+# --- one row -------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """One row's numbers before Holm: the effect and, where the t-test can test it, its interval, p and variance.
+    ``untested``: why the t-test cannot ("" where it can); the interval may still be shown (one seed's bootstrap;
+    an interval wider than the metric allows)."""
+
+    effect: float
+    low: float = math.nan
+    high: float = math.nan
+    p: float = math.nan
+    variance: Variance | None = None
+    untested: str = ""
+
+
+# A standard error below this share of the differences' size is floating-point rounding, not spread: 0.2 - 0.3
+# and 0.3 - 0.4 differ by 3e-17, which a t-test takes for a real, tiny variance (p 3.5e-32).
+NO_SPREAD = 1e-9
+
+
+def estimate(
+    differences: list[SeedDifference], level: float, bootstrap_seed: int, difference_range: tuple[float, float]
+) -> Estimate:
+    """The effect (mean of the seeds' differences), its ``level`` t interval and p (``effect_variance``), or why
+    the row cannot be tested: a NaN outcome, one seed (then the within-seed bootstrap interval over examples of
+    that one training run), no spread beyond rounding, or an interval that leaves ``difference_range`` (the range
+    of a difference of the metric) because the degrees of freedom collapse."""
+    values = np.array([d.value for d in differences])
+    missing = [d.seed for d in differences if not math.isfinite(d.value)]
+    if missing:
+        return Estimate(math.nan, untested=f"outcome NaN in seed {', '.join(map(str, missing))}")
+    effect = float(values.mean())
+    if len(values) == 1:
+        parts = differences[0].per_example
+        low, high = (
+            bootstrap_interval(parts[0].to_numpy(), level, bootstrap_seed)
+            if parts is not None and len(parts) == 1
+            else (math.nan, math.nan)
+        )
+        return Estimate(
+            effect, low, high, untested="needs ≥ 2 seeds; interval: examples of the one seed (this training run only)"
+        )
+    variance = effect_variance(differences)
+    if math.sqrt(variance.total) <= NO_SPREAD * float(np.abs(values).max()):
+        return Estimate(effect, untested=f"no spread over seeds: every seed's difference is {format_effect(effect)}")
+    p, low, high = t_interval(effect, variance, level)
+    lowest, highest = difference_range
+    if low < lowest or high > highest:
+        return Estimate(
+            effect,
+            low,
+            high,
+            untested=f"the interval {format_interval(low, high)} leaves the range of a difference, "
+            f"[{lowest:+g}, {highest:+g}]: Satterthwaite's degrees of freedom {variance.df:.2f} (the examples' "
+            "covariance, over these few seeds and examples, is mostly noise) are too few to test",
+        )
+    return Estimate(effect, low, high, p, variance)
+
+
+def holm_level(alpha: float, p: float, p_holm: float) -> float:
+    """The level at which a row's raw p meets its Holm-adjusted p's threshold, alpha * p / p_holm: the interval at
+    it (the corrected interval) excludes 0 exactly when p_holm < alpha."""
+    return alpha if p == 0 or p_holm == 0 else min(alpha, alpha * p / p_holm)
+
+
 def verdict(effect: float, p_holm: float, better: str, direction: str, alpha: float) -> str:
     if p_holm >= alpha:
         return "inconclusive"
     improves = (effect > 0) == (better == "higher")
     return "supported" if improves == (direction == "better") else "contradicted"
+
+
+def format_effect(value) -> str:
+    return (
+        ""
+        if value is None or pd.isna(value)
+        else f"{value:+.3f}"
+        if abs(value) >= 1e-3 or value == 0
+        else f"{value:.1e}"
+    )
+
+
+def format_interval(low, high) -> str:
+    return "" if pd.isna(low) else f"[{low:+.3f}, {high:+.3f}]"
