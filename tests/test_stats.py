@@ -108,3 +108,197 @@ def test_power_where_the_noncentral_t_fails_and_seeds_needed():
     stuck = stats.power_note(stats.Variance(1.0 / 3, 2, examples=1.0, examples_df=100), 0.5, 0.05, 0.8)
     assert stuck["seeds_needed"] == np.inf
     assert stats.detectable_effect(1, 0.05, 0.8) == np.inf
+
+
+# --- exact values of the variance, its degrees of freedom and the row's estimate ---------------------------------
+
+
+def seed_differences(per_seed: list[dict], seeds=None) -> list[stats.SeedDifference]:
+    """SeedDifferences of one evaluation set from each seed's per-example differences {id: d_i}."""
+    out = []
+    for seed, d in zip(seeds or range(1, len(per_seed) + 1), per_seed):
+        series = pd.Series(d, dtype=float).sort_index()
+        out.append(stats.SeedDifference(seed, float(series.mean()), len(series), (series,)))
+    return out
+
+
+def shared_part(per_seed: list[dict]) -> tuple[float, float]:
+    """The examples' part by the formula of stats.Variance, written out: for every pair of seeds the covariance of
+    their d_i over the shared examples (n - 1 in the denominator), pooled with weights n - 1 and truncated at 0,
+    times the mean over the pairs of |shared| / (n_s n_s'); degrees of freedom 2 c^2 / mean((s_x^2 s_y^2 + c^2) /
+    (n - 1))."""
+    covariances, weights, sampling, overlaps = [], [], [], []
+    for a in range(len(per_seed)):
+        for b in range(a + 1, len(per_seed)):
+            first, second = per_seed[a], per_seed[b]
+            shared = sorted(set(first) & set(second))
+            overlaps.append(len(shared) / (len(first) * len(second)))
+            x, y = np.array([first[i] for i in shared]), np.array([second[i] for i in shared])
+            n = len(shared)
+            c = ((x - x.mean()) * (y - y.mean())).sum() / (n - 1)
+            covariances.append(c)
+            weights.append(n - 1)
+            sampling.append((x.var(ddof=1) * y.var(ddof=1) + c**2) / (n - 1))
+    pooled = max(0.0, sum(c * w for c, w in zip(covariances, weights)) / sum(weights))
+    return pooled * np.mean(overlaps), 2 * pooled**2 / np.mean(sampling)
+
+
+UNEQUAL = [  # three seeds attacked on different, overlapping example sets of different sizes
+    {"a": 0.0, "b": 1.0, "c": 1.0, "d": 0.0, "e": 1.0},
+    {"b": 1.0, "c": 0.0, "d": -1.0, "e": 1.0, "f": 0.0, "g": 1.0},
+    {"a": 1.0, "b": 1.0, "c": 1.0, "d": -1.0},
+]
+
+
+def test_the_examples_part_pools_seed_pairs_over_their_shared_examples():
+    variance = stats.effect_variance(seed_differences(UNEQUAL))
+    values = [np.mean(list(d.values())) for d in UNEQUAL]
+    assert variance.seeds == pytest.approx(np.var(values, ddof=1) / 3) and variance.seeds_df == 2
+    examples, df = shared_part(UNEQUAL)
+    assert examples > 0 and (variance.examples, variance.examples_df) == pytest.approx((examples, df))
+    satterthwaite = variance.total**2 / (variance.seeds**2 / 2 + variance.examples**2 / variance.examples_df)
+    assert variance.df == pytest.approx(satterthwaite)
+
+
+def test_a_negative_covariance_of_the_seeds_examples_is_truncated_to_no_shared_part():
+    opposite = [{"a": 1.0, "b": 0.0, "c": 1.0}, {"a": 0.0, "b": 1.0, "c": 0.0}, {"a": 0.5, "b": 0.5, "c": 0.5}]
+    variance = stats.effect_variance(seed_differences(opposite))
+    assert variance.examples == 0 and variance.examples_df == np.inf and variance.df == variance.seeds_df
+
+
+def test_the_out_of_domain_mean_adds_each_sets_shared_part_over_k_squared():
+    """The mean of k sets' differences: the shared parts add up divided by k^2, their degrees of freedom by
+    Satterthwaite's rule; a set that no two seeds share leaves the others."""
+    other = [{"x": 1.0, "y": 0.0, "z": 1.0, "w": 1.0}, {"x": 1.0, "y": -1.0, "z": 1.0, "w": 0.0},
+             {"x": 1.0, "y": 0.0, "z": 0.0, "w": 0.0}]  # fmt: skip
+    parts = [seed_differences(UNEQUAL), seed_differences(other)]
+    differences = [stats.combined([first, second], first.seed) for first, second in zip(*parts)]
+    variance = stats.effect_variance(differences)
+    (first, first_df), (second, second_df) = shared_part(UNEQUAL), shared_part(other)
+    assert variance.examples == pytest.approx((first + second) / 4)
+    assert variance.examples_df == pytest.approx(
+        variance.examples**2 / ((first / 4) ** 2 / first_df + (second / 4) ** 2 / second_df)
+    )
+    values = [np.mean([np.mean(list(a.values())), np.mean(list(b.values()))]) for a, b in zip(UNEQUAL, other)]
+    assert variance.seeds == pytest.approx(np.var(values, ddof=1) / 3)
+    lonely = [stats.SeedDifference(s, 0.0, 1, (pd.Series([float(s)], [f"only{s}"]),)) for s in (1, 2, 3)]
+    alone = stats.effect_variance([stats.combined([d, e], d.seed) for d, e in zip(parts[0], lonely)])
+    assert alone.examples == pytest.approx(first / 4)
+
+
+def test_combined_is_the_mean_of_the_sets_with_their_examples_summed():
+    a, b = seed_differences([UNEQUAL[0]])[0], seed_differences([UNEQUAL[1]])[0]
+    both = stats.combined([a, b], 7)
+    assert (both.seed, both.value, both.n_examples) == (7, pytest.approx((a.value + b.value) / 2), 11)
+    assert both.per_example == (a.per_example[0], b.per_example[0])
+
+
+def test_satterthwaite_degrees_of_freedom():
+    assert stats.Variance(0.02, 2, 0.01, 10.0).df == pytest.approx(0.03**2 / (0.02**2 / 2 + 0.01**2 / 10))
+    assert stats.Variance(0.02, 4).df == 4 and stats.Variance(0.0, 3, 0.01, 7.0).df == pytest.approx(7.0)
+    assert stats.Variance(0.0, 3).df == 3.0
+
+
+def test_a_scalar_rows_interval_is_the_paired_t_interval():
+    from scipy import stats as scipy_stats
+
+    values = np.array([0.12, 0.05, 0.2, 0.09])
+    differences = [stats.SeedDifference(s, v, None, None) for s, v in enumerate(values)]
+    variance = stats.effect_variance(differences)
+    assert variance == stats.Variance(values.var(ddof=1) / 4, 3)
+    found = stats.estimate(differences, 0.9, 0, (-1.0, 1.0))
+    test = scipy_stats.ttest_1samp(values, 0.0)
+    low, high = test.confidence_interval(0.9)
+    assert (found.effect, found.p, found.low, found.high) == pytest.approx((values.mean(), test.pvalue, low, high))
+    assert found.variance == variance and found.untested == ""
+
+
+def test_rows_the_t_test_cannot_test_say_why():
+    nan = [stats.SeedDifference(s, v, None, None) for s, v in ((1, 0.1), (2, np.nan), (3, 0.2), (4, np.nan))]
+    assert stats.estimate(nan, 0.95, 0, (-1, 1)).untested == "outcome NaN in seed 2, 4"
+    one = stats.estimate(seed_differences([{str(i): float(i % 2) for i in range(40)}]), 0.95, 0, (-1, 1))
+    assert one.untested.startswith("needs ≥ 2 seeds") and 0 < one.low < 0.5 < one.high < 1 and np.isnan(one.p)
+    scalar = stats.estimate([stats.SeedDifference(1, 0.3, None, None)], 0.95, 0, (-1, 1))
+    assert scalar.effect == 0.3 and np.isnan(scalar.low) and scalar.untested.startswith("needs ≥ 2 seeds")
+    rounding = [stats.SeedDifference(s, v, None, None) for s, v in ((1, 0.2 - 0.3), (2, 0.3 - 0.4), (3, 0.4 - 0.5))]
+    assert (
+        stats.estimate(rounding, 0.95, 0, (-1, 1)).untested == "no spread over seeds: every seed's difference is -0.100"
+    )
+    small = [stats.SeedDifference(s, v, None, None) for s, v in ((1, 1e-6), (2, 2e-6), (3, 3e-6))]
+    assert stats.estimate(small, 0.95, 0, (-1, 1)).untested == ""  # small differences are not rounding
+    zero = [stats.SeedDifference(s, 0.0, None, None) for s in (1, 2, 3)]
+    assert stats.estimate(zero, 0.95, 0, (-1, 1)).untested.startswith("no spread")
+
+
+def test_an_interval_leaving_the_range_of_a_difference_is_not_tested():
+    differences = [stats.SeedDifference(s, v, None, None) for s, v in ((1, 0.9), (2, -0.5))]  # 2 seeds: t(1)
+    wide = stats.estimate(differences, 0.95, 0, (-1.0, 1.0))
+    assert wide.low < -1 and wide.high > 1 and np.isnan(wide.p) and wide.variance is None
+    assert wide.untested.startswith(f"the interval {stats.format_interval(wide.low, wide.high)} leaves the range")
+    assert "[-1, +1]: Satterthwaite's degrees of freedom 1.00" in wide.untested
+    assert stats.estimate(differences, 0.95, 0, (-20.0, 20.0)).untested == ""  # a wider range holds it
+    just_below = [stats.SeedDifference(s, v, None, None) for s, v in ((1, 0.9), (2, 0.1), (3, 0.5))]
+    inside = stats.estimate(just_below, 0.95, 0, (-2.0, 2.0))
+    assert inside.untested == "" and inside.high > 1  # the range of a selectivity difference is [-2, 2]
+    assert "leaves" in stats.estimate(just_below, 0.95, 0, (-1.0, 1.0)).untested  # high > 1 alone is enough
+    low_only = [stats.SeedDifference(s, -v, None, None) for s, v in ((1, 0.9), (2, 0.1), (3, 0.5))]
+    assert "leaves" in stats.estimate(low_only, 0.95, 0, (-1.0, 1.0)).untested  # low < -1 alone is enough
+
+
+def test_the_one_seed_bootstrap_interval():
+    assert stats.bootstrap_interval(np.array([0.4]), 0.95, 0) == (0.4, 0.4)
+    assert stats.bootstrap_interval(np.array([1.0, 1.0, 1.0]), 0.95, 0) == (1.0, 1.0)
+    values = np.r_[np.ones(30), np.zeros(70)]
+    low, high = stats.bootstrap_interval(values, 0.95, 0)
+    assert low == pytest.approx(0.21, abs=0.02) and high == pytest.approx(0.39, abs=0.02)  # 0.3 -+ 1.96 * 0.046
+    assert stats.bootstrap_interval(values, 0.95, 0) == (low, high)  # seeded
+    narrower = stats.bootstrap_interval(values, 0.5, 0)
+    assert low < narrower[0] < narrower[1] < high
+
+
+def test_holm_level_and_the_verdict():
+    assert stats.holm_level(0.05, 0.01, 0.03) == pytest.approx(0.05 / 3)
+    assert stats.holm_level(0.05, 0.0, 0.0) == 0.05 and stats.holm_level(0.05, 0.02, 0.02) == 0.05
+    assert stats.holm_level(0.05, 0.04, 0.02) == 0.05  # never above alpha
+    assert stats.verdict(0.1, 0.049, "higher", "better", 0.05) == "supported"
+    assert stats.verdict(0.1, 0.05, "higher", "better", 0.05) == "inconclusive"
+    assert stats.verdict(-0.1, 0.01, "higher", "better", 0.05) == "contradicted"
+    assert stats.verdict(-0.1, 0.01, "lower", "better", 0.05) == "supported"
+    assert stats.verdict(0.1, 0.01, "lower", "better", 0.05) == "contradicted"
+    assert stats.verdict(0.1, 0.01, "higher", "worse", 0.05) == "contradicted"
+    assert stats.verdict(-0.1, 0.01, "lower", "worse", 0.05) == "contradicted"
+    assert stats.verdict(0.1, 0.01, "lower", "worse", 0.05) == "supported"
+
+
+def test_power_note_scales_the_standardized_effect_by_the_seeds_sd():
+    """The detectable effect is the standardized one times the sd of the per-seed differences implied by the row's
+    whole variance, sqrt(S * total); the seeds needed solve the power equation with the examples' part fixed."""
+    variance = stats.Variance(0.004, 3, examples=0.0001, examples_df=50)
+    note = stats.power_note(variance, 0.05, 0.01, 0.8)
+    assert note["detectable_effect"] == pytest.approx(stats.detectable_effect(4, 0.01, 0.8) * np.sqrt(4 * 0.0041))
+    n = note["seeds_needed"]
+    assert 2 < n < 1000
+    standardized = [0.05 / np.sqrt(4 * 0.004 + m * 0.0001) for m in (n, n - 1)]
+    assert stats.t_power(standardized[0], n, 0.01) >= 0.8 > stats.t_power(standardized[1], n - 1, 0.01)
+    assert stats.power_note(variance, -0.05, 0.01, 0.8)["seeds_needed"] == n  # the size of the effect counts
+    assert stats.power_note(variance, 0.0, 0.01, 0.8)["seeds_needed"] is None
+    assert stats.power_note(stats.Variance(0.004, 3), 10.0, 0.01, 0.8)["seeds_needed"] == 2  # at least 2
+
+
+def test_roots_of_increasing_functions():
+    assert stats._root(lambda x: x - 3.0, 1.0, 10.0) == pytest.approx(3.0)
+    assert stats._root(lambda x: x + 1.0, 1.0, 10.0) == 1.0 and stats._root(lambda x: x - 11, 1.0, 10.0) == np.inf
+    assert stats._root(lambda x: -1.0 if x < 5 else 1.0, 1.0, 10.0) == np.inf  # a jump is no root
+    assert stats._root_integer(lambda n: n - 3.5, 2, 100) == 4 and stats._root_integer(lambda n: n - 4, 2, 100) == 4
+    assert (
+        stats._root_integer(lambda n: n + 1, 2, 100) == 2 and stats._root_integer(lambda n: n - 101, 2, 100) == np.inf
+    )
+    assert stats._root_integer(lambda n: n - 200, 2, 1000) == 200
+    assert stats.holm([]) == []
+
+
+def test_effects_and_intervals_as_printed():
+    assert [stats.format_effect(v) for v in (0.1, -0.1, 0.0, 5e-4, -5e-4, None, np.nan, 1e-3)] == [
+        "+0.100", "-0.100", "+0.000", "5.0e-04", "-5.0e-04", "", "", "+0.001",
+    ]  # fmt: skip
+    assert stats.format_interval(-0.0123, 0.5) == "[-0.012, +0.500]" and stats.format_interval(np.nan, 1.0) == ""
