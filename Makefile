@@ -11,7 +11,7 @@ export HF_DATASETS_OFFLINE ?= 1
 GPUS := $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 SNAKEMAKE := $(BIN)/snakemake $(if $(filter-out 0,$(GPUS)),--resources gpu=$(GPUS))
 
-.PHONY: setup run report test lint format clean screenshot
+.PHONY: setup run report test lint format clean screenshot mutation
 
 setup: $(VENV)/.installed downloads/.fetched
 
@@ -47,6 +47,13 @@ screenshot:
 
 test: setup
 	$(BIN)/python -m pytest -rs tests
+
+# The mutation score of the claims' statistics (advlm/stats.py; [tool.mutmut] in pyproject.toml): mutmut copies the
+# library to mutants/, whose copy the tests import; CPU heavy (docs/development.md: the score and its survivors).
+mutation: setup
+	rm -rf mutants && mkdir -p mutants/workflow_scripts
+	HYPOTHESIS_PROFILE=mutation PYTHONPATH=$(CURDIR)/mutants/workflow_scripts $(BIN)/mutmut run --max-children $(or $(JOBS),2)
+	$(BIN)/mutmut results --all true
 
 # The rules (Snakemake's linter and snakefmt) and the Python (ruff's linter and formatter); tests/test_workflow.py runs it.
 lint: setup

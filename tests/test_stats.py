@@ -302,3 +302,92 @@ def test_effects_and_intervals_as_printed():
         "+0.100", "-0.100", "+0.000", "5.0e-04", "-5.0e-04", "", "", "+0.001",
     ]  # fmt: skip
     assert stats.format_interval(-0.0123, 0.5) == "[-0.012, +0.500]" and stats.format_interval(np.nan, 1.0) == ""
+
+
+# --- coverage where the seeds' example sets differ, over several out-of-domain sets, and for a scalar metric ------
+
+
+def robust_differences(rng, base, gain, ids, seed_sd, subset=None) -> list[np.ndarray]:
+    """Per seed, d_i of a treated model (chance to stay robust: base + gain_i + the seed's shift) against a base
+    model on the examples ``ids`` (``subset``: the share of them each seed keeps, drawn anew per seed)."""
+    out = []
+    for _ in range(3):
+        keep = np.sort(rng.choice(len(ids), int(subset * len(ids)), replace=False)) if subset else np.arange(len(ids))
+        treated = np.clip(base + gain + rng.normal(0, seed_sd), 0, 1)
+        d = (rng.random(len(ids)) < treated).astype(float) - (rng.random(len(ids)) < base).astype(float)
+        out.append(pd.Series(d[keep], ids[keep]))
+    return out
+
+
+def example_set(rng, n, mean_gain):
+    """A test set drawn from the population: each example's base chance and its own gain (sd 0.3, clipped)."""
+    base = rng.uniform(0.2, 0.8, n)
+    return base, np.clip(base + rng.normal(mean_gain, 0.3, n), 0, 1) - base
+
+
+@functools.cache
+def population_gain(mean_gain: float) -> float:
+    base, gain = example_set(np.random.default_rng(0), 10**6, mean_gain)
+    return float(gain.mean())
+
+
+def coverage(draw, runs=1000) -> float:
+    covered = 0
+    for _ in range(runs):
+        differences, population = draw()
+        effect = float(np.mean([d.value for d in differences]))
+        _, low, high = stats.t_interval(effect, stats.effect_variance(differences), 0.95)
+        covered += low <= population <= high
+    return covered / runs
+
+
+def test_interval_covers_the_population_effect_where_the_seeds_example_sets_differ():
+    """Each seed keeps a different 60 % of the 200 examples (as attack success keeps the examples each seed's
+    models classified correctly): the overlap factor q counts the shared examples."""
+    rng = np.random.default_rng(11)
+    ids = np.array([f"e{i}" for i in range(200)])
+
+    def draw():
+        base, gain = example_set(rng, 200, 0.05)
+        parts = robust_differences(rng, base, gain, ids, 0.02, subset=0.6)
+        return [stats.SeedDifference(s, float(d.mean()), len(d), (d,)) for s, d in enumerate(parts)], population_gain(
+            0.05
+        )
+
+    assert 0.93 <= coverage(draw) <= 0.97
+
+
+def test_interval_covers_the_population_effect_of_the_out_of_domain_mean():
+    """Three out-of-domain sets of 40, 150 and 400 examples with different effects: the estimand is the mean of the
+    sets' population effects, each set's shared part counted once (divided by k^2). Measured 96.5-97.6 % over
+    three simulation seeds: slightly conservative, from the examples' degrees of freedom, which give no credit for
+    the number of seed pairs (a normal quantile covers 89 %); the band's top is 98 %."""
+    rng = np.random.default_rng(12)
+    sets = {"small": (40, 0.0), "middle": (150, 0.1), "large": (400, 0.04)}
+    population = float(np.mean([population_gain(gain) for _, gain in sets.values()]))
+
+    def draw():
+        per_set = []
+        for n, mean_gain in sets.values():
+            base, gain = example_set(rng, n, mean_gain)
+            ids = np.array([f"e{i}" for i in range(n)])
+            per_set.append(robust_differences(rng, base, gain, ids, 0.02))
+        differences = [
+            stats.combined([stats.SeedDifference(s, float(d[s].mean()), len(d[s]), (d[s],)) for d in per_set], s)
+            for s in range(3)
+        ]
+        return differences, population
+
+    assert 0.93 <= coverage(draw) <= 0.98
+
+
+def test_interval_covers_the_mean_over_seeds_of_a_scalar_metric():
+    """A scalar metric (one value per model, e.g. a neuron share): the t interval over seeds covers the mean over
+    training runs, the estimand its row states ("seeds only")."""
+    rng = np.random.default_rng(13)
+
+    def draw():
+        values = -0.03 + rng.normal(0, 0.02, 3) + rng.normal(0, 0.01, 3)  # the pair's two models' noise
+        return [stats.SeedDifference(s, v, None, None) for s, v in enumerate(values)], -0.03
+
+    assert 0.93 <= coverage(draw) <= 0.97

@@ -63,6 +63,10 @@ def combined(differences: list[SeedDifference], seed: int) -> SeedDifference:
 
 # --- statistics ------------------------------------------------------------------------------------------
 
+# A spread below this share of the values' size is floating-point rounding, not spread: 0.2 - 0.3 and 0.3 - 0.4
+# differ by 3e-17, which a t-test takes for a real, tiny variance (p 3.5e-32).
+NO_SPREAD = 1e-9
+
 
 @dataclasses.dataclass(frozen=True)
 class Variance:
@@ -113,7 +117,7 @@ def _shared_example_variance(series: list[pd.Series]) -> tuple[float, float] | N
     2 examples. sigma_b^2 is the covariance of two seeds' d_i over their shared examples, pooled over the seed pairs;
     its degrees of freedom 2 c^2 / var(c), with var(c) = (s_x^2 s_y^2 + c^2) / (n - 1) of each pair, averaged
     (the pairs share seeds: no credit for their number), so that a covariance that is mostly noise carries few."""
-    covariances, sampling_variances, dfs, overlaps = [], [], [], []
+    covariances, sampling_variances, dfs, overlaps, spreads = [], [], [], [], []
     for first, second in itertools.combinations(series, 2):
         shared = first.index.intersection(second.index)
         overlaps.append(len(shared) / (len(first) * len(second)))
@@ -122,9 +126,13 @@ def _shared_example_variance(series: list[pd.Series]) -> tuple[float, float] | N
             covariances.append(float(matrix[0, 1]))
             sampling_variances.append((matrix[0, 0] * matrix[1, 1] + matrix[0, 1] ** 2) / (len(shared) - 1))
             dfs.append(len(shared) - 1)
+            spreads.append(math.sqrt(matrix[0, 0] * matrix[1, 1]))
     if not covariances:
         return None
-    covariance = max(0.0, float(np.average(covariances, weights=dfs)))
+    covariance = float(np.average(covariances, weights=dfs))
+    # Below zero, or at rounding (1e-21 where the pairs' sds are 0.1): no shared part. A covariance at rounding
+    # would keep its sampling variance in Satterthwaite's sum and collapse the degrees of freedom.
+    covariance = covariance if covariance > NO_SPREAD * float(np.mean(spreads)) else 0.0
     sampling_variance = float(np.mean(sampling_variances))
     df = 2 * covariance**2 / sampling_variance if sampling_variance > 0 else math.inf
     return covariance * float(np.mean(overlaps)), df
@@ -253,11 +261,6 @@ class Estimate:
     p: float = math.nan
     variance: Variance | None = None
     untested: str = ""
-
-
-# A standard error below this share of the differences' size is floating-point rounding, not spread: 0.2 - 0.3
-# and 0.3 - 0.4 differ by 3e-17, which a t-test takes for a real, tiny variance (p 3.5e-32).
-NO_SPREAD = 1e-9
 
 
 def estimate(
