@@ -48,12 +48,12 @@ screenshot:
 test: setup
 	$(BIN)/python -m pytest -rs tests
 
-# The mutation score of the claims' statistics (advlm/stats.py; [tool.mutmut] in pyproject.toml): mutmut copies the
-# library to mutants/, whose copy the tests import; CPU heavy (docs/development.md: the score and its survivors).
+# The mutation score of the claims' statistics (advlm/stats.py; [tool.mutmut] in pyproject.toml), in a copy with the
+# library at its top (.mutation/); CPU heavy (docs/development.md: the score and its surviving mutants).
 mutation: setup
-	rm -rf mutants && mkdir -p mutants/workflow_scripts
-	HYPOTHESIS_PROFILE=mutation PYTHONPATH=$(CURDIR)/mutants/workflow_scripts $(BIN)/mutmut run --max-children $(or $(JOBS),2)
-	$(BIN)/mutmut results --all true
+	rm -rf .mutation && mkdir .mutation && cp -r workflow_scripts/advlm tests pyproject.toml .mutation/
+	cd .mutation && HYPOTHESIS_PROFILE=mutation $(CURDIR)/$(BIN)/mutmut run --max-children $(or $(JOBS),2)
+	cd .mutation && $(CURDIR)/$(BIN)/mutmut results --all true
 
 # The rules (Snakemake's linter and snakefmt) and the Python (ruff's linter and formatter); tests/test_workflow.py runs it.
 lint: setup

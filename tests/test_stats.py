@@ -391,3 +391,83 @@ def test_interval_covers_the_mean_over_seeds_of_a_scalar_metric():
         return [stats.SeedDifference(s, v, None, None) for s, v in enumerate(values)], -0.03
 
     assert 0.93 <= coverage(draw) <= 0.97
+
+
+# --- tests written against the mutants that survived the first mutation run (docs/development.md) ---------------
+
+
+def test_a_truncated_set_leaves_the_out_of_domain_means_degrees_of_freedom_to_the_others():
+    """A set whose covariance is negative (truncated to 0, degrees of freedom 0) adds nothing to Satterthwaite's
+    sum (effect_variance 43: counting it divided by zero)."""
+    opposite = [{"a": 1.0, "b": 0.0, "c": 1.0}, {"a": 0.0, "b": 1.0, "c": 0.0}, {"a": 0.5, "b": 0.5, "c": 0.5}]
+    parts = [seed_differences(UNEQUAL), seed_differences(opposite)]
+    variance = stats.effect_variance([stats.combined([a, b], a.seed) for a, b in zip(*parts)])
+    examples, df = shared_part(UNEQUAL)
+    assert (variance.examples, variance.examples_df) == pytest.approx((examples / 4, df))
+
+
+def test_two_shared_examples_are_enough_for_a_covariance():
+    """(_shared_example_variance 13: a pair sharing exactly 2 examples skipped)"""
+    pairs = [{"a": 1.0, "b": 0.0, "c": 1.0}, {"a": 1.0, "b": -1.0, "d": 0.0}]
+    variance = stats.effect_variance(seed_differences(pairs))
+    assert variance.examples > 0 and (variance.examples, variance.examples_df) == pytest.approx(shared_part(pairs))
+
+
+def test_the_shared_part_scales_with_the_square_of_the_outcomes():
+    """Outcomes scaled by 1e-5 scale the variance by 1e-10: the rounding threshold is relative to the pairs' sds
+    (_shared_example_variance 42: to their ratio)."""
+    scaled = [{key: 1e-5 * value for key, value in d.items()} for d in UNEQUAL]
+    small, plain = stats.effect_variance(seed_differences(scaled)), stats.effect_variance(seed_differences(UNEQUAL))
+    assert small.examples == pytest.approx(1e-10 * plain.examples) and small.df == pytest.approx(plain.df)
+
+
+def test_the_bootstrap_is_the_seeded_percentile_interval():
+    """(bootstrap_interval 2, 3: two examples not resampled; 16, 22, estimate 27: not seeded; 20, 21, 25: another
+    method or number of resamples)"""
+    from scipy import stats as scipy_stats
+
+    low, high = stats.bootstrap_interval(np.array([0.0, 1.0]), 0.95, 0)
+    assert (low, high) == (0.0, 1.0)
+    values = np.random.default_rng(3).exponential(1.0, 40)
+    expected = scipy_stats.bootstrap((values,), np.mean, confidence_level=0.9, method="percentile", n_resamples=2000,
+                                     random_state=np.random.default_rng(7)).confidence_interval  # fmt: skip
+    assert stats.bootstrap_interval(values, 0.9, 7) == (expected.low, expected.high)
+    one_seed = seed_differences([{str(i): v for i, v in enumerate(values)}])
+    found = stats.estimate(one_seed, 0.9, 7, (-1, 1))
+    assert (found.low, found.high) == stats.bootstrap_interval(one_seed[0].per_example[0].to_numpy(), 0.9, 7)
+
+
+def test_over_a_million_seeds_is_more_than_seeds_can_give():
+    """The post hoc seeds needed stop at a million (power_note 46, 47: 1.8 and 10 million): an effect of 0.0025
+    sd needs about 1.26 million seeds."""
+    assert stats.power_note(stats.Variance(1.0 / 3, 2), 0.0025, 0.05, 0.8)["seeds_needed"] == np.inf
+    assert stats.power_note(stats.Variance(1.0 / 3, 2), 0.004, 0.05, 0.8)["seeds_needed"] == pytest.approx(
+        7.85 / 0.004**2, rel=0.01
+    )
+
+
+def test_an_effect_below_one_sd_is_detectable_with_many_seeds():
+    """(detectable_effect 17: the bracket starting at 1 sd)"""
+    effect = stats.detectable_effect(20, 0.05, 0.8)
+    assert 0.5 < effect < 1 and stats.t_power(effect, 20, 0.05) == pytest.approx(0.8, abs=1e-6)
+
+
+def test_integer_roots_are_checked_and_a_root_at_the_bracket_is_found():
+    """(_root_integer 21, 25, 26: the check of the rounded root; _root 5: a root at the upper end)"""
+    assert stats._root_integer(lambda n: n - 4 - 5e-10, 2, 100) == 5
+    assert stats._root(lambda x: x - 10.0, 1.0, 10.0) == 10.0
+
+
+def test_the_estimate_of_a_nan_row_is_nan_and_the_range_note_is_whole():
+    """(estimate 6: None for the effect; 81, 82: the note's tail)"""
+    nan = stats.estimate([stats.SeedDifference(1, np.nan, None, None)] * 2, 0.95, 0, (-1, 1))
+    assert np.isnan(nan.effect)
+    wide = stats.estimate([stats.SeedDifference(s, v, None, None) for s, v in ((1, 0.9), (2, -0.5))], 0.95, 0, (-1, 1))
+    assert wide.untested.endswith(
+        "(the examples' covariance, over these few seeds and examples, is mostly noise) are too few to test"
+    )
+
+
+def test_holm_level_at_the_edges():
+    """(holm_level 3: p = 0 alone; 7: p_holm = 1)"""
+    assert stats.holm_level(0.05, 0.0, 0.01) == 0.05 and stats.holm_level(0.05, 0.5, 1.0) == pytest.approx(0.025)
