@@ -30,7 +30,7 @@ RUN := $(SNAKEMAKE) $(GPU_LIMIT) --workflow-profile $(abspath $(PROFILE)) --snak
 	--directory $(abspath $(OUT)) $(ARGS) $(if $(IN_ROOT),,--config downloads_dir=$(CURDIR)/downloads) \
 	--configfile $(CURDIR)/config.yaml $(if $(EXP),$(abspath $(EXP)))
 
-.PHONY: setup dev-setup run report test lint format clean screenshot evidence
+.PHONY: setup dev-setup run report test lint format clean screenshot evidence mutation
 
 setup: $(VENV)/.installed downloads/.fetched
 # The development tools (pytest, ruff, snakefmt): in the venv for `make test` and `make lint`, not in the jobs' env.
@@ -78,6 +78,13 @@ evidence: setup
 
 test: setup dev-setup
 	$(BIN)/python -m pytest -rs tests
+
+# The mutation score of the claims' statistics (advlm/stats.py; [tool.mutmut] in pyproject.toml), in a copy with the
+# library at its top (.mutation/); CPU heavy (docs/development.md: the score and its surviving mutants).
+mutation: setup dev-setup
+	rm -rf .mutation && mkdir .mutation && cp -r workflow_scripts/advlm tests pyproject.toml .mutation/
+	cd .mutation && HYPOTHESIS_PROFILE=mutation $(CURDIR)/$(BIN)/mutmut run --max-children $(or $(JOBS),2)
+	cd .mutation && $(CURDIR)/$(BIN)/mutmut results --all true
 
 # The rules (Snakemake's linter and snakefmt) and the Python (ruff's linter and formatter); tests/test_workflow.py runs it.
 lint: setup dev-setup

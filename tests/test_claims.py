@@ -1,7 +1,6 @@
 """The claims stage on synthetic per-seed, per-example records with known effects."""
 
 import copy
-import functools
 import json
 
 import numpy as np
@@ -11,7 +10,7 @@ import yaml
 from smk import ROOT
 from test_workflow import _common
 
-from advlm import claims
+from advlm import claims, claims_summary, stats
 
 SETTINGS = {"alpha": 0.05, "power": 0.8, "seed": 0}
 CELLS = ("none/base", "none/a2t", "none/pgd")
@@ -78,67 +77,6 @@ def test_claimed_direction_worse_and_metric_orientation():
     assert worse["verdict"] == "supported"
 
 
-def crossed_outcomes(rng, regime: str, seeds=3, examples=200):
-    """Outcomes of none/base and none/a2t in three regimes of the crossed seed x example model, with the population
-    effect (over examples and seeds) they are drawn around; every seed sees the same examples, as the workflow's
-    test set and attack sample."""
-    ids = [str(i) for i in range(examples)]
-    if regime == "deterministic":  # each example's outcome nearly fixed; a2t makes 10 % of the fragile ones robust
-        base = np.where(rng.random(examples) < 0.5, 0.99, 0.01)
-        treated = np.where((base == 0.01) & (rng.random(examples) < 0.1), 0.99, base)
-        population, seed_sd = 0.5 * 0.1 * 0.98, 0.005
-    elif regime == "examples":  # a2t's gain differs by example far more than by training run
-        base, treated = heterogeneous_gain(rng, examples)
-        population, seed_sd = heterogeneous_population_gain(), 0.01
-    else:  # a2t's gain differs by training run (sd 0.06), not by example
-        base = rng.uniform(0.3, 0.7, examples)
-        treated = base + 0.05
-        population, seed_sd = 0.05, 0.06
-    outcomes = claims.Outcomes()
-    for seed in range(1, seeds + 1):
-        shift = rng.normal(0, seed_sd)
-        for cell, chance in (("none/base", base), ("none/a2t", np.clip(treated + shift, 0, 1))):
-            robust = (rng.random(examples) < chance).astype(float)
-            outcomes.add({"dataset": "rt", **claims.parse_cell(cell), "seed": seed}, "accuracy_under_attack", "pwws",
-                         pd.Series(robust, ids))  # fmt: skip
-    return outcomes, population
-
-
-def heterogeneous_gain(rng, examples):
-    """Chances to stay robust of base (mostly near 0 or 1) and a2t (base's plus a gain of sd 0.4 per example)."""
-    base = rng.beta(0.3, 0.3, examples)
-    return base, np.clip(base + rng.normal(0.05, 0.4, examples), 0, 1)
-
-
-@functools.cache
-def heterogeneous_population_gain() -> float:
-    base, treated = heterogeneous_gain(np.random.default_rng(0), 10**6)
-    return float((treated - base).mean())
-
-
-def row_interval(outcomes, seeds=(1, 2, 3), level=0.95):
-    metric = claims.FAMILIES["robustness"][0]
-    treatment, control = [claims.parse_cell("none/a2t")], [claims.parse_cell("none/base")]
-    differences = [claims.seed_difference(outcomes, "rt", treatment, control, s, metric, "pwws") for s in seeds]
-    effect = float(np.mean([d.value for d in differences]))
-    return claims.t_interval(effect, claims.effect_variance(differences), level)
-
-
-@pytest.mark.parametrize("regime", ["seeds", "examples", "deterministic"])
-def test_interval_covers_the_population_effect_95_percent_of_the_time(regime):
-    """The interval of claims_table covers the effect over the population of examples and training runs, not only
-    over the seeds on this test set: 93-97 % of 1,000 draws in each regime. The t interval over seeds alone
-    covered 82-91 % where the examples dominate."""
-    rng = np.random.default_rng({"seeds": 1, "examples": 2, "deterministic": 3}[regime])
-    covered = 0
-    runs = 1000
-    for _ in range(runs):
-        outcomes, population = crossed_outcomes(rng, regime)
-        _, low, high = row_interval(outcomes)
-        covered += low <= population <= high
-    assert 0.93 <= covered / runs <= 0.97, covered / runs
-
-
 def test_holm_family_in_the_summary_is_the_tested_claims():
     """A claim whose models were not trained is not in Holm's family, and the summary does not count it."""
     untrained = {**ROBUSTNESS, "contrasts": [{"treatment": ["none/ascc"], "control": ["none/base"]}]}
@@ -147,13 +85,8 @@ def test_holm_family_in_the_summary_is_the_tested_claims():
     primaries = frame[frame["endpoint"] == "primary"].set_index("claim")
     assert primaries.loc["hull", "verdict"].startswith("not run")
     assert primaries.loc["claim", "p_holm"] == pytest.approx(primaries.loc["claim", "p"])  # a family of one
-    text = claims.markdown(frame, settings)
-    assert "across 1 tested claim)" in text and "across 2" not in text
-
-
-def test_holm_matches_a_worked_example():
-    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> monotone 0.02, 0.03, 0.06, 0.06
-    assert claims.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    text = claims_summary.markdown(frame, settings)
+    assert "across 1 tested primary endpoint)" in text and "across 2" not in text
 
 
 def test_one_seed_is_not_tested_and_shows_the_runs_own_interval():
@@ -177,40 +110,6 @@ def test_untrained_cells_are_not_run_and_inconclusive_rows_say_what_they_need():
         and "detectable at 80 % power with 3 seeds" in tested["note"]
     )
     assert "post hoc" in tested["note"]  # the figure for the observed effect is labelled as what it is
-
-
-@pytest.mark.parametrize("seeds, rows", [(2, 12), (3, 12), (3, 1), (5, 12)])
-def test_the_detectable_effect_has_the_power_it_claims_by_monte_carlo(seeds, rows):
-    """The standardized effect that ``seeds`` seeds detect with 80 % power at a Bonferroni alpha: t-tests of
-    simulated seed differences at that effect reject 80 % of the time (statsmodels' solve_power gave 10.0 for
-    2 and 3 seeds at 12 rows: 138 and 11.3 are right)."""
-    from scipy import stats
-
-    alpha = 0.05 / rows
-    effect = claims.detectable_effect(seeds, alpha, 0.8)
-    assert claims.t_power(effect, seeds, alpha) == pytest.approx(0.8, abs=1e-6)
-    draws = np.random.default_rng(seeds * 100 + rows).normal(effect, 1.0, size=(200_000, seeds))
-    rejected = stats.ttest_1samp(draws, 0.0, axis=1).pvalue < alpha
-    assert rejected.mean() == pytest.approx(0.8, abs=0.005)
-    expected = {(2, 12): 138.5, (3, 12): 11.34, (3, 1): 3.264, (5, 12): 3.309}[(seeds, rows)]
-    assert effect == pytest.approx(expected, rel=1e-3)
-
-
-def test_power_where_the_noncentral_t_fails_and_seeds_needed():
-    # scipy's noncentral t gives NaN at 2 seeds and 48-100 sd; the integral agrees with it where it is finite
-    for seeds, effect in ((2, 10.0), (3, 10.0), (5, 1.0), (2, 138.0)):
-        assert claims.t_power_integral(effect, seeds, 0.05 / 12) == pytest.approx(
-            claims.t_power(effect, seeds, 0.05 / 12), abs=1e-7
-        )
-    powers = [claims.t_power(effect, 2, 0.05 / 12) for effect in (10.0, 60.0, 80.0, 138.0)]  # 60, 80: NaN in scipy
-    assert powers == sorted(powers) and 0 < powers[1] < 0.8
-    # post hoc seeds for an observed effect of 0.5 sd of the seeds' differences: the smallest n with power >= 0.8
-    needed = claims.power_note(claims.Variance(1.0 / 3, 2), 0.5, 0.05, 0.8)["seeds_needed"]
-    assert claims.t_power(0.5, needed, 0.05) >= 0.8 > claims.t_power(0.5, needed - 1, 0.05)
-    # the test set's example noise does not shrink with more seeds: an effect below what it allows needs more examples
-    stuck = claims.power_note(claims.Variance(1.0 / 3, 2, examples=1.0, examples_df=100), 0.5, 0.05, 0.8)
-    assert stuck["seeds_needed"] == np.inf
-    assert claims.detectable_effect(1, 0.05, 0.8) == np.inf
 
 
 def test_holm_family_is_the_claim():
@@ -358,7 +257,7 @@ def test_out_of_domain_mean_and_markdown():
     ood_mean = frame[frame["key"] == "ood_mean"].iloc[0]
     assert ood_mean["effect"] == pytest.approx(frame[frame["key"].isin(["imdb", "tweets"])]["effect"].mean())
     assert ood_mean["n_examples"] == 400 and ood_mean["verdict"] == "supported"
-    text = claims.markdown(frame, {"statements": {"claim": statement}})
+    text = claims_summary.markdown(frame, {"statements": {"claim": statement}})
     assert "pgd generalizes" in text and "**Verdict: supported** (primary endpoint: accuracy (ood_mean)" in text
     assert "Verdicts:" not in text  # a claim's verdict is its primary endpoint's, never a count of rows
     assert frame.set_index("key")["endpoint"].to_dict() == {
@@ -442,16 +341,16 @@ def neuron_outcomes(shifts: dict[str, float]) -> claims.Outcomes:
 
 def test_scalar_rows_get_the_exact_paired_t_interval():
     """mean +- t(0.975, n - 1) s / sqrt(n) over the seeds' differences, and the t-test's p."""
-    from scipy import stats
+    from scipy import stats as scipy_stats
 
     result = row(table(neuron_outcomes({"minimal_share": -0.1}), NEURONS), "minimal_share")
     differences = -0.1 + SEED_NOISE
-    half = stats.t.ppf(0.975, 3) * differences.std(ddof=1) / 2
+    half = scipy_stats.t.ppf(0.975, 3) * differences.std(ddof=1) / 2
     assert result["effect"] == pytest.approx(differences.mean())
     assert (result["ci_low"], result["ci_high"]) == pytest.approx(
         (differences.mean() - half, differences.mean() + half)
     )
-    assert result["p"] == pytest.approx(stats.ttest_1samp(differences, 0.0).pvalue)
+    assert result["p"] == pytest.approx(scipy_stats.ttest_1samp(differences, 0.0).pvalue)
 
 
 def test_secondary_rows_are_holm_corrected_within_their_claim():
@@ -464,7 +363,7 @@ def test_secondary_rows_are_holm_corrected_within_their_claim():
     assert selectivity["verdict"] == "inconclusive" and selectivity["ci_low"] > 0
     assert selectivity["corrected_low"] <= 0 <= selectivity["corrected_high"]
     secondary = frame[frame["endpoint"] == "secondary"]
-    assert list(secondary["p_holm"]) == pytest.approx(claims.holm(list(secondary["p"])))
+    assert list(secondary["p_holm"]) == pytest.approx(stats.holm(list(secondary["p"])))
     assert frame.loc["mean_jaccard", "verdict"] == "contradicted"  # higher overlap: less specialized
 
 
@@ -484,7 +383,7 @@ def test_primary_endpoints_are_holm_corrected_across_claims():
     ]
     assert primaries.loc["first", "p_holm"] == pytest.approx(2 * alone["p"])
     assert primaries.loc["first", "verdict"] == "inconclusive" and primaries.loc["second", "p"] > 0.5
-    assert list(claims.headline(frame)["claim"]) == ["first", "second"]
+    assert list(claims_summary.headline(frame)["claim"]) == ["first", "second"]
 
 
 def test_a_group_of_two_cells_is_the_mean_of_its_cells():
@@ -544,3 +443,100 @@ def test_the_primary_endpoint_is_checked_before_any_job_runs():
     assert "claims.statements.input_space_robustness.primary.contrast: is 2; the claim has 2 contrasts" in message
     assert "primary.metric: 'accuracy' is not a metric of family robustness" in message
     assert "primary.key: 'textfooler' is not one of" in message
+
+
+# --- issue 33's defects: each test failed before its fix ------------------------------------------------------
+
+
+def test_spread_at_floating_point_rounding_is_no_spread():
+    """0.2/0.3/0.4 against 0.3/0.4/0.5: every seed's difference is -0.1 up to rounding (variance ~1e-17), which
+    the t-test took for a real spread ('supported', p 3.5e-32, an interval 1.6e-16 wide)."""
+    outcomes = claims.Outcomes()
+    for seed, (pgd, base) in enumerate([(0.2, 0.3), (0.3, 0.4), (0.4, 0.5)], start=1):
+        add_scalar(outcomes, "none/pgd", seed, "minimal_share", pgd)
+        add_scalar(outcomes, "none/base", seed, "minimal_share", base)
+    result = row(table(outcomes, NEURONS), "minimal_share")
+    assert result["verdict"] == "not tested" and np.isnan(result["p_holm"])
+    assert result["note"] == "no spread over seeds: every seed's difference is -0.100"
+
+
+def test_each_row_names_the_noise_its_interval_counts():
+    """Scalar metrics (ECE, the neuron metrics) have one value per model: their interval counts the seeds only, and
+    the row and the summary's estimand say so; attack success is over a population that changes by seed."""
+    scalar = row(table(neuron_outcomes({"minimal_share": -0.1}), NEURONS), "minimal_share")
+    assert scalar["estimand"].startswith("seeds only")
+    per_example = table(simulate(0.1))
+    assert row(per_example)["estimand"] == "seeds and examples"
+    assert "seeds only" in claims_summary.ESTIMAND and "every interval" not in claims_summary.ESTIMAND
+    frame = table(neuron_outcomes({"minimal_share": -0.1}), NEURONS)
+    assert "] (over seeds only) (4 seeds)." in claims_summary.landing_rst(frame)
+
+
+def test_attack_success_names_its_changing_population():
+    success = row(table(simulate(0.1, metric="attack_success_rate")), "attack_success_rate")
+    assert "classified correctly in that seed" in success["estimand"] and "changes by seed" in success["estimand"]
+    assert "attack success" in claims_summary.ESTIMAND
+
+
+def test_power_is_at_the_level_of_holms_first_step():
+    """The detectable effect is at alpha / m (m: the tested rows of the family), the level of Holm's first step, and
+    the note says so (it said 'the level Holm's last step needs', which is alpha)."""
+    frame = table(neuron_outcomes({"selectivity": 0.055}), NEURONS).set_index("metric")
+    secondary = frame[(frame["endpoint"] == "secondary") & (frame["verdict"] == "inconclusive")]
+    assert len(secondary) == 3
+    for note in secondary["note"]:
+        assert "at α = 0.0167 (Holm's first step: 0.05 / 3 tested rows)" in note
+    schema = (ROOT / "schemas/config.schema.yaml").read_text()
+    assert "Holm over a claim's rows" not in schema and "Family-wise error rate of each claim" not in schema
+
+
+def two_datasets(effect=0.15):
+    outcomes = simulate(effect)
+    for key, value in list(outcomes.values.items()):
+        outcomes.values[("imdb", *key[1:])] = value
+    exp = {**experiment(), "datasets": ["rt", "imdb"], "ood": {"rt": [], "imdb": []}}
+    exp["models"] = [*exp["models"], *({**m, "dataset": "imdb"} for m in exp["models"])]
+    return outcomes, exp
+
+
+def test_two_datasets_are_two_primary_endpoints_of_one_claim_in_one_holm_family():
+    """The pre-specified rule: a claim has one primary endpoint per dataset, each with its own verdict, and Holm runs
+    over every primary endpoint of every claim and dataset; the summary counts endpoints, not claims."""
+    outcomes, exp = two_datasets()
+    settings = {**SETTINGS, "statements": {"claim": ROBUSTNESS}}
+    frame = claims.claims_table(outcomes, settings, exp)
+    primaries = frame[frame["endpoint"] == "primary"]
+    assert list(primaries["dataset"]) == ["rt", "imdb"]
+    assert list(primaries["p_holm"]) == pytest.approx(stats.holm(list(primaries["p"])))
+    text = claims_summary.markdown(frame, settings)
+    assert "across 2 tested primary endpoints (1 claim × 2 datasets)" in text and "2 tested claims" not in text
+    assert "one primary endpoint per claim and dataset" in claims_summary.landing_rst(frame)
+
+
+def test_a_seed_left_out_for_a_missing_outcome_is_named_in_the_note():
+    outcomes = simulate(0.15)
+    for key, value in list(outcomes.values.items()):
+        outcomes.values[(*key[:5], "deepwordbug")] = value
+    del outcomes.values[("rt", "none", "a2t", 3, "accuracy_under_attack", "pwws")]
+    frame = table(outcomes, exp=experiment(attacks=("pwws", "deepwordbug")))
+    pwws = frame[(frame["metric"] == "accuracy_under_attack") & (frame["key"] == "pwws")].iloc[0]
+    assert pwws["n_seeds"] == 2 and "seed 3 left out: none/a2t has no accuracy_under_attack (pwws)" in pwws["note"]
+    other = frame[(frame["metric"] == "accuracy_under_attack") & (frame["key"] == "deepwordbug")].iloc[0]
+    assert other["n_seeds"] == 3 and "left out" not in str(other["note"])
+
+
+def test_an_interval_beyond_the_metrics_range_is_not_tested_and_says_why():
+    """24 examples and 3 seeds whose examples' covariance is mostly noise: Satterthwaite's degrees of freedom
+    collapse (0.34) and the interval of a difference of rates spans [-84, +84] (the default run had
+    [-125, +125])."""
+    rng = np.random.default_rng(2)
+    outcomes, ids = claims.Outcomes(), [str(i) for i in range(24)]
+    chance = rng.uniform(0, 1, 24)
+    for seed in (1, 2, 3):
+        for cell in ("none/base", "none/a2t"):
+            add_scalar(outcomes, cell, seed, "accuracy_under_attack", pd.Series((rng.random(24) < chance) * 1.0, ids),
+                       key="pwws")  # fmt: skip
+    result = row(table(outcomes))
+    assert result["verdict"] == "not tested" and np.isnan(result["p_holm"])
+    assert result["note"].startswith("the interval [-83.698, +83.642] leaves the range of a difference, [-1, +1]:")
+    assert "degrees of freedom 0.34" in result["note"]

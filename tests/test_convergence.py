@@ -7,7 +7,7 @@ import torch
 from test_claims import SETTINGS, experiment, simulate
 from test_training import FRAME, HP
 
-from advlm import artifacts, claims, convergence, training
+from advlm import artifacts, claims, claims_summary, convergence, training
 
 LABELS = np.array([0, 1] * 150)  # 300 validation examples, majority rate 0.5
 
@@ -188,10 +188,10 @@ def test_claims_rows_with_an_unconverged_cell_say_so_instead_of_a_verdict():
     converged = claims.claims_table(outcomes, settings, experiment())
     assert converged.set_index("metric").loc["accuracy_under_attack", "verdict"] == "supported"
     # the headline, the primary endpoint (accuracy under the first attack), says why there is no verdict
-    (line,) = claims.headline(table).to_dict("records")
+    (line,) = claims_summary.headline(table).to_dict("records")
     assert line["primary endpoint"].startswith("accuracy_under_attack (pwws)")
     assert line["verdict"] == "not converged: none/a2t seed 2"
-    (line,) = claims.headline(converged).itertuples()
+    (line,) = claims_summary.headline(converged).itertuples()
     assert line.verdict == "supported" and line._4.startswith("+0.1") and line.n == "3 seeds × 400 ex."
 
 

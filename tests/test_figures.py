@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from advlm import claims, report, tradeoff  # noqa: E402
+from advlm import claims_summary, report, tradeoff  # noqa: E402
 from advlm.neurons import report as neuron_report  # noqa: E402
 
 MIN_PT = 8
@@ -171,7 +171,7 @@ SHAPES["large"]["tags"] = TAGS
 @pytest.mark.parametrize("shape", SHAPES)
 def test_every_report_figure_is_readable_at_its_saved_size(shape, checked, tmp_path):
     sizes = SHAPES[shape]
-    claims.plot_forest(claims_table(*sizes["claims"], sizes["attacks"]), tmp_path / "claims.png")
+    claims_summary.plot_forest(claims_table(*sizes["claims"], sizes["attacks"]), tmp_path / "claims.png")
     generalization, robustness = generalization_and_robustness(sizes["methods"], sizes["attacks"], sizes["ood"])
     experiment = {
         "ood": {"rotten_tomatoes": sizes["ood"]},

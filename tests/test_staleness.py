@@ -104,7 +104,7 @@ EVERY_MODEL = {
         ),
         # imported only through advlm.neurons.analysis, by the probe_neurons script: the corpus and the activations stay
         ("workflow_scripts/advlm/neurons/probe.py", {"probe_neurons": 11, "aggregate": 1, "all": 1}),
-        # imported only through advlm.report and advlm.claims, by the aggregate script
+        # imported only through advlm.report, advlm.claims and advlm.claims_summary, by the aggregate script
         ("workflow_scripts/advlm/neurons/report.py", {"aggregate": 1, "all": 1}),
         # imported only through advlm.training.loop, by the warm_start and finetune scripts (and by evaluate's directly)
         ("workflow_scripts/advlm/evaluation.py", EVERY_MODEL),

@@ -1,10 +1,11 @@
 """The plain files that pass between stages: examples (JSONL or Parquet), JSON records and line lists, written
-atomically."""
+atomically; and the model keys a per-model file's path holds (``model_of``)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -46,3 +47,17 @@ def write_lines(lines: Iterable[str], path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{line}\n" for line in lines))
+
+
+_MODEL_PATH = re.compile(r"(?P<dataset>[^/]+)/(?P<pretrain>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/(?P<leaf>[^/]+)$")
+
+
+def model_of(path: str | Path) -> dict:
+    """The model keys (and the file's stem as ``leaf``) of a per-model artifact path."""
+    match = _MODEL_PATH.search(str(path))
+    if match is None:
+        raise ValueError(f"{path}: not a per-model path (…/<dataset>/<pretrain>/<method>/seed<n>/<file>)")
+    keys = match.groupdict()
+    keys["seed"] = int(keys["seed"])
+    keys["leaf"] = Path(keys["leaf"]).stem
+    return keys

@@ -11,7 +11,8 @@ matplotlib.use("Agg")  # no display on clusters and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from . import artifacts, claims, tradeoff  # noqa: E402
+from . import artifacts, claims, claims_summary, tradeoff  # noqa: E402
+from .artifacts import model_of  # noqa: E402
 from .figures import DPI, FONT_PT  # noqa: E402
 from .neurons.report import (  # noqa: E402
     neuron_metrics,
@@ -23,18 +24,6 @@ from .neurons.report import (  # noqa: E402
 )
 
 MODEL_KEYS = ["dataset", "pretrain", "method", "seed"]
-_MODEL_PATH = re.compile(r"(?P<dataset>[^/]+)/(?P<pretrain>[^/]+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/(?P<leaf>[^/]+)$")
-
-
-def model_of(path: str | Path) -> dict:
-    """The model keys (and the file's stem as ``leaf``) of a per-model artifact path."""
-    match = _MODEL_PATH.search(str(path))
-    if match is None:
-        raise ValueError(f"{path}: not a per-model path (…/<dataset>/<pretrain>/<method>/seed<n>/<file>)")
-    keys = match.groupdict()
-    keys["seed"] = int(keys["seed"])
-    keys["leaf"] = Path(keys["leaf"]).stem
-    return keys
 
 
 def attack_metrics(record: dict) -> dict:
@@ -260,10 +249,10 @@ def write_report(
     unconverged = claims.unconverged_models(inputs["train_logs"]) if claims_settings["require_converged"] else set()
     claims_table = claims.claims_table(outcomes, claims_settings, experiment, unconverged)
     claims_table.to_csv(out_dir / "claims.csv", index=False)
-    claims.plot_forest(claims_table, out_dir / "claims.png")
-    claims.plot_forest(claims.headline_rows(claims_table), out_dir / "claims_headline.png")
+    claims_summary.plot_forest(claims_table, out_dir / "claims.png")
+    claims_summary.plot_forest(claims_summary.headline_rows(claims_table), out_dir / "claims_headline.png")
     if description is not None:
-        landing = Path(description).read_text().rstrip("\n") + "\n\n" + claims.landing_rst(claims_table)
+        landing = Path(description).read_text().rstrip("\n") + "\n\n" + claims_summary.landing_rst(claims_table)
         (out_dir / "landing.rst").write_text(landing)
     tables = {
         "training": training_table(inputs["train_logs"], inputs.get("warm_starts", [])),
@@ -297,12 +286,12 @@ def write_report(
         "",
         "## Claims (seed-paired contrasts)",
         "",
-        f"{claims.ESTIMAND} Each claim's verdict is its primary endpoint's, Holm-corrected across the claims; every "
-        "other row is secondary, Holm-corrected within its claim (below, with what an inconclusive row needs).",
+        f"{claims_summary.ESTIMAND} {claims_summary.VERDICT_RULE} Every other row is secondary, Holm-corrected "
+        "within its claim (below, with what an inconclusive row needs).",
         "",
-        claims.headline(claims_table).to_markdown(index=False),
+        claims_summary.headline(claims_table).to_markdown(index=False),
         "",
-        claims.markdown(claims_table, claims_settings),
+        claims_summary.markdown(claims_table, claims_settings),
         "",
     ]
     for title, table in sections.items():

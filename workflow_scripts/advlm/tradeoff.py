@@ -12,6 +12,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from . import artifacts
 from .convergence import above_majority_p
 from .figures import DPI, FONT_PT
 
@@ -30,11 +31,9 @@ def at_chance(predictions: pd.DataFrame, level: float = 0.05) -> bool:
 def chance_table(prediction_paths) -> pd.DataFrame:
     """Per model, whether its in-domain test predictions are at chance (``at_chance``), from the evaluate rule's
     ``test.predictions.csv`` files among ``prediction_paths``."""
-    from .report import model_of
-
     rows = []
     for path in prediction_paths:
-        keys = model_of(path)
+        keys = artifacts.model_of(path)
         if keys["leaf"] == "test.predictions":
             frame = pd.read_csv(path, usecols=["label", "prediction"])
             rows.append({**{key: keys[key] for key in KEYS}, "at_chance": at_chance(frame)})
