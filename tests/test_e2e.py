@@ -229,7 +229,8 @@ def test_claims_table(workflow):
     assert (ran["n_seeds"] == 2).all()
     # a row the t-test cannot test (the tiny models' differences can be equal in both seeds) says why
     untested = ran[ran["verdict"] == "not tested"]
-    assert untested["p_holm"].isna().all() and untested["note"].str.startswith("no spread over seeds").all()
+    untestable = "no spread over seeds|the interval .* leaves the range of a difference"  # advlm.stats.estimate
+    assert untested["p_holm"].isna().all() and untested["note"].str.contains(untestable).all()
     tested = ran[ran["verdict"] != "not tested"]
     assert tested["p_holm"].between(0, 1).all() and len(tested) + len(untested) == len(ran)
     assert set(tested["verdict"]) <= {"supported", "contradicted", "inconclusive"}
