@@ -42,8 +42,9 @@ class WordCap:
     source: str
 
     def words(self, visible_words) -> np.ndarray:
-        """The cap for texts of ``visible_words`` words. The float product is TextAttack's (``math.ceil(n *
-        rate)`` in ``MaxWordsPerturbed`` and ``MaxModificationRate``): 10 words at 0.3 give 4, not 3, there too."""
+        """The cap for texts of ``visible_words`` words, computed as TextAttack's ``MaxWordsPerturbed`` and
+        ``MaxModificationRate`` compute it (``math.ceil(n * rate)``; the project's constraints count visible words,
+        advlm.attacks.truncation)."""
         visible = np.asarray(visible_words, dtype=int)
         return np.array([max(math.ceil(int(n) * self.rate), self.min_words) for n in visible.ravel()], dtype=int)
 
