@@ -1,5 +1,7 @@
 # Adversarial training of transformer language models: robustness, generalization and neurons.
 # Stages (one file each under rules/), in DAG order; `snakemake` builds everything `rule all` lists.
+import sys
+
 from snakemake.utils import min_version, validate
 
 min_version("9.19")
@@ -30,6 +32,18 @@ check_config(config)
 
 onstart:
     check_device(config)
+    # each claim's power at its delta, planned before the first job: results/power.json (advlm/power.py)
+    sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
+    from advlm import power
+
+    print(
+        power.plan_run(
+            config,
+            claims_experiment(config),
+            Path(workflow.basedir) / "resources" / "variance_components.yaml",
+            "results/power.json",
+        )
+    )
 
 
 wildcard_constraints:
