@@ -163,7 +163,7 @@ def _trains(spec: dict, datasets: list[str], trained: set) -> bool:
 
 def describe(planned: dict, power: float) -> str:
     """The plan in a few lines, printed before the first job."""
-    lines = [f"Power planned before the run, at each claim's delta (a claim is decidable at {power * 100:g} % both ways):"]
+    lines = [f"Power planned before the run at each claim's delta (decidable: {power * 100:g} % both ways):"]
     for claim, entry in planned.items():
         if not entry["planned"]:
             lines.append(f"  {claim}: no plan ({entry['reason']})")
