@@ -152,3 +152,39 @@ def test_equivalence_never_overrides_a_significant_or_missing_verdict():
     assert equivalence.with_equivalence("inconclusive", math.nan, math.nan, 0.05) == "inconclusive"
     with pytest.raises(ValueError, match="delta must be positive"):
         equivalence.with_equivalence("inconclusive", -0.01, 0.01, 0.0)
+
+
+def test_variance_components_of_a_finished_run(tmp_path):
+    """benchmarks/variance_components.py measures sd over seeds of the primary's per-seed difference from the
+    gathered attack rows, in the form the plan reads back."""
+    import importlib.util
+
+    from smk import ROOT
+
+    spec = importlib.util.spec_from_file_location("variance_components", ROOT / "benchmarks/variance_components.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    rng = np.random.default_rng(3)
+    differences = []
+    for seed in (1, 2, 3):
+        robust = {}
+        for method in ("base", "advaug", "a2t"):
+            words = rng.integers(1, 12, 40)  # every text 20 visible words: TextDefender's cap is 6 words
+            outcome = np.where(words > 9, "failure", "success")
+            folder = tmp_path / "attacks" / "rotten_tomatoes" / "none" / method / f"seed{seed}"
+            folder.mkdir(parents=True)
+            pd.DataFrame({"id": [str(i) for i in range(40)], "outcome": outcome, "words_perturbed": words}).assign(
+                visible_words=20, num_queries=100
+            ).to_csv(folder / "pwws.csv", index=False)
+            (folder / "pwws.json").write_text(json.dumps({"sample_size": 40}))
+            robust[method] = (words > 6).astype(float)
+        differences.append(((robust["advaug"] + robust["a2t"]) / 2 - robust["base"]).mean())
+    config = script.load_config([ROOT / "config.yaml", ROOT / "experiments" / "decide_cpu.yaml"])
+    found = script.components(tmp_path, config, "a test run")
+    assert list(found) == ["input_space_robustness"]  # the only claim whose models the run trained
+    entry = found["input_space_robustness"]
+    assert entry["sd"] == pytest.approx(np.std(differences, ddof=1), abs=1e-5)
+    assert entry["examples"] == 40 and entry["sample_size"] == 40 and entry["metric"] == "capped_accuracy_under_attack"
+    path = tmp_path / "components.yaml"
+    path.write_text(__import__("yaml").safe_dump({"claims": found}))
+    assert power.load_components(path)["input_space_robustness"].sd == entry["sd"]
