@@ -188,3 +188,26 @@ def test_variance_components_of_a_finished_run(tmp_path):
     path = tmp_path / "components.yaml"
     path.write_text(__import__("yaml").safe_dump({"claims": found}))
     assert power.load_components(path)["input_space_robustness"].sd == entry["sd"]
+
+
+def test_the_claims_table_gives_the_equivalence_verdict_to_primary_rows_only():
+    """No effect, many examples, quiet seeds: the primary endpoint's corrected interval lies inside +-0.1; the
+    secondary rows of the same claim, in other units, keep 'inconclusive'; without a delta the primary does too."""
+    from test_claims import ROBUSTNESS, SETTINGS, experiment, simulate
+
+    from advlm import claims
+
+    outcomes = simulate(0.0, seeds=4, examples=2000, seed_sd=0.002)
+    for key, value in list(outcomes.values.items()):  # the capped metric: the same outcomes, for the test
+        outcomes.values[(*key[:4], "capped_accuracy_under_attack", key[5])] = value
+    statement = {**ROBUSTNESS, "primary": {"metric": "capped_accuracy_under_attack"}}
+    frame = claims.claims_table(
+        outcomes, {**SETTINGS, "statements": {"claim": {**statement, "delta": 0.1}}}, experiment()
+    )
+    primary = frame[frame["endpoint"] == "primary"].iloc[0]
+    assert primary["verdict"] == equivalence.NO_EFFECT
+    assert -0.1 < primary["corrected_low"] <= 0 <= primary["corrected_high"] < 0.1
+    secondary = frame[(frame["endpoint"] == "secondary") & (frame["metric"] == "accuracy_under_attack")].iloc[0]
+    assert secondary["verdict"] == "inconclusive"
+    without = claims.claims_table(outcomes, {**SETTINGS, "statements": {"claim": statement}}, experiment())
+    assert without[without["endpoint"] == "primary"].iloc[0]["verdict"] == "inconclusive"
