@@ -14,7 +14,8 @@ planned from components measured in an earlier run (``resources/variance_compone
   more seeds do not shrink (``advlm.stats.Variance.examples``); 0 where the source did not separate it.
 
 The test is the claims' t-test at the family's Bonferroni level, alpha / m (m: the claims whose models the
-experiment trains: Holm's family of primary endpoints, whose first step needs alpha / m), with S - 1 degrees of
+experiment trains, times its datasets: Holm's family of primary endpoints, whose first step needs alpha / m; the
+plan is the first dataset's), with S - 1 degrees of
 freedom (the claims' Satterthwaite df is at least about that: conservative). Detection: exact noncentral-t power at
 an effect of delta (``advlm.stats.t_power``: statsmodels). Equivalence: the probability, when the true effect is 0,
 that the interval at level 1 - alpha / m lies inside (-delta, +delta) and contains 0 (the verdict 'no effect >=
@@ -116,7 +117,7 @@ def plan(settings: dict, experiment: dict, components: dict[str, Components], se
     statements = settings["statements"]
     trained = {(m["dataset"], m["pretrain"], m["method"]) for m in experiment["models"]}
     run = [claim for claim, spec in statements.items() if _trains(spec, experiment["datasets"], trained)]
-    alpha = settings["alpha"] / max(1, len(run))
+    alpha = settings["alpha"] / max(1, len(run) * len(experiment["datasets"]))  # one primary per claim and dataset
     out = {}
     for claim, spec in statements.items():
         dataset = experiment["datasets"][0]
