@@ -57,7 +57,7 @@ def components(results: Path, config: dict, source: str) -> dict:
         cell_seeds = [outcomes.seeds(dataset, cell) for cell in (*treatment, *control)]
         seeds = sorted(set.intersection(*cell_seeds)) if all(cell_seeds) else []
         metric = claims._metric(metric_name)
-        differences = claims._differences(outcomes, dataset, treatment, control, seeds, metric, key, experiment)
+        differences, _ = claims._differences(outcomes, dataset, treatment, control, seeds, metric, key, experiment)
         if len(differences) < 2:
             continue  # not trained here, or one seed: no spread to measure
         values = [d.value for d in differences]
