@@ -30,6 +30,17 @@ check_config(config)
 
 onstart:
     check_device(config, local=workflow.local_exec)
+    # each claim's power at its delta, planned before the first job: results/power.json (advlm/power.py)
+    from advlm import power
+
+    print(
+        power.plan_run(
+            config,
+            claims_experiment(config),
+            Path(workflow.basedir) / "resources" / "variance_components.yaml",
+            "results/power.json",
+        )
+    )
 
 
 wildcard_constraints:

@@ -104,12 +104,12 @@ def test_untrained_cells_are_not_run_and_inconclusive_rows_say_what_they_need():
     not_run = frame[frame["contrast"] == "augmented/base vs none/base"]
     assert set(not_run["verdict"]) == {"not run"} and "augmented/base" in not_run["note"].iloc[0]
     tested = row(frame[frame["contrast"] == "none/a2t vs none/base"])
-    assert tested["verdict"] == "inconclusive" and tested["seeds_needed"] >= 2
+    assert tested["verdict"] == "inconclusive"
     assert (
         tested["detectable_effect"] > abs(tested["effect"])
         and "detectable at 80 % power with 3 seeds" in tested["note"]
     )
-    assert "post hoc" in tested["note"]  # the figure for the observed effect is labelled as what it is
+    assert "post hoc" not in tested["note"]  # the power is planned before the run (advlm.power), not after
 
 
 def test_holm_family_is_the_claim():
@@ -220,9 +220,15 @@ def test_outcomes_from_workflow_files(tmp_path):
     (model / "test.json").write_text(json.dumps({"ece": 0.25}))
     attack = tmp_path / "results/attacks/rt/none/base/seed1"
     attack.mkdir(parents=True)
-    pd.DataFrame({"id": ["a", "b", "c"], "outcome": ["failure", "skipped", "success"]}).to_csv(
-        attack / "pwws.csv", index=False
-    )
+    pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "outcome": ["failure", "skipped", "success"],
+            "words_perturbed": [2, 0, 4],
+            "visible_words": [10, 10, 10],
+            "num_queries": [300, 1, 120],
+        }
+    ).to_csv(attack / "pwws.csv", index=False)
     outcomes = claims.load_outcomes([model / "test.predictions.csv"], [model / "test.json"], [attack / "pwws.csv"])
     cell = {"pretrain": "none", "method": "base"}
     assert outcomes.get("rt", cell, 1, "accuracy", "test").tolist() == [1.0, 0.0, 1.0]
@@ -230,6 +236,13 @@ def test_outcomes_from_workflow_files(tmp_path):
     assert outcomes.get("rt", cell, 1, "accuracy_under_attack", "pwws").tolist() == [1.0, 0.0, 0.0]
     success = outcomes.get("rt", cell, 1, "attack_success_rate", "pwws")
     assert success["a"] == 0.0 and np.isnan(success["b"]) and success["c"] == 1.0
+    # TextDefender's cap on 10 visible words: 3; c's 4 words exceed it, so c stays correct under the capped attack;
+    # words to flip censored at the cap (a failure or more than 3 words: 4 of 4), a misclassified example 0
+    assert outcomes.get("rt", cell, 1, "capped_accuracy_under_attack", "pwws").tolist() == [1.0, 0.0, 1.0]
+    assert outcomes.get("rt", cell, 1, "words_to_flip", "pwws").tolist() == [1.0, 0.0, 1.0]
+    a2t = claims.load_outcomes(attacks=[attack / "pwws.csv"], word_cap="a2t")  # A2T's cap: at least 4 words
+    assert a2t.get("rt", cell, 1, "capped_accuracy_under_attack", "pwws").tolist() == [1.0, 0.0, 0.0]
+    assert a2t.get("rt", cell, 1, "words_to_flip", "pwws").tolist() == [1.0, 0.0, 0.8]
 
 
 def test_out_of_domain_mean_and_markdown():

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from advlm import artifacts, runtime
-from advlm.attacks import metrics, sharding
+from advlm.attacks import budget, metrics, sharding
 
 # What every shard of one attack must share; a mismatch means a stale shard from an earlier configuration.
 SHARED_KEYS = ("attack", "attack_repr", "params", "resources", "num_shards", "sample_size", "textattack_version")
@@ -30,6 +30,7 @@ def main(smk):
     artifacts.write_json(
         {
             **metrics.summarize(frame, first["params"]),
+            **budget.summarize(frame),  # at the sourced word caps, exactly from the same rows
             **{key: first.get(key) for key in SHARED_KEYS},
             "provenance": runtime.provenance(first["params"]["seed"], first["params"]),
             "shard_provenance": [record["provenance"] for record in records],

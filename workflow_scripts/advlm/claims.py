@@ -11,6 +11,11 @@ group with the control group (a group is the mean of its cells), by example id w
   pre-specified rule: no pooling over datasets, each dataset's verdict stands on its own in one family), and
   separately over each claim's secondary rows. The corrected interval is the interval at the row's Holm level
   (``alpha * p / p_holm``): it excludes 0 exactly when the verdict is not inconclusive.
+  A primary endpoint whose corrected interval lies inside the claim's smallest effect of interest, +-``delta``,
+  is *no effect >= delta* (``advlm.equivalence``); its corrected interval then contains 0.
+* Robustness outcomes per example come from the gathered attack rows: accuracy under the attack as run, attack
+  success, and, exactly from the same rows (``advlm.attacks.budget``), accuracy under the attack capped at a
+  sourced word budget (``claims.word_cap``) and words-to-flip censored at that cap.
 
 A row any of whose cells did not converge in one of its seeds (its training record's convergence check,
 ``advlm.convergence``) gets no verdict: *not converged*, with the cells and seeds in its note. A model at chance
@@ -35,7 +40,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from . import artifacts
+from . import artifacts, equivalence
+from .attacks import budget
 from .neurons.report import neuron_metrics
 from .neurons.specialization import CAUSAL, SPECIALIZATION
 from .stats import (
@@ -82,7 +88,6 @@ COLUMNS = [
     "n_seeds",
     "n_examples",
     "detectable_effect",
-    "seeds_needed",
     "note",
     "treatment",
     "control",
@@ -115,7 +120,12 @@ class Metric:
 
 
 FAMILIES = {
-    "robustness": (Metric("accuracy_under_attack", "higher", True), Metric("attack_success_rate", "lower", True)),
+    "robustness": (
+        Metric("accuracy_under_attack", "higher", True),
+        Metric("attack_success_rate", "lower", True),
+        Metric("capped_accuracy_under_attack", "higher", True),  # at claims.word_cap (advlm.attacks.budget)
+        Metric("words_to_flip", "higher", True),  # censored at that cap, on [0, 1]
+    ),
     "generalization": (Metric("accuracy", "higher", True), Metric("ece", "lower", False)),
     # selectivity and the causal test's ood_specific_drop: differences of two accuracies, in [-1, 1]
     "neurons": tuple(
@@ -154,11 +164,13 @@ class Outcomes:
         return {k[3] for k in self.values if k[:3] == (dataset, cell["pretrain"], cell["method"])}
 
 
-def load_outcomes(predictions=(), evaluations=(), attacks=(), probes=()) -> Outcomes:
+def load_outcomes(predictions=(), evaluations=(), attacks=(), probes=(), word_cap: str = "textdefender") -> Outcomes:
     """Outcomes from the workflow's per-model files: evaluate's ``<evalset>.predictions.csv`` (correct or not)
     and ``<evalset>.json`` (ECE), the gathered attack CSVs (robust: the model was right and the attack failed;
-    success: the attack succeeded on an example the model had right, missing where it had it wrong) and
-    ``probe.json`` (the specialization metrics and, for a fine-tuned model, the causal test's)."""
+    success: the attack succeeded on an example the model had right, missing where it had it wrong; capped: robust
+    under the attack capped at ``word_cap``, a key of ``advlm.attacks.budget.WORD_CAPS``; words to flip: censored
+    at that cap) and ``probe.json`` (the specialization metrics and, for a fine-tuned model, the causal test's)."""
+    cap = budget.WORD_CAPS[word_cap]
     outcomes = Outcomes()
     for path in predictions:
         model = artifacts.model_of(path)
@@ -172,13 +184,15 @@ def load_outcomes(predictions=(), evaluations=(), attacks=(), probes=()) -> Outc
         outcomes.add(model, "ece", model["leaf"], float(artifacts.read_json(path)["ece"]))
     for path in attacks:
         model = artifacts.model_of(path)
-        frame = pd.read_csv(path, dtype={"id": str}, usecols=["id", "outcome"])
+        frame = pd.read_csv(path, dtype={"id": str}, usecols=["id", *budget.REQUIRED])
         ids, outcome = frame["id"].to_numpy(), frame["outcome"]
         outcomes.add(
             model, "accuracy_under_attack", model["leaf"], pd.Series((outcome == "failure").astype(float).values, ids)
         )
         success = (outcome == "success").astype(float).where(outcome != "skipped")
         outcomes.add(model, "attack_success_rate", model["leaf"], pd.Series(success.values, ids))
+        outcomes.add(model, "capped_accuracy_under_attack", model["leaf"], budget.capped_robust(frame, cap))
+        outcomes.add(model, "words_to_flip", model["leaf"], budget.words_to_flip_score(frame, cap))
     for path in probes:
         model = artifacts.model_of(path)
         metrics = neuron_metrics(artifacts.read_json(path))
@@ -366,9 +380,12 @@ def _statistics(differences: list[SeedDifference], metric: Metric, settings: dic
 NOT_TESTED = "not tested"  # a row the t-test over seeds cannot test: its note says why
 
 
-def finish_family(rows: list[dict], directions: dict[str, str], settings: dict) -> None:
+def finish_family(
+    rows: list[dict], directions: dict[str, str], settings: dict, deltas: dict[str, float | None] | None = None
+) -> None:
     """Holm over the rows of one family that have a p-value, then their verdicts (``directions``: claim -> the
-    claimed direction), Holm-corrected intervals and, for the inconclusive ones, power at the family's
+    claimed direction; ``deltas``: claim -> its smallest effect of interest, for the primary endpoints, whose
+    units it is in), Holm-corrected intervals and, for the inconclusive ones, the design figure at the family's
     Bonferroni level alpha / m (m: the family's tested rows), the level of Holm's first step: the detectable
     effect is that of the row with the smallest p, conservative for the others."""
     alpha = settings["alpha"]
@@ -378,36 +395,30 @@ def finish_family(rows: list[dict], directions: dict[str, str], settings: dict) 
         variance = row.pop("_variance")
         row_alpha = holm_level(alpha, row["p"], adjusted)
         _, row["corrected_low"], row["corrected_high"] = t_interval(row["effect"], variance, 1 - row_alpha)
-        row["verdict"] = verdict(row["effect"], adjusted, row["better"], directions[row["claim"]], alpha)
+        row["verdict"] = equivalence.with_equivalence(
+            verdict(row["effect"], adjusted, row["better"], directions[row["claim"]], alpha),
+            row["corrected_low"],
+            row["corrected_high"],
+            (deltas or {}).get(row["claim"]),
+        )
         if row["verdict"] == "inconclusive":
             note = power_note(variance, row["effect"], alpha / len(tested), settings["power"])
-            row.update(note)
+            row["detectable_effect"] = note["detectable_effect"]
             level = f"at α = {alpha / len(tested):.3g} (Holm's first step: {alpha:g} / {len(tested)} tested rows)"
-            row["note"] = _needs(note, row["n_seeds"], settings["power"], level)
+            row["note"] = _needs(note["detectable_effect"], row["n_seeds"], settings["power"], level)
     for row in rows:
         row.pop("_variance", None)
         row["note"] = "; ".join(part for part in (row.get("note"), row.pop("_left_out", "")) if part)
         assert row.get("verdict") is not None, row  # every row is tested or says why not
 
 
-def _needs(note: dict, seeds: int, power: float, level: str) -> str:
-    detectable = note["detectable_effect"]
-    text = (
+def _needs(detectable: float, seeds: int, power: float, level: str) -> str:
+    """The design figure of an inconclusive row (the power planned before the run: results/power.json). No post hoc
+    power: plugging in the observed effect would only restate its p-value."""
+    return (
         f"detectable at {power * 100:g} % power with {seeds} seeds {level}: |effect| ≥ {detectable:.3g}"
         if math.isfinite(detectable)
         else f"no effect is detectable at {power * 100:g} % power with {seeds} seeds {level}"
-    )
-    if note["seeds_needed"] is None:
-        return text + "; no effect observed"
-    seeds_needed = note["seeds_needed"]
-    return (
-        text
-        + "; post hoc, to detect the observed effect: "
-        + (
-            "more seeds cannot (the test set's example noise, or over a million seeds)"
-            if math.isinf(seeds_needed)
-            else f"{seeds_needed:,} seeds"
-        )
     )
 
 
@@ -423,7 +434,9 @@ def claims_table(outcomes: Outcomes, settings: dict, experiment: dict, unconverg
         for row in contrast_rows(outcomes, claim, spec, experiment, settings, unconverged)
     ]
     directions = {claim: spec["direction"] for claim, spec in statements.items()}
-    finish_family([row for row in rows if row["endpoint"] == PRIMARY], directions, settings)  # across the claims
+    deltas = {claim: spec.get("delta") for claim, spec in statements.items()}
+    # across the claims; delta is in the units of each claim's primary endpoint
+    finish_family([row for row in rows if row["endpoint"] == PRIMARY], directions, settings, deltas)
     for claim in statements:  # each claim's secondary rows: a family of their own
         secondary = [row for row in rows if row["claim"] == claim and row["endpoint"] == SECONDARY]
         finish_family(secondary, directions, settings)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .claims import NEITHER, NOT_TESTED, PRIMARY, SECONDARY
+from .equivalence import NO_EFFECT
 from .figures import DPI, FONT_PT
 from .stats import format_effect, format_interval
 
@@ -36,11 +37,14 @@ SCALES = {
     "accuracy": "difference in accuracy",
     "accuracy_under_attack": "difference in accuracy under attack / attack success",
     "attack_success_rate": "difference in accuracy under attack / attack success",
+    "capped_accuracy_under_attack": "difference in accuracy under attack / attack success",
+    "words_to_flip": "difference in words-to-flip (share of the cap)",
     "ece": "difference in expected calibration error",
 }
 VERDICT_COLOURS = {
     "supported": "tab:green",
     "contradicted": "tab:red",
+    NO_EFFECT: "tab:blue",
     "inconclusive": "tab:gray",
     NOT_TESTED: "tab:purple",
     "not converged": "tab:orange",

@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # no display on clusters and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from . import artifacts, claims, claims_summary, tradeoff  # noqa: E402
+from . import artifacts, claims, claims_summary, robustness_curves, tradeoff  # noqa: E402
 from .artifacts import model_of  # noqa: E402
 from .figures import DPI, FONT_PT  # noqa: E402
 from .neurons.report import (  # noqa: E402
@@ -245,7 +245,9 @@ def write_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     neuron_records = [artifacts.read_json(path) for path in inputs["probes"]]
-    outcomes = claims.load_outcomes(inputs["predictions"], inputs["eval"], inputs["attack_examples"], inputs["probes"])
+    outcomes = claims.load_outcomes(
+        inputs["predictions"], inputs["eval"], inputs["attack_examples"], inputs["probes"], claims_settings["word_cap"]
+    )
     unconverged = claims.unconverged_models(inputs["train_logs"]) if claims_settings["require_converged"] else set()
     claims_table = claims.claims_table(outcomes, claims_settings, experiment, unconverged)
     claims_table.to_csv(out_dir / "claims.csv", index=False)
@@ -300,9 +302,7 @@ def write_report(
     plot_bars(
         tables["generalization"], "evalset", "accuracy", "Accuracy in and out of domain", out_dir / "generalization.png"
     )
-    plot_bars(
-        tables["robustness"], "attack", "accuracy_under_attack", "Accuracy under attack", out_dir / "robustness.png"
-    )
+    robustness_curves.plot_curves(inputs["attack_examples"], out_dir / "robustness.png")
     probes = {}  # {variant: {seed: probe record}}, from the records the neuron table already read
     for path, record in zip(inputs["probes"], neuron_records):
         keys = model_of(path)

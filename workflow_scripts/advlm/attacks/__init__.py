@@ -11,7 +11,8 @@ depends only on the files its script imports (``advlm.plan.imports``):
 * ``recipes``: one ``build`` per recipe and ``build_attack``;
 * ``sharding``: which examples a model and a shard attack, and joining the shards;
 * ``running``: attacking examples, one shard of a model's sample, A2T's attack context;
-* ``metrics``: attack summaries.
+* ``metrics``: attack summaries;
+* ``budget``: accuracy under attack at a word or query budget and words-to-flip, exactly from the attack rows.
 
 ``wrapper``, ``components`` and ``recipes`` import textattack when imported: import them only after
 :func:`advlm.runtime.offline_textattack` (its import downloads NLTK data and crashes without stopwords unless

@@ -210,7 +210,7 @@ def check_counts(config):
 # Each claims family's metrics, in advlm.claims.FAMILIES order (tests/test_claims.py checks that they agree): the
 # primary endpoints are checked here, before any job runs, without importing advlm.claims (pandas, scipy).
 CLAIM_METRICS = {
-    "robustness": ["accuracy_under_attack", "attack_success_rate"],
+    "robustness": ["accuracy_under_attack", "attack_success_rate", "capped_accuracy_under_attack", "words_to_flip"],
     "generalization": ["accuracy", "ece"],
     "neurons": ["minimal_share", "selectivity", "mean_jaccard", "probeless_share", "ood_specific_drop"],
 }
