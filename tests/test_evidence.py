@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from smk import ROOT
 
-from advlm import claims
+from advlm import claims, claims_summary
 
 EVIDENCE = ROOT / "docs" / "evidence"
 COLUMNS = ["claim", "contrast", "primary endpoint", "effect [95 % interval]", "verdict", "n"]
@@ -15,7 +15,7 @@ COLUMNS = ["claim", "contrast", "primary endpoint", "effect [95 % interval]", "v
 
 def answer_table(readme: str) -> pd.DataFrame:
     """The first Markdown table of the README's "The answer" section, with typographic minus signs and thousands
-    separators written as claims.headline writes them."""
+    separators written as claims_summary.headline writes them."""
     section = readme.split("## The answer", 1)[1].split("\n## ", 1)[0]
     lines = [line for line in section.splitlines() if line.startswith("|")]
     header, _, *body = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
@@ -31,7 +31,7 @@ def exposure(endpoint: str) -> str:
 def compare(readme: pd.DataFrame, table: pd.DataFrame) -> list[str]:
     """Every difference between the README's rows and the claims table's headline; a claim the README leaves out
     must not have been tested."""
-    expected = claims.headline(table).set_index("claim")
+    expected = claims_summary.headline(table).set_index("claim")
     problems = []
     for row in readme.to_dict("records"):
         if row["claim"] not in expected.index:
