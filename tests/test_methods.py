@@ -448,3 +448,10 @@ def test_freelb_records_every_pass_its_update_averages(setup):
     assert size["mean"] == pytest.approx(float(per_pass.mean(0).mean()), rel=1e-5)
     assert size["max"] == pytest.approx(float(per_pass.max()), rel=1e-5)
     assert size["mean"] < float(per_pass[-1].mean())  # the last pass is the largest: alone it overstated the size
+
+
+def test_the_planning_knows_which_methods_ramp():
+    from advlm.plan.points import RAMPED_METHODS
+
+    ramped = {name for name, method in training.METHODS.items() if training.loop.has_budget(method)}
+    assert ramped == set(RAMPED_METHODS)

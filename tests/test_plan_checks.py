@@ -12,6 +12,12 @@ from advlm.plan import checks, leakage
 SOURCES = config_with()["data"]["sources"]
 
 
+def test_a_ramp_matters_only_where_a_method_ramps():
+    config = config_with(finetune__epochs=1, finetune__budget_ramp_epochs=1, finetune__methods=["base", "a2t"])
+    assert list(checks.check_schedule(config)) == []
+    assert list(checks.check_schedule(config_with(finetune__epochs=1, finetune__budget_ramp_epochs=1)))
+
+
 def test_the_default_experiment_passes_every_check():
     config = config_with()
     checks.check_config(config)
@@ -76,7 +82,7 @@ def test_claim_cells_may_name_sweep_points_but_not_untrained_ones():
             "finetune.grid_variant: 'augmented' is not one of pretrain.variants",
         ),
         (  # the kept epoch would be a ramp epoch
-            {"finetune__epochs": 2, "finetune__budget_ramp_epochs": 1.5},
+            {"finetune__epochs": 2, "finetune__budget_ramp_epochs": 1.5, "finetune__methods": ["base", "pgd"]},
             "finetune.budget_ramp_epochs: 1.5 leaves no epoch at full strength in finetune.epochs 2",
         ),
     ],

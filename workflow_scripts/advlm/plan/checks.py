@@ -13,7 +13,7 @@ from ..attacks import catalog
 from .attacks import MASKED_LM_RUNS, attack_sample_size, attacker_pretrained, attacks_run, masked_lm_used
 from .identity import VADER_SETS
 from .leakage import check_attacker_corpus, check_attacker_seed, check_ood_is_other_data, check_ood_leakage
-from .points import changed_points, method_points, point_id
+from .points import RAMPED_METHODS, changed_points, method_points, point_id
 from .schema import method_names, method_schema, schema, variant_names
 
 
@@ -307,10 +307,10 @@ def check_sweep_ids(config):
 
 
 def check_schedule(config):
-    """The kept epoch must run at full strength: the budget ramp must end before a method's last epoch starts
-    (training.loop refuses it too, but only once a job runs)."""
+    """The kept epoch must run at full strength: the budget ramp must end before the last epoch of a method that ramps
+    starts (training.loop refuses it too, but only once a job runs)."""
     ramp, epochs = config["finetune"]["budget_ramp_epochs"], config["finetune"]["epochs"]
-    if ramp > epochs - 1:
+    if ramp > epochs - 1 and set(config["finetune"]["methods"]) & set(RAMPED_METHODS):
         problem = (
             f"{ramp} leaves no epoch at full strength in finetune.epochs {epochs}: the ramp must end before the last"
         )

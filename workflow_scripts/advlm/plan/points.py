@@ -7,6 +7,9 @@ from .schema import method_schema
 
 # the synonym-hull methods (advlm/training/synonym_hull.py): they train on the counter-fitted vectors' synonyms
 SYNONYM_HULL_METHODS = ("ascc", "dne")
+# the methods with a continuous perturbation budget that finetune.budget_ramp_epochs ramps (advlm.training.loop's
+# has_budget; tests/test_methods.py checks that the two agree)
+RAMPED_METHODS = ("pgd", "freelb", "lds", "infobert", *SYNONYM_HULL_METHODS)
 ADVAUG_EXAMPLE_KEYS = ("attack", "share", "query_budget")  # what attack_train's examples depend on
 
 

@@ -124,8 +124,10 @@ SELECTIONS = {"last", "best"}
 
 
 def has_budget(method) -> bool:
-    """Whether the method has a continuous perturbation budget that the ramp scales (embedding-space, synonym-hull)."""
-    return type(method).set_budget_scale is not BaseMethod.set_budget_scale
+    """Whether the method (a class or an instance) has a continuous perturbation budget that the ramp scales
+    (embedding-space, synonym-hull)."""
+    cls = method if isinstance(method, type) else type(method)
+    return cls.set_budget_scale is not BaseMethod.set_budget_scale
 
 
 @dataclasses.dataclass
