@@ -148,8 +148,8 @@ WARM_START_COLUMNS = [
 
 
 def training_table(paths, warm_starts=()) -> pd.DataFrame:
-    """One row per model: convergence (the check's figures: the last epoch's gain and its upper bound, the loss
-    ratio), the kept epoch and its strength (the budget scale, epsilon and share of its steps at full strength), the
+    """One row per model: convergence (the check's figures: the gain per epoch over its window and its upper bound,
+    whether the training loss levels off), the kept epoch and its strength (the budget scale, epsilon and share of its steps at full strength), the
     equal-footing figures (optimizer steps, examples seen, forward and backward passes per step, the input-space
     methods' attack passes and adversarial examples, wall time) of the method's own epochs, and those of the shared
     warm start it continued from (``warm_starts``: its records), if any."""
@@ -169,9 +169,9 @@ def training_table(paths, warm_starts=()) -> pd.DataFrame:
                 "kept_epsilon": record["kept_strength"]["epsilon"],
                 "kept_full_strength_share": record["kept_strength"]["full_strength_share"],
                 "validation_accuracy": kept["validation"]["accuracy"],
-                "last_gain": record["convergence"]["last_gain"],
-                "last_gain_upper": record["convergence"]["last_gain_upper"],
-                "loss_ratio": record["convergence"]["loss_ratio"],
+                "gain_per_epoch": record["convergence"]["gain_per_epoch"],
+                "gain_upper": record["convergence"]["gain_upper"],
+                "loss_levelling": record["convergence"]["loss_levelling"],
                 "train_seconds": record["train_seconds"],
                 "steps": record["steps"],
                 "examples_seen": record["examples_seen"],
