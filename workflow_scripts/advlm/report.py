@@ -150,9 +150,9 @@ WARM_START_COLUMNS = [
 def training_table(paths, warm_starts=()) -> pd.DataFrame:
     """One row per model: convergence (the check's figures: the gain per epoch over its window and its upper bound,
     whether the training loss levels off), the kept epoch and its strength (the budget scale, epsilon and share of
-    its steps at full strength), the equal-footing figures (optimizer steps, examples seen, forward and backward passes per step, the input-space
-    methods' attack passes and adversarial examples, wall time) of the method's own epochs, and those of the shared
-    warm start it continued from (``warm_starts``: its records), if any."""
+    its steps at full strength), the equal-footing figures (optimizer steps, examples seen, forward and backward
+    passes per step, the input-space methods' attack passes and adversarial examples, wall time) of the method's own
+    epochs, and those of the shared warm start it continued from (``warm_starts``: its records), if any."""
     rows = []
     for path in paths:
         record = artifacts.read_json(path)
