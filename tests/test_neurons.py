@@ -277,7 +277,7 @@ def typed_corpus(features: str, num_words=2000, num_types=150, seed=0):
 def test_selectivity_high_for_a_planted_tag_and_low_for_noise_or_memorised_words(features, selectivity, control):
     activations, words, tags, sentences = typed_corpus(features)
     report, _ = analysis.analyze(
-        activations, words, tags, sentences, params(C_grid=[0.1, 1.0, 10.0], ablation_n=2), None, ""
+        activations, words, tags, sentences, params(C_grid=[0.1, 1.0, 10.0], ablation_n=2, control_seeds=2), None, ""
     )
     assert selectivity[0] < report["selectivity"]["all_layers"] < selectivity[1]
     assert control[0] < report["control_task"]["accuracy"]["all_layers"] <= control[1]
