@@ -124,12 +124,14 @@ def test_input_space_methods_trained_on_adversarial_examples(workflow):
         attacked = pd.read_csv(
             workdir / f"results/advaug/rotten_tomatoes/none/seed{seed}/adversarial.csv", keep_default_na=False
         )
-        assert len(attacked) == 24 and set(attacked["outcome"]) <= {"success", "failure", "skipped"}
+        assert set(attacked["outcome"]) <= {"success", "failure", "skipped"}
         advaug = json.loads(
             (workdir / f"results/models/rotten_tomatoes/none/advaug/seed{seed}/train_log.json").read_text()
         )
         successes = int((attacked["outcome"] == "success").sum())
-        assert advaug["history"][0]["adversarial"] == {"attacked": 24, "added": successes}
+        # attacked in a seeded order until half the 48 training examples have an adversarial one, or all were tried
+        assert (successes == 24 and attacked["outcome"].iloc[-1] == "success") or len(attacked) == 48
+        assert advaug["history"][0]["adversarial"] == {"attacked": len(attacked), "added": successes}
         assert advaug["history"][0]["train_examples"] == 48 + successes
         a2t = json.loads((workdir / f"results/models/rotten_tomatoes/none/a2t/seed{seed}/train_log.json").read_text())
         (epoch,) = a2t["history"]
@@ -137,6 +139,7 @@ def test_input_space_methods_trained_on_adversarial_examples(workflow):
         assert a2t["method_params"]["query_budget"] == 50
         training = pd.read_csv(workdir / "results/report/training.csv").set_index(["method", "seed"])
         assert training.loc[("advaug", seed), "adversarial_examples"] == successes
+        assert training.loc[("advaug", seed), "adversarial_seen"] == successes  # one epoch
         assert training.loc[("a2t", seed), "adversarial_examples"] == epoch["adversarial"]["added"]
         assert training.loc[("base", seed), "adversarial_examples"].tolist() == [0, 0, 0]  # three variants
 
