@@ -129,6 +129,16 @@ def test_fit_probe_reaches_the_scikit_learn_elastic_net_optimum():
     assert np.array_equal(ours.weights == 0, reference.coef_ == 0)  # the same neurons are switched off
 
 
+def test_a_dead_neuron_alone_is_fit_to_the_class_frequencies_and_the_fit_ends():
+    """A neuron constant on the training words standardizes to a zero column; a minimal-subset scan can rank it first.
+    The step bound's power iteration then met 0/0, and the backtracking loop ran forever on a NaN step."""
+    X = np.zeros((40, 1), dtype=np.float32)
+    y = np.array(["a"] * 30 + ["b"] * 10)
+    fitted = probe.fit_probe(X, y, C=0.1, l1_ratio=0.5, max_iter=500, tol=1e-5)
+    assert fitted.iterations < 500 and np.isfinite(fitted.objective) and (fitted.weights == 0).all()
+    np.testing.assert_allclose(np.exp(fitted.bias) / np.exp(fitted.bias).sum(), [0.75, 0.25], atol=1e-3)
+
+
 def planted(num_words=1200, seed=0):
     """Tags NOUN/VERB/DET; neuron 17 (layer 1, unit 1) carries NOUN, neuron 5 VERB, the rest is noise."""
     rng = np.random.default_rng(seed)
@@ -285,14 +295,18 @@ def test_selectivity_high_for_a_planted_tag_and_low_for_noise_or_memorised_words
     assert len(report["control_task"]["runs"]["all_layers"]) == 2
 
 
+CAP = {"max_train_words_per_tag": 150}  # enough words for the probe-free scores to single out the planted pair
+
+
 def test_probe_report_and_ranking_table():
     activations, tags, sentences = planted()
     words = [f"w{i}" for i in range(len(tags))]
     report, table = analysis.analyze(
-        activations, words, tags, sentences, params(C_grid=[0.05, 0.5], ablation_n=2, ablation_draws=3), None, ""
+        activations, words, tags, sentences, params(C_grid=[0.05, 0.5], ablation_n=2, ablation_draws=3, **CAP), None, ""
     )
     assert report["num_neurons"] == 32 and report["num_layers"] == 2 and report["classes"] == ["DET", "NOUN", "VERB"]
-    assert report["num_words_total"] == len(tags) and report["num_words"]["train"] == 3 * 150  # the per-tag cap
+    # each of the 3 tags has more train words than the cap
+    assert report["num_words_total"] == len(tags) and report["num_words"]["train"] == 3 * CAP["max_train_words_per_tag"]
     overall = report["accuracy"]["all_layers"]["test"]
     assert overall > 0.8  # the planted 3-sigma shifts allow about 0.9
     per_layer = report["accuracy"]["per_layer"]

@@ -29,11 +29,17 @@ class LinearProbe:
 
 
 def _largest_eigenvalue(X) -> float:
-    """sigma_max(X)^2 estimated from below by power iteration on X^T X, from a fixed start (deterministic)."""
+    """sigma_max(X)^2 estimated from below by power iteration on X^T X, from a fixed start (deterministic).
+
+    0 where the iteration reaches the zero vector: X is all zeros (a dead neuron standardizes to a zero column),
+    and dividing by that norm would give NaN, a step of NaN and a backtracking loop that never ends.
+    """
     v = X.new_ones(X.shape[1]) / X.shape[1] ** 0.5
     for _ in range(POWER_ITERATIONS):
         v = X.T @ (X @ v)
         value = v.norm()
+        if value == 0:
+            return 0.0
         v = v / value
     return value.item()
 
