@@ -45,8 +45,8 @@ from advlm.plan.wildcards import wildcard_patterns
 from advlm import priorities
 
 # Each job's priority: the seconds of the longest chain of jobs from it to the end of the DAG, from measured job
-# costs (advlm.priorities; benchmarks/priorities.csv), so that the critical path starts first
-PRIORITIES = priorities.read_priorities(Path(workflow.basedir) / "benchmarks" / "priorities.csv")
+# costs (advlm.priorities; resources/priorities.csv), so that the critical path starts first
+PRIORITIES = priorities.read_priorities(Path(workflow.basedir) / "resources" / "priorities.csv")
 
 
 def job_priority(rule):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,26 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
 TINY_CONFIG = ROOT / "tests" / "config" / "tiny.yaml"
+
+
+# What a copy of the workflow needs to run (not the docs, tests or benchmarks)
+WORKFLOW_FILES = (
+    "Snakefile",
+    "rules",
+    "workflow_scripts",
+    "schemas",
+    "report",
+    "profiles",
+    "config.yaml",
+    "resources",
+    "envs",
+)
+
+
+def copy_workflow(dest: Path) -> None:
+    """The workflow's files (:data:`WORKFLOW_FILES`) copied into ``dest``, for a test that edits or breaks them."""
+    for name in WORKFLOW_FILES:
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, dest / name)
 
 
 def rule_script(name: str):

@@ -237,15 +237,16 @@ def test_claims_table(workflow):
     tested = ran[ran["verdict"] != "not tested"]
     assert tested["p_holm"].between(0, 1).all() and len(tested) + len(untested) == len(ran)
     assert set(tested["verdict"]) <= {"supported", "contradicted", "inconclusive"}
-    robustness_metrics = {"capped_accuracy_under_attack", "accuracy_under_attack", "attack_success_rate", "words_to_flip"}
+    robustness_metrics = {"capped_accuracy_under_attack", "accuracy_under_attack", "attack_success_rate"}
+    robustness_metrics |= {"words_to_flip"}
     assert set(ran["key"]) == {"deepwordbug"} and set(ran["metric"]) == robustness_metrics
     attack = pd.read_csv(workdir / "results/attacks/rotten_tomatoes/augmented/base/seed1/deepwordbug.csv")
     control = pd.read_csv(workdir / "results/attacks/rotten_tomatoes/clean/base/seed1/deepwordbug.csv")
     both = len(set(attack["id"]) & set(control["id"]))
     accuracy = ran[(ran["contrast"] == "augmented/base vs clean/base") & (ran["metric"] == "accuracy_under_attack")]
     assert accuracy["n_examples"].iloc[0] <= both  # paired on the examples both seeds' models were attacked on
-    # one primary endpoint per claim: the first contrast's capped accuracy under the first attack (advlm.attacks.budget),
-    # or the schema's choice
+    # one primary endpoint per claim: the first contrast's capped accuracy under the first attack
+    # (advlm.attacks.budget), or the schema's choice
     primaries = claims[claims["endpoint"] == "primary"].set_index("claim")
     assert sorted(primaries.index) == sorted(claims["claim"].unique())
     robustness = primaries.loc[["pretraining_augmentation_robustness", "input_space_robustness"]]

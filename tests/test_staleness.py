@@ -10,9 +10,7 @@ import sys
 import time
 
 import pytest
-from smk import ENV, ROOT, TINY_CONFIG, job_counts, write_overlay
-
-COPIED = ("Snakefile", "rules", "workflow_scripts", "schemas", "report", "profiles", "config.yaml", "resources", "envs")
+from smk import ENV, TINY_CONFIG, copy_workflow, job_counts, write_overlay
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +19,7 @@ def touched(tmp_path_factory, tiny_bert):
     root = tmp_path_factory.mktemp("staleness")
     repo, workdir = root / "repo", root / "work"
     repo.mkdir()
-    for name in COPIED:
-        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, repo / name)
+    copy_workflow(repo)
     source = root / "imdb.csv"  # imdb (an out-of-domain set of the tiny config) from a local file
     source.write_text("text,label\n" + "".join(f"review {i},{i % 2}\n" for i in range(40)))
     overlay = write_overlay(

@@ -2,13 +2,12 @@
 entry in the log, lint. The planning behind it is unit-tested without Snakemake in tests/test_plan_*.py."""
 
 import re
-import shutil
 import subprocess
 import sys
 import types
 
 import pytest
-from smk import ROOT, config_with, job_counts, run, write_overlay
+from smk import ROOT, config_with, copy_workflow, job_counts, run, write_overlay
 
 TINY_JOBS = {  # tests/config/tiny.yaml: (base on 3 pre-training variants + advaug, a2t on none) × 2 seeds = 10 models
     "prepare_resources": 4,
@@ -72,8 +71,7 @@ def test_dry_run_grows_with_seeds_and_attacks(tmp_path, tiny_bert):
 
 
 def test_a_config_file_that_is_not_yaml_is_reported_with_its_line(tmp_path):
-    for name in ("Snakefile", "rules", "schemas", "report", "workflow_scripts"):
-        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, tmp_path / name)
+    copy_workflow(tmp_path)
     (tmp_path / "config.yaml").write_text("device: auto\nmodel:\n  name: minilm\n   max_length: 64\n")
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--workflow-profile", "none"],

@@ -10,11 +10,11 @@ The costs are a run's measured seconds per job, per rule (``benchmarks/job_costs
 attacks by recipe) is that rule's jobs of one value of its variant wildcard (``VARIANT_WILDCARDS``) and takes
 precedence over a plain ``<rule>`` row. The DAG is Snakemake's own (``snakemake --dag``), so that the chains follow
 the rules as they are. Per rule (and variant), the priority is the longest remaining chain over its jobs, in whole
-seconds. The rules read them from a file this module writes (``benchmarks/priorities.csv``; :func:`read_priorities`,
+seconds. The rules read them from a file this module writes (``resources/priorities.csv``; :func:`read_priorities`,
 :func:`job_priority`), rewritten when the costs or the rules change:
 
     snakemake --dag > dag.dot
-    python -m advlm.priorities benchmarks/job_costs_ef8abb4.csv dag.dot --write benchmarks/priorities.csv
+    python -m advlm.priorities benchmarks/job_costs_ef8abb4.csv dag.dot --write resources/priorities.csv
 """
 
 from __future__ import annotations
