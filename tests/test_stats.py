@@ -125,22 +125,40 @@ def seed_differences(per_seed: list[dict], seeds=None) -> list[stats.SeedDiffere
 def shared_part(per_seed: list[dict]) -> tuple[float, float]:
     """The examples' part by the formula of stats.Variance, written out: for every pair of seeds the covariance of
     their d_i over the shared examples (n - 1 in the denominator), pooled with weights n - 1 and truncated at 0,
-    times the mean over the pairs of |shared| / (n_s n_s'); degrees of freedom 2 c^2 / mean((s_x^2 s_y^2 + c^2) /
-    (n - 1))."""
-    covariances, weights, sampling, overlaps = [], [], [], []
+    times the mean over the pairs of |shared| / (n_s n_s'); degrees of freedom 2 c^2 / var(c), var(c) the variance
+    of the weighted mean of covariances whose pairs share seeds (Isserlis: (s_a^2 s_b^2 + c^2) / (n - 1) for a pair,
+    (s_a^2 c + c^2) / (n - 1) over the three seeds' common examples for two pairs sharing seed a)."""
+
+    def values(seed, ids):
+        return np.array([per_seed[seed][i] for i in ids])
+
+    pairs, overlaps = [], []
     for a in range(len(per_seed)):
         for b in range(a + 1, len(per_seed)):
-            first, second = per_seed[a], per_seed[b]
-            shared = sorted(set(first) & set(second))
-            overlaps.append(len(shared) / (len(first) * len(second)))
-            x, y = np.array([first[i] for i in shared]), np.array([second[i] for i in shared])
-            n = len(shared)
-            c = ((x - x.mean()) * (y - y.mean())).sum() / (n - 1)
-            covariances.append(c)
-            weights.append(n - 1)
-            sampling.append((x.var(ddof=1) * y.var(ddof=1) + c**2) / (n - 1))
-    pooled = max(0.0, sum(c * w for c, w in zip(covariances, weights)) / sum(weights))
-    return pooled * np.mean(overlaps), 2 * pooled**2 / np.mean(sampling)
+            shared = sorted(set(per_seed[a]) & set(per_seed[b]))
+            overlaps.append(len(shared) / (len(per_seed[a]) * len(per_seed[b])))
+            if len(shared) > 1:
+                pairs.append(((a, b), shared))
+    weights = [len(shared) - 1 for _, shared in pairs]
+    covariances = []
+    for (a, b), shared in pairs:
+        x, y = values(a, shared), values(b, shared)
+        covariances.append(((x - x.mean()) * (y - y.mean())).sum() / (len(shared) - 1))
+    c = max(0.0, sum(cov * w for cov, w in zip(covariances, weights)) / sum(weights))
+    sampling = 0.0
+    for (first, shared_p), w_p in zip(pairs, weights):
+        for (second, shared_q), w_q in zip(pairs, weights):
+            common = set(first) & set(second)
+            if first == second:
+                k = (values(first[0], shared_p).var(ddof=1) * values(first[1], shared_p).var(ddof=1) + c**2) / w_p
+            elif len(common) == 1:
+                three = sorted(set(shared_p) & set(shared_q))
+                k = (values(common.pop(), three).var(ddof=1) * c + c**2) / (len(three) - 1) if len(three) > 1 else 0
+            else:
+                k = 0.0
+            sampling += w_p * w_q * k
+    sampling /= sum(weights) ** 2
+    return c * np.mean(overlaps), 2 * c**2 / sampling if sampling > 0 else np.inf
 
 
 UNEQUAL = [  # three seeds attacked on different, overlapping example sets of different sizes
@@ -359,9 +377,9 @@ def test_interval_covers_the_population_effect_where_the_seeds_example_sets_diff
 
 def test_interval_covers_the_population_effect_of_the_out_of_domain_mean():
     """Three out-of-domain sets of 40, 150 and 400 examples with different effects: the estimand is the mean of the
-    sets' population effects, each set's shared part counted once (divided by k^2). Measured 96.5-97.6 % over
-    three simulation seeds: slightly conservative, from the examples' degrees of freedom, which give no credit for
-    the number of seed pairs (a normal quantile covers 89 %); the band's top is 98 %."""
+    sets' population effects, each set's shared part counted once (divided by k^2). 95.1-95.2 % over four
+    simulation seeds; 96.4-97.6 % while the examples' degrees of freedom gave no credit for the number of seed
+    pairs (a normal quantile covers 89 %)."""
     rng = np.random.default_rng(12)
     sets = {"small": (40, 0.0), "middle": (150, 0.1), "large": (400, 0.04)}
     population = float(np.mean([population_gain(gain) for _, gain in sets.values()]))
@@ -378,7 +396,7 @@ def test_interval_covers_the_population_effect_of_the_out_of_domain_mean():
         ]
         return differences, population
 
-    assert 0.93 <= coverage(draw) <= 0.98
+    assert 0.93 <= coverage(draw) <= 0.97
 
 
 def test_interval_covers_the_mean_over_seeds_of_a_scalar_metric():
