@@ -424,6 +424,19 @@ def test_a_truncated_set_leaves_the_out_of_domain_means_degrees_of_freedom_to_th
     assert (variance.examples, variance.examples_df) == pytest.approx((examples / 4, df))
 
 
+def test_the_pooled_covariance_counts_pairs_by_the_seeds_and_examples_they_share():
+    """Four seeds on overlapping example sets: pairs sharing a seed covary over the examples all three seeds share
+    (2 are enough; seeds 1, 2, 3 share 1, which is none), pairs with no seed in common (1-2 and 3-4) not at all
+    (_pooled_covariance_variance 55, 56, 58)."""
+    rng = np.random.default_rng(5)
+    shared = {example: rng.normal(0, 1) for example in "abcdefghij"}
+    sets = ["abcdef", "abcg", "cdh", "abcdij"]  # seeds 1, 3, 4 share c and d; seeds 2 and 3 share c alone
+    per_seed = [{example: shared[example] + rng.normal(0, 0.5) for example in examples} for examples in sets]
+    variance = stats.effect_variance(seed_differences(per_seed))
+    assert (variance.examples, variance.examples_df) == pytest.approx(shared_part(per_seed))
+    assert variance.examples_df == pytest.approx(1.2943918199262832)
+
+
 def test_two_shared_examples_are_enough_for_a_covariance():
     """(_shared_example_variance 13: a pair sharing exactly 2 examples skipped)"""
     pairs = [{"a": 1.0, "b": 0.0, "c": 1.0}, {"a": 1.0, "b": -1.0, "d": 0.0}]

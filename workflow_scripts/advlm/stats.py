@@ -127,7 +127,7 @@ def _shared_example_variance(series: list[pd.Series]) -> tuple[float, float] | N
     if not tested:
         return None
     matrices = [np.cov(series[a][shared], series[b][shared]) for (a, b), shared in tested]
-    weights = np.array([len(shared) - 1 for _, shared in tested], dtype=float)
+    weights = np.array([len(shared) - 1 for _, shared in tested])
     covariance = float(np.average([matrix[0, 1] for matrix in matrices], weights=weights))
     # Below zero, or at rounding (1e-21 where the seeds' variances are 0.01): no shared part. A covariance at
     # rounding would keep its sampling variance in Satterthwaite's sum and collapse the degrees of freedom. The
