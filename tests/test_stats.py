@@ -93,7 +93,7 @@ def test_the_detectable_effect_has_the_power_it_claims_by_monte_carlo(seeds, row
     assert effect == pytest.approx(expected, rel=1e-3)
 
 
-def test_power_where_the_noncentral_t_fails_and_seeds_needed():
+def test_power_where_the_noncentral_t_fails():
     # scipy's noncentral t gives NaN at 2 seeds and 48-100 sd; the integral agrees with it where it is finite
     for seeds, effect in ((2, 10.0), (3, 10.0), (5, 1.0), (2, 138.0)):
         assert stats.t_power_integral(effect, seeds, 0.05 / 12) == pytest.approx(
@@ -101,12 +101,6 @@ def test_power_where_the_noncentral_t_fails_and_seeds_needed():
         )
     powers = [stats.t_power(effect, 2, 0.05 / 12) for effect in (10.0, 60.0, 80.0, 138.0)]  # 60, 80: NaN in scipy
     assert powers == sorted(powers) and 0 < powers[1] < 0.8
-    # post hoc seeds for an observed effect of 0.5 sd of the seeds' differences: the smallest n with power >= 0.8
-    needed = stats.power_note(stats.Variance(1.0 / 3, 2), 0.5, 0.05, 0.8)["seeds_needed"]
-    assert stats.t_power(0.5, needed, 0.05) >= 0.8 > stats.t_power(0.5, needed - 1, 0.05)
-    # the test set's example noise does not shrink with more seeds: an effect below what it allows needs more examples
-    stuck = stats.power_note(stats.Variance(1.0 / 3, 2, examples=1.0, examples_df=100), 0.5, 0.05, 0.8)
-    assert stuck["seeds_needed"] == np.inf
     assert stats.detectable_effect(1, 0.05, 0.8) == np.inf
 
 
@@ -288,30 +282,19 @@ def test_holm_level_and_the_verdict():
     assert stats.verdict(0.1, 0.01, "lower", "worse", 0.05) == "supported"
 
 
-def test_power_note_scales_the_standardized_effect_by_the_seeds_sd():
-    """The detectable effect is the standardized one times the sd of the per-seed differences implied by the row's
-    whole variance, sqrt(S * total); the seeds needed solve the power equation with the examples' part fixed."""
+def test_the_detectable_difference_scales_the_standardized_effect_by_the_seeds_sd():
+    """The design figure is the standardized detectable effect times the sd of the per-seed differences implied by
+    the row's whole variance, sqrt(S * total)."""
     variance = stats.Variance(0.004, 3, examples=0.0001, examples_df=50)
-    note = stats.power_note(variance, 0.05, 0.01, 0.8)
-    assert note["detectable_effect"] == pytest.approx(stats.detectable_effect(4, 0.01, 0.8) * np.sqrt(4 * 0.0041))
-    n = note["seeds_needed"]
-    assert 2 < n < 1000
-    standardized = [0.05 / np.sqrt(4 * 0.004 + m * 0.0001) for m in (n, n - 1)]
-    assert stats.t_power(standardized[0], n, 0.01) >= 0.8 > stats.t_power(standardized[1], n - 1, 0.01)
-    assert stats.power_note(variance, -0.05, 0.01, 0.8)["seeds_needed"] == n  # the size of the effect counts
-    assert stats.power_note(variance, 0.0, 0.01, 0.8)["seeds_needed"] is None
-    assert stats.power_note(stats.Variance(0.004, 3), 10.0, 0.01, 0.8)["seeds_needed"] == 2  # at least 2
+    expected = stats.detectable_effect(4, 0.01, 0.8) * np.sqrt(4 * 0.0041)
+    assert stats.detectable_difference(variance, 0.01, 0.8) == pytest.approx(expected)
 
 
 def test_roots_of_increasing_functions():
     assert stats._root(lambda x: x - 3.0, 1.0, 10.0) == pytest.approx(3.0)
     assert stats._root(lambda x: x + 1.0, 1.0, 10.0) == 1.0 and stats._root(lambda x: x - 11, 1.0, 10.0) == np.inf
+    assert stats._root(lambda x: x - 0.5, 1.0, 10.0) == 1.0  # above 0 at the low end, by less than 1 (_root 3)
     assert stats._root(lambda x: -1.0 if x < 5 else 1.0, 1.0, 10.0) == np.inf  # a jump is no root
-    assert stats._root_integer(lambda n: n - 3.5, 2, 100) == 4 and stats._root_integer(lambda n: n - 4, 2, 100) == 4
-    assert (
-        stats._root_integer(lambda n: n + 1, 2, 100) == 2 and stats._root_integer(lambda n: n - 101, 2, 100) == np.inf
-    )
-    assert stats._root_integer(lambda n: n - 200, 2, 1000) == 200
     assert stats.holm([]) == []
 
 
@@ -468,24 +451,14 @@ def test_the_bootstrap_is_the_seeded_percentile_interval():
     assert (found.low, found.high) == stats.bootstrap_interval(one_seed[0].per_example[0].to_numpy(), 0.9, 7)
 
 
-def test_over_a_million_seeds_is_more_than_seeds_can_give():
-    """The post hoc seeds needed stop at a million (power_note 46, 47: 1.8 and 10 million): an effect of 0.0025
-    sd needs about 1.26 million seeds."""
-    assert stats.power_note(stats.Variance(1.0 / 3, 2), 0.0025, 0.05, 0.8)["seeds_needed"] == np.inf
-    assert stats.power_note(stats.Variance(1.0 / 3, 2), 0.004, 0.05, 0.8)["seeds_needed"] == pytest.approx(
-        7.85 / 0.004**2, rel=0.01
-    )
-
-
 def test_an_effect_below_one_sd_is_detectable_with_many_seeds():
     """(detectable_effect 17: the bracket starting at 1 sd)"""
     effect = stats.detectable_effect(20, 0.05, 0.8)
     assert 0.5 < effect < 1 and stats.t_power(effect, 20, 0.05) == pytest.approx(0.8, abs=1e-6)
 
 
-def test_integer_roots_are_checked_and_a_root_at_the_bracket_is_found():
-    """(_root_integer 21, 25, 26: the check of the rounded root; _root 5: a root at the upper end)"""
-    assert stats._root_integer(lambda n: n - 4 - 5e-10, 2, 100) == 5
+def test_a_root_at_the_bracket_is_found():
+    """(_root 5: a root at the upper end)"""
     assert stats._root(lambda x: x - 10.0, 1.0, 10.0) == 10.0
 
 

@@ -47,10 +47,10 @@ from .neurons.specialization import CAUSAL, SPECIALIZATION
 from .stats import (
     SeedDifference,
     combined,
+    detectable_difference,
     estimate,
     holm,
     holm_level,
-    power_note,
     t_interval,
     verdict,
 )
@@ -402,10 +402,9 @@ def finish_family(
             (deltas or {}).get(row["claim"]),
         )
         if row["verdict"] == "inconclusive":
-            note = power_note(variance, row["effect"], alpha / len(tested), settings["power"])
-            row["detectable_effect"] = note["detectable_effect"]
+            row["detectable_effect"] = detectable_difference(variance, alpha / len(tested), settings["power"])
             level = f"at α = {alpha / len(tested):.3g} (Holm's first step: {alpha:g} / {len(tested)} tested rows)"
-            row["note"] = _needs(note["detectable_effect"], row["n_seeds"], settings["power"], level)
+            row["note"] = _needs(row["detectable_effect"], row["n_seeds"], settings["power"], level)
     for row in rows:
         row.pop("_variance", None)
         row["note"] = "; ".join(part for part in (row.get("note"), row.pop("_left_out", "")) if part)

@@ -26,8 +26,7 @@ the verdict. ``advlm.claims`` builds the rows; the numbers are computed here.
   at the Bonferroni level alpha / m of the row's family of m tested rows, the level of Holm's first step, so
   conservative for all but the row with the smallest p; roots by a bracketed root-finder and checked,
   ``detectable_effect``): the design figure, the smallest effect the run's seeds detect with 80 % power, in the
-  metric's units; and, labelled post hoc (it plugs in the observed effect, a biased estimate of the true one), the
-  seeds the observed effect would need with the same examples.
+  metric's units. No post hoc power (the seeds the observed effect would need): it restates the p-value.
 """
 
 from __future__ import annotations
@@ -193,23 +192,12 @@ def bootstrap_interval(per_example: np.ndarray, level: float, seed: int) -> tupl
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def power_note(variance: Variance, effect: float, alpha: float, power: float) -> dict:
+def detectable_difference(variance: Variance, alpha: float, power: float) -> float:
     """The design figure: the smallest effect, in the metric's units, that the run's seeds detect with ``power`` at
     ``alpha`` (exact noncentral t over the seeds, at the row's whole variance: conservative where the examples'
-    part is large). And, post hoc (biased: it plugs in the observed effect as if it were the true one), the seeds
-    the observed effect would need with the same examples: the examples' part does not shrink with more seeds."""
+    part is large). No post hoc power: plugging in the observed effect would only restate the p-value."""
     seeds = variance.seeds_df + 1
-    per_seed_sd = math.sqrt(seeds * variance.total)
-    out = {"detectable_effect": detectable_effect(seeds, alpha, power) * per_seed_sd, "seeds_needed": None}
-    if effect == 0:
-        return out
-    seed_part = seeds * variance.seeds  # var over seeds of d_s
-
-    def gain(n: float) -> float:
-        return t_power(abs(effect) / math.sqrt(seed_part + n * variance.examples), n, alpha) - power
-
-    out["seeds_needed"] = _root_integer(gain, 2, 10**6)
-    return out
+    return detectable_effect(seeds, alpha, power) * math.sqrt(seeds * variance.total)
 
 
 def t_power(standardized_effect: float, nobs: float, alpha: float) -> float:
@@ -242,15 +230,6 @@ def detectable_effect(seeds: int, alpha: float, power: float) -> float:
     solve_power returns a wrong root at small n, e.g. 10.0 for 2 seeds at a Bonferroni alpha, where the true value
     is 138), then checked with t_power; inf where none exists below 1e6 sd (or with fewer than 2 seeds)."""
     return _root(lambda d: t_power(d, seeds, alpha) - power, 1e-6, 1e6) if seeds >= 2 else math.inf
-
-
-def _root_integer(function, low: int, high: int) -> float:
-    """The smallest integer n >= low with ``function(n) >= 0`` for an increasing ``function``; inf beyond ``high``."""
-    root = _root(function, float(low), float(high))
-    if not math.isfinite(root):
-        return math.inf
-    n = max(low, math.ceil(root - 1e-9))
-    return n if function(n) >= 0 else n + 1
 
 
 def _root(function, low: float, high: float) -> float:
