@@ -128,8 +128,8 @@ def test_the_shipped_components_name_the_default_primaries():
     defaults = schema["properties"]["claims"]["properties"]["statements"]["default"]
     assert {claim for claim, spec in defaults.items() if spec.get("delta") is not None} <= set(components)
     assert set(components) <= set(defaults)
-    for claim, spec in ((claim, defaults[claim]) for claim in components):
-        assert components[claim].metric == spec["primary"]["metric"], claim
+    for claim in components:
+        assert components[claim].metric == defaults[claim]["primary"]["metric"], claim
         assert components[claim].sd > 0 and components[claim].source
 
 

@@ -133,26 +133,27 @@ def _shared_example_variance(series: list[pd.Series]) -> tuple[float, float] | N
     # rounding is judged against the largest variance, not the pairs' sds: one seed's variance can underflow to 0.
     size = max(max(matrix[0, 0], matrix[1, 1]) for matrix in matrices)
     covariance = covariance if covariance > NO_SPREAD * size else 0.0
-    sampling_variance = _pooled_covariance_variance(series, tested, weights, covariance)
+    sampling_variance = _pooled_covariance_variance(series, tested, matrices, weights, covariance)
     df = 2 * covariance**2 / sampling_variance if sampling_variance > 0 else math.inf
     return covariance * float(np.mean([overlap for _, _, overlap in pairs])), df
 
 
-def _pooled_covariance_variance(series: list[pd.Series], pairs: list, weights: np.ndarray, c: float) -> float:
+def _pooled_covariance_variance(
+    series: list[pd.Series], pairs: list, matrices: list[np.ndarray], weights: np.ndarray, c: float
+) -> float:
     """The sampling variance of the weighted mean of the seed pairs' covariances, sum_pq w_p w_q K_pq / (sum w)^2,
     by Isserlis' theorem for normal d_i with covariance ``c`` between any two seeds: K_pp = (s_a^2 s_b^2 + c^2) /
     (n - 1) for pair p = (a, b) over its n shared examples; K_pq = (s_a^2 c + c^2) / (n - 1) for two pairs sharing
     seed a, over the n examples all three seeds share; 0 for pairs with no seed in common. Counting the pairs as
     independent would overstate the degrees of freedom where the examples' part dominates (every pair then sees
     the same b_i); counting them as one (K_pq = K_pp) understates it where the seeds' noise does: 3 seeds' t
-    interval then covered 97.6 % of the out-of-domain mean (tests/test_stats.py)."""
+    interval then covered 97.6 % of the out-of-domain mean (tests/test_stats.py). ``matrices``: each pair's
+    covariance matrix over its shared examples, whose diagonal is s_a^2 and s_b^2."""
     total = 0.0
     for (p, (seeds_p, shared_p)), (q, (seeds_q, shared_q)) in itertools.product(enumerate(pairs), repeat=2):
         common = set(seeds_p) & set(seeds_q)
         if p == q:
-            a, b = seeds_p
-            s_a, s_b = np.var(series[a][shared_p], ddof=1), np.var(series[b][shared_p], ddof=1)
-            k = (s_a * s_b + c**2) / (len(shared_p) - 1)
+            k = (matrices[p][0, 0] * matrices[p][1, 1] + c**2) / (len(shared_p) - 1)
         elif len(common) == 1:
             (a,) = common
             shared = shared_p.intersection(shared_q)
