@@ -36,6 +36,20 @@ def test_an_attack_imports_textattack_without_its_unused_dependencies(resources_
     assert run(code) == "[]"
 
 
+def test_a_job_that_attacks_still_logs_its_job_time(resources_dir):
+    """TextAttack's import calls logging.config.dictConfig, which disables the loggers that exist: the job's
+    "job time:" line (advlm.timing, created at set-up; benchmarks/job_costs.py reads it) went missing from every
+    attack's log (the 359e1c5 run's job costs had no attack row). Set-up's loggers stay enabled."""
+    code = (
+        "import logging, sys\n"
+        "from advlm import runtime, timing\n"
+        "runtime.setup(1, uses_torch=False)\n"
+        f"runtime.offline_textattack({str(resources_dir)!r})\n"
+        "print(timing.log.disabled, logging.getLogger('textattack').disabled)\n"
+    )
+    assert run(code) == "False False"
+
+
 def test_a_deferred_module_is_imported_on_first_use_and_flair_fails_loudly(resources_dir):
     code = (
         "import sys\n"

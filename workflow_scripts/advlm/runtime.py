@@ -194,7 +194,14 @@ def offline_textattack(resources_dir: str | Path) -> None:
     nltk.download = lambda *args, **kwargs: False
     saved_hf_home = os.environ.get("HF_HOME")
     _defer_textattack_dependencies()
+    # textattack's import calls logging.config.dictConfig, which disables every logger that exists already: the
+    # job's own (advlm.timing's "job time:" line, which benchmarks/job_costs.py reads) would fall silent.
+    enabled = [logger for logger in logging.root.manager.loggerDict.values() if isinstance(logger, logging.Logger)]
+    enabled = [logger for logger in enabled if not logger.disabled]
     import textattack  # noqa: F401  (the import itself is what needs the set-up above)
+
+    for logger in enabled:
+        logger.disabled = False
 
     # textattack overwrites HF_HOME with TA_CACHE_DIR on import; keep the user's Hub cache.
     if saved_hf_home is None:
