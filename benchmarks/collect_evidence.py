@@ -25,7 +25,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # results/report files copied as they are: the README's claims table and figure, the summary, the training table
-REPORT_FILES = ("claims.csv", "summary.md", "training.csv", "claims.png", "claims_headline.png")
+REPORT_FILES = (
+    "claims.csv",
+    "summary.md",
+    "training.csv",
+    "claims.png",
+    "claims_headline.png",
+    "neurons.csv",
+    "neurons_layers.png",
+)
 # the run-analysis scripts whose Markdown output the docs quote: output file -> script
 TABLES = {"job_costs.md": "job_costs.py", "learning_curves.md": "learning_curves.py"}
 
