@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 # JSON keys and CSV columns that hold timing or the machine, not results
-TIMING_KEYS = {"seconds", "mean_seconds", "train_seconds", "warm_start_seconds", "provenance", "timing"}
+TIMING_KEYS = {"seconds", "provenance"}  # and every key ending in _seconds (is_timing)
 TIMING_FILES = (".log", ".tsv")  # job logs and Snakemake's benchmark files
 # caches that libraries write into the results folder (matplotlib's font list: its order varies)
 CACHES = ("resources/textattack_cache/matplotlib/",)
@@ -60,7 +60,7 @@ def markdown_without_timing(path: Path) -> list[list[str]]:
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if header is None:  # a table's first row is its header
             header = cells
-            timing_columns = {i for i, cell in enumerate(cells) if "seconds" in cell}
+            timing_columns = {i for i, cell in enumerate(cells) if is_timing(cell)}
         lines.append([cell for i, cell in enumerate(cells) if i not in timing_columns])
     return lines
 

@@ -41,7 +41,7 @@ def test_a_job_that_attacks_still_logs_its_job_time(resources_dir):
     "job time:" line (advlm.timing, created at set-up; benchmarks/job_costs.py reads it) went missing from every
     attack's log (the 359e1c5 run's job costs had no attack row). Set-up's loggers stay enabled."""
     code = (
-        "import logging, sys\n"
+        "import logging\n"
         "from advlm import runtime, timing\n"
         "runtime.setup(1, uses_torch=False)\n"
         f"runtime.offline_textattack({str(resources_dir)!r})\n"

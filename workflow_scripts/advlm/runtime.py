@@ -196,8 +196,8 @@ def offline_textattack(resources_dir: str | Path) -> None:
     _defer_textattack_dependencies()
     # textattack's import calls logging.config.dictConfig, which disables every logger that exists already: the
     # job's own (advlm.timing's "job time:" line, which benchmarks/job_costs.py reads) would fall silent.
-    enabled = [logger for logger in logging.root.manager.loggerDict.values() if isinstance(logger, logging.Logger)]
-    enabled = [logger for logger in enabled if not logger.disabled]
+    loggers = logging.root.manager.loggerDict.values()
+    enabled = [logger for logger in loggers if isinstance(logger, logging.Logger) and not logger.disabled]
     import textattack  # noqa: F401  (the import itself is what needs the set-up above)
 
     for logger in enabled:
