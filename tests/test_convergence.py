@@ -121,6 +121,28 @@ def test_training_at_zero_learning_rate_is_flagged_and_every_epoch_runs(tiny_ber
     assert stuck["kept_strength"] == {"budget_scale": None, "epsilon": None, "full_strength_share": 1.0}
 
 
+def test_a_run_trains_on_only_while_its_check_fails_and_never_past_the_cap():
+    from advlm.training.loop import continues
+
+    def never_asked():
+        raise AssertionError("the check is asked only after finetune.epochs")
+
+    assert continues(2, 3, 5, never_asked)
+    assert not continues(3, 3, 5, lambda: True)  # converged at epochs: stops there
+    assert continues(3, 3, 5, lambda: False) and continues(4, 3, 5, lambda: False)
+    assert not continues(5, 3, 5, lambda: False)  # the cap: flagged, not trained on
+    assert not continues(3, 3, None, lambda: False)  # no cap: exactly epochs
+
+
+def test_an_unconverged_run_trains_to_its_cap_and_is_still_flagged(tiny_bert, tmp_path):
+    stuck = training.finetune(
+        str(tiny_bert), FRAME, FRAME, tmp_path / "stuck", HP | {"lr": 0.0, "epochs": 2, "max_epochs": 4},
+        "base", {}, 5, 2, torch.device("cpu"),
+    )  # fmt: skip
+    assert stuck["epochs_run"] == 4 and stuck["kept_epoch"] == 4 and stuck["extension_epochs"] == 2
+    assert not stuck["convergence"]["converged"] and len(stuck["validation_correct"]) == 5
+
+
 @pytest.mark.parametrize("selection", ["last", "best"])
 def test_a_ramp_epoch_is_never_kept(tiny_bert, tmp_path, selection):
     """The budget ramp covers the first epoch; with two epochs the kept one is the second whichever rule, even

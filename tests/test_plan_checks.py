@@ -85,6 +85,7 @@ def test_claim_cells_may_name_sweep_points_but_not_untrained_ones():
             {"finetune__epochs": 2, "finetune__budget_ramp_epochs": 1.5, "finetune__methods": ["base", "pgd"]},
             "finetune.budget_ramp_epochs: 1.5 leaves no epoch at full strength in finetune.epochs 2",
         ),
+        ({"finetune__epochs": 5, "finetune__max_epochs": 4}, "finetune.max_epochs: 4 is below finetune.epochs 5"),
     ],
 )
 def test_cross_key_config_errors_name_the_key(overrides, message):

@@ -4,7 +4,7 @@ which jobs exist, so that a change reruns exactly the jobs it concerns; and the 
 # finetune keys that choose which models exist: a change to them retrains no other model
 MODEL_CHOICE_KEYS = ("methods", "seeds", "method_params", "grid", "grid_variant", "sweep")
 # finetune keys that only the methods' own epochs read: a change to them trains no warm start again
-METHOD_PHASE_KEYS = ("epochs", "selection", "budget_ramp_epochs")
+METHOD_PHASE_KEYS = ("epochs", "max_epochs", "selection", "budget_ramp_epochs")
 
 
 def stage_params(config, section, *exclude):

@@ -106,6 +106,7 @@ class Schedule:
     max_length: int
     budget_ramp_epochs: float = 0
     selection: str = "last"
+    max_epochs: int | None = None  # None: exactly ``epochs``
 
     @classmethod
     def of(cls, hp: dict) -> Schedule:
@@ -190,8 +191,11 @@ def finetune(
     """Fine-tune ``model_source`` with one method for ``hp['epochs']`` epochs and keep one of them (``selection``).
 
     ``hp``: the finetune section's training keys (``Schedule``). Every epoch runs: there is no early stopping, so
-    that every method trains for the same steps over the clean set, and the learning rate is constant after its
-    warm-up, so that a plateau at the end is the model's and not a schedule's (docs/protocol.md). With
+    that every method trains at least the same steps over the clean set, and the learning rate is constant after its
+    warm-up, so that a plateau at the end is the model's and not a schedule's (docs/protocol.md). A run whose
+    convergence check fails after ``epochs`` trains on, one epoch at a time, until it passes or ``max_epochs``
+    (``continues``): a run still improving gets the epochs to show its plateau, and at the cap the check can still
+    fail. With
     ``budget_ramp_epochs`` > 0 the method's perturbation budget rises linearly from 0 to its value over that many
     epochs' steps (``set_budget_scale``); the kept epoch always ran at full strength. The start model is evaluated on
     the validation split first (epoch 0), for the convergence check (advlm.convergence).
@@ -251,10 +255,12 @@ def finetune(
     if not run["correct"]:
         run["start_validation"] = _validate(run_objects, run)
     passes = PassCounter(model, run["passes"])
-    for epoch in range(run["epoch"], schedule.epochs):
-        _train_epoch(run_objects, run, passes, epoch, train, started)
-        _end_epoch(run_objects, run, epoch, started)
-        if checkpoints and epoch + 1 < schedule.epochs:
+    more = _trains_on(run_objects, run)
+    while more:
+        _train_epoch(run_objects, run, passes, run["epoch"], train, started)
+        _end_epoch(run_objects, run, run["epoch"], started)
+        more = _trains_on(run_objects, run)
+        if checkpoints and more:
             _save(run_objects, run, "epoch end", started)
     passes.remove()
     record = _record(run_objects, run, method_name, method_params, model_source, seed, hp, started)
@@ -266,6 +272,31 @@ def finetune(
     if checkpoints:
         checkpoints.remove()
     return record
+
+
+def continues(epochs_run: int, epochs: int, max_epochs: int | None, converged) -> bool:
+    """Whether a run trains another epoch: every one of ``epochs``; then, up to ``max_epochs``, while its
+    convergence check fails (``converged``: a callable, asked only after ``epochs``)."""
+    if epochs_run < epochs:
+        return True
+    return epochs_run < (max_epochs or epochs) and not converged()
+
+
+def _trains_on(objects: Training, run: dict) -> bool:
+    schedule = objects.schedule
+    return continues(
+        run["epoch"], schedule.epochs, schedule.max_epochs, lambda: _convergence(objects, run)["converged"]
+    )
+
+
+def _convergence(objects: Training, run: dict) -> dict:
+    """The run's convergence check as it stands (advlm.convergence)."""
+    return convergence.check(
+        [np.array(c) for c in run["correct"]],
+        run["kept"]["epoch"],
+        objects.validation["label"].to_numpy(),
+        [epoch["train_loss"] for epoch in run["history"]],
+    )
 
 
 def _require_full_strength_epoch(schedule: Schedule, method, examples: int, ramp_steps: int) -> None:
@@ -388,7 +419,6 @@ def _record(objects: Training, run: dict, method_name, method_params, model_sour
     """The training record (train_log.json): the curve, the kept epoch and its strength, convergence, the
     equal-footing figures and provenance."""
     history, kept = run["history"], run["kept"]
-    labels = objects.validation["label"].to_numpy()
     return {
         "method": method_name,
         "method_params": method_params,
@@ -403,9 +433,9 @@ def _record(objects: Training, run: dict, method_name, method_params, model_sour
         },
         "start_validation": run["start_validation"],
         "epochs_run": len(history),
-        "convergence": convergence.check(
-            [np.array(c) for c in run["correct"]], kept["epoch"], labels, [e["train_loss"] for e in history]
-        ),
+        # epochs past finetune.epochs because the check failed there; each one was one more look at the check
+        "extension_epochs": len(history) - objects.schedule.epochs,
+        "convergence": _convergence(objects, run),
         "validation_correct": ["".join("01"[c] for c in correct) for correct in run["correct"]],
         "train_seconds": time.perf_counter() - started,
         "steps": run["step"],
