@@ -29,7 +29,14 @@ from advlm.plan.model_sources import (
     neuron_model_source,
     start_model_inputs,
 )
-from advlm.plan.params import augment_params, data_settings, finetune_params, pretrain_params, warm_start_params
+from advlm.plan.params import (
+    augment_params,
+    data_settings,
+    finetune_params,
+    pretrain_params,
+    probe_params,
+    warm_start_params,
+)
 from advlm.plan.paths import ADVAUG_EXAMPLES, MODEL, WARM_START, corpus_paths, evalsets, model_dir, split_path
 from advlm.plan.points import advaug_examples, finetune_method_params, point_method
 from advlm.plan.targets import (

@@ -77,11 +77,7 @@ rule probe_neurons:
         mem_mb=8000,
         runtime=60,
     params:
-        neurons={
-            key: value
-            for key, value in config["neurons"].items()
-            if key not in ("corpus_splits", "num_sentences", "aggregation", "batch_size")
-        },
+        neurons=lambda wc: probe_params(config, wc.seed),
         model=lambda wc: MODEL.format(**dict(wc.items())),
         evalsets=lambda wc: [] if is_reference(wc) else evalsets(config, wc.dataset),
         num_labels=len(config["data"]["labels"]),

@@ -127,16 +127,16 @@ def test_a_run_trains_on_only_while_its_check_fails_and_never_past_the_cap():
     def never_asked():
         raise AssertionError("the check is asked only after finetune.epochs")
 
-    assert continues(2, 3, 5, never_asked)
-    assert not continues(3, 3, 5, lambda: True)  # converged at epochs: stops there
-    assert continues(3, 3, 5, lambda: False) and continues(4, 3, 5, lambda: False)
-    assert not continues(5, 3, 5, lambda: False)  # the cap: flagged, not trained on
-    assert not continues(3, 3, None, lambda: False)  # no cap: exactly epochs
+    assert continues(2, 3, 2, never_asked)
+    assert not continues(3, 3, 2, lambda: True)  # converged at epochs: stops there
+    assert continues(3, 3, 2, lambda: False) and continues(4, 3, 2, lambda: False)
+    assert not continues(5, 3, 2, lambda: False)  # two past epochs: flagged, not trained on
+    assert not continues(3, 3, 0, lambda: False)  # none extra: exactly epochs
 
 
 def test_an_unconverged_run_trains_to_its_cap_and_is_still_flagged(tiny_bert, tmp_path):
     stuck = training.finetune(
-        str(tiny_bert), FRAME, FRAME, tmp_path / "stuck", HP | {"lr": 0.0, "epochs": 2, "max_epochs": 4},
+        str(tiny_bert), FRAME, FRAME, tmp_path / "stuck", HP | {"lr": 0.0, "epochs": 2, "extra_epochs": 2},
         "base", {}, 5, 2, torch.device("cpu"),
     )  # fmt: skip
     assert stuck["epochs_run"] == 4 and stuck["kept_epoch"] == 4 and stuck["extension_epochs"] == 2

@@ -308,16 +308,13 @@ def check_sweep_ids(config):
 
 def check_schedule(config):
     """The kept epoch must run at full strength: the budget ramp must end before the last epoch of a method that ramps
-    starts (training.loop refuses it too, but only once a job runs); a run's epoch cap is not below its epochs."""
+    starts (training.loop refuses it too, but only once a job runs)."""
     ramp, epochs = config["finetune"]["budget_ramp_epochs"], config["finetune"]["epochs"]
     if ramp > epochs - 1 and set(config["finetune"]["methods"]) & set(RAMPED_METHODS):
         problem = (
             f"{ramp} leaves no epoch at full strength in finetune.epochs {epochs}: the ramp must end before the last"
         )
         yield "finetune.budget_ramp_epochs", problem
-    cap = config["finetune"].get("max_epochs")
-    if cap is not None and cap < epochs:
-        yield "finetune.max_epochs", f"{cap} is below finetune.epochs {epochs}: the cap of a run that trains on"
 
 
 CONFIG_CHECKS = [

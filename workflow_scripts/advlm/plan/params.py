@@ -4,7 +4,7 @@ which jobs exist, so that a change reruns exactly the jobs it concerns; and the 
 # finetune keys that choose which models exist: a change to them retrains no other model
 MODEL_CHOICE_KEYS = ("methods", "seeds", "method_params", "grid", "grid_variant", "sweep")
 # finetune keys that only the methods' own epochs read: a change to them trains no warm start again
-METHOD_PHASE_KEYS = ("epochs", "max_epochs", "selection", "budget_ramp_epochs")
+METHOD_PHASE_KEYS = ("epochs", "extra_epochs", "selection", "budget_ramp_epochs")
 
 
 def stage_params(config, section, *exclude):
@@ -57,3 +57,20 @@ def finetune_params(config):
     """The fine-tuning jobs' training parameters: the keys that choose which models exist are left out, so that a
     new seed or sweep point reruns no other model."""
     return stage_params(config, "finetune", *MODEL_CHOICE_KEYS) | {"max_length": config["model"]["max_length"]}
+
+
+# neurons keys that only the probe corpus's and the activations' jobs read
+CORPUS_KEYS = ("corpus_splits", "num_sentences", "aggregation", "batch_size")
+
+
+def probe_params(config, seed):
+    """A probe job's settings: the neurons section less the corpus's keys, its seed drawn from (neurons.seed, the
+    model's fine-tuning seed) by numpy's SeedSequence. Every random part of the measurement (the refits' sentence
+    splits and train samples, the null's orderings, the random neurons ablated, the control tasks) is then shared by
+    the models of one seed, whose paired differences it barely moves, and drawn anew for every seed, so that the
+    claims' interval over seeds carries the probe's noise instead of one fixed draw's bias for all of them."""
+    import numpy as np
+
+    neurons = stage_params(config, "neurons", *CORPUS_KEYS)
+    drawn = int(np.random.SeedSequence([neurons["seed"], int(seed)]).generate_state(1)[0])
+    return neurons | {"seed": drawn, "seed_drawn_from": [neurons["seed"], int(seed)]}

@@ -106,7 +106,7 @@ class Schedule:
     max_length: int
     budget_ramp_epochs: float = 0
     selection: str = "last"
-    max_epochs: int | None = None  # None: exactly ``epochs``
+    extra_epochs: int = 0  # at most this many past ``epochs`` while the convergence check fails
 
     @classmethod
     def of(cls, hp: dict) -> Schedule:
@@ -193,8 +193,8 @@ def finetune(
     ``hp``: the finetune section's training keys (``Schedule``). Every epoch runs: there is no early stopping, so
     that every method trains at least the same steps over the clean set, and the learning rate is constant after its
     warm-up, so that a plateau at the end is the model's and not a schedule's (docs/protocol.md). A run whose
-    convergence check fails after ``epochs`` trains on, one epoch at a time, until it passes or ``max_epochs``
-    (``continues``): a run still improving gets the epochs to show its plateau, and at the cap the check can still
+    convergence check fails after ``epochs`` trains on, one epoch at a time, until it passes or ``extra_epochs``
+    more have run (``continues``): a run still improving gets the epochs to show its plateau, and at the cap the check can still
     fail. With
     ``budget_ramp_epochs`` > 0 the method's perturbation budget rises linearly from 0 to its value over that many
     epochs' steps (``set_budget_scale``); the kept epoch always ran at full strength. The start model is evaluated on
@@ -274,18 +274,18 @@ def finetune(
     return record
 
 
-def continues(epochs_run: int, epochs: int, max_epochs: int | None, converged) -> bool:
-    """Whether a run trains another epoch: every one of ``epochs``; then, up to ``max_epochs``, while its
+def continues(epochs_run: int, epochs: int, extra_epochs: int, converged) -> bool:
+    """Whether a run trains another epoch: every one of ``epochs``; then, up to ``extra_epochs`` more, while its
     convergence check fails (``converged``: a callable, asked only after ``epochs``)."""
     if epochs_run < epochs:
         return True
-    return epochs_run < (max_epochs or epochs) and not converged()
+    return epochs_run < epochs + extra_epochs and not converged()
 
 
 def _trains_on(objects: Training, run: dict) -> bool:
     schedule = objects.schedule
     return continues(
-        run["epoch"], schedule.epochs, schedule.max_epochs, lambda: _convergence(objects, run)["converged"]
+        run["epoch"], schedule.epochs, schedule.extra_epochs, lambda: _convergence(objects, run)["converged"]
     )
 
 
