@@ -194,11 +194,10 @@ def finetune(
     that every method trains at least the same steps over the clean set, and the learning rate is constant after its
     warm-up, so that a plateau at the end is the model's and not a schedule's (docs/protocol.md). A run whose
     convergence check fails after ``epochs`` trains on, one epoch at a time, until it passes or ``extra_epochs``
-    more have run (``continues``): a run still improving gets the epochs to show its plateau, and at the cap the check can still
-    fail. With
-    ``budget_ramp_epochs`` > 0 the method's perturbation budget rises linearly from 0 to its value over that many
-    epochs' steps (``set_budget_scale``); the kept epoch always ran at full strength. The start model is evaluated on
-    the validation split first (epoch 0), for the convergence check (advlm.convergence).
+    more have run (``continues``): a run still improving gets the epochs to show its plateau, and after the last
+    the check can still fail. With ``budget_ramp_epochs`` > 0 the method's perturbation budget rises linearly from 0
+    to its value over that many epochs' steps (``set_budget_scale``); the kept epoch always ran at full strength. The
+    start model is evaluated on the validation split first (epoch 0), for the convergence check (advlm.convergence).
 
     ``method_context``: the run objects a method needs beyond the loop's own (``attack_context`` of a2t,
     ``adversarial_examples`` of advaug, ``counterfitted`` of ascc and dne; see their ``needs``).
