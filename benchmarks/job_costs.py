@@ -5,10 +5,11 @@ Every job logs one ``job time:`` line (``advlm/timing.py``): its wall time split
 module-level imports), later imports, loading models and resources, and work; the time inside the watched models'
 forward passes; the matrix-product FLOPs of those passes (backward passes included); and this machine's fp32 and
 bf16 peak measured by the same job at its end, on its own thread count and under the same load. This script
-gathers them into one table per rule (attacks per recipe):
+gathers them into one table per rule (attacks per recipe, fine-tuning per method):
 
     .venv/bin/python benchmarks/job_costs.py                  # results/ of the default experiment
     .venv/bin/python benchmarks/job_costs.py path/to/results --json costs.json
+    .venv/bin/python benchmarks/job_costs.py path/to/results --csv benchmarks/job_costs_<commit>.csv  # priorities
 
 Columns: jobs; job-seconds (sum of wall times) and their share of the run's; seconds per job; the shares of wall
 time spent starting up (start-up + imports + loading) and working; the share of work inside the model's forward
@@ -35,7 +36,8 @@ MARKER = "job time: "
 
 
 def job_records(results: Path) -> list[dict]:
-    """One record per job log holding a ``job time:`` line: its rule (attacks: ``attack:<recipe>``) and times."""
+    """One record per job log holding a ``job time:`` line: its rule (attacks: ``attack:<recipe>``, fine-tuning:
+    ``finetune:<method>``) and times."""
     records = []
     for log in sorted((results / "logs").rglob("*.log")):
         lines = [line for line in log.read_text(errors="replace").splitlines() if MARKER in line]
@@ -43,8 +45,10 @@ def job_records(results: Path) -> list[dict]:
             continue
         record = json.loads(lines[-1].split(MARKER, 1)[1])
         rule = log.relative_to(results / "logs").parts[0]
-        if rule in ("attack", "attack_train"):
-            rule = f"{rule}:{log.parent.name if rule == 'attack' else 'advaug'}"
+        if rule in ("attack", "finetune"):  # the log's folder: the recipe, the method (or sweep point)
+            rule = f"{rule}:{log.parent.name}"
+        elif rule == "attack_train":
+            rule = f"{rule}:advaug"
         records.append({"rule": rule, "log": str(log), **record})
     return records
 
@@ -141,6 +145,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="?", default="results", type=Path)
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--csv", type=Path, help="also write the per-rule costs here (input of advlm.priorities)")
+    parser.add_argument("--csv-comment", default="", help="the CSV's header comment: which run, where, how")
     parser.add_argument("--cores", type=int, default=os.cpu_count(), help="cores of the run's machine (the floor)")
     args = parser.parse_args(argv)
     records = job_records(args.results)
@@ -150,6 +156,15 @@ def main(argv=None) -> None:
     print(markdown(rows, records, args.cores))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
+    if args.csv:
+        args.csv.write_text(costs_csv(rows, args.csv_comment))
+
+
+def costs_csv(rows: list[dict], comment: str = "") -> str:
+    """The per-rule costs table the job priorities are computed from (advlm.priorities.read_costs)."""
+    lines = [f"# {line}" for line in comment.splitlines()] + ["rule,jobs,job_seconds,seconds_per_job"]
+    lines += [f"{r['rule']},{r['jobs']},{r['job_seconds']:.0f},{r['seconds_per_job']:.1f}" for r in rows]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -82,6 +82,26 @@ def test_job_costs_table_from_logged_job_times(tmp_path):
     assert "| `attack:a2t` | 10 | 20 % | 10 % | 40 % | 30 % |" in table  # work, victim, tagger, encoder, rest
 
 
+def test_fine_tuning_costs_per_method_feed_the_priorities(tmp_path):
+    """finetune's jobs are a row per method (a2t's, the longest, apart from base's), and the CSV job_costs.py writes
+    is what advlm.priorities reads."""
+    from advlm import priorities
+
+    for method, seed, wall in (("base", 1, 100.0), ("a2t", 1, 600.0), ("a2t", 2, 700.0)):
+        path = tmp_path / "logs" / "finetune" / "d" / "none" / method / f"seed{seed}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"startup": 1.0, "imports": 1.0, "load": 0.0, "model": 0.0, "flops": {}, "wall": wall, "work": wall}
+        path.write_text(f"job time: {json.dumps(record)}\n")
+    costs = _job_costs()
+    rows = costs.summarize(costs.job_records(tmp_path))
+    assert [(row["rule"], row["jobs"], row["seconds_per_job"]) for row in rows] == [
+        ("finetune:a2t", 2, 650.0),
+        ("finetune:base", 1, 100.0),
+    ]
+    (tmp_path / "costs.csv").write_text(costs.costs_csv(rows, "a test run\non no machine"))
+    assert priorities.read_costs(tmp_path / "costs.csv") == {"finetune:a2t": 650.0, "finetune:base": 100.0}
+
+
 @pytest.mark.parametrize("script", ["evaluate", "finetune", "pretrain_mlm", "extract_activations", "gather_attack"])
 def test_jobs_that_do_not_attack_do_not_import_textattack(script):
     """TextAttack's import (with flair's, which it pulls) costs about 16 s of a job's start on this machine: only
