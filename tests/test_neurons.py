@@ -194,6 +194,18 @@ def test_jaccard_of_identical_sets_is_one_and_of_disjoint_sets_zero():
     np.testing.assert_array_equal(matrix, matrix.T)
 
 
+def test_the_regularization_is_the_sparsest_within_one_standard_error_of_the_best():
+    """The one-standard-error rule on the default reference's two measured grids: C 0.1 / 1 / 10 at 0.830 / 0.835 /
+    0.836 (and 0.837 / 0.840 / 0.840) on about 3,500 validation words, whose best moved from C 1 to C 10: both give the
+    first point. A first point a clear step below the best is not taken."""
+    from advlm.neurons.probe import within_one_standard_error
+
+    assert within_one_standard_error([0.8302, 0.8350, 0.8356], 3500) == 0
+    assert within_one_standard_error([0.8368, 0.8399, 0.8399], 3500) == 0
+    assert within_one_standard_error([0.80, 0.835, 0.836], 3500) == 1  # 0.036 below: six standard errors
+    assert within_one_standard_error([0.80, 0.82, 0.836], 3500) == 2
+
+
 def test_size_grid_is_geometric_and_ends_at_all_neurons():
     assert subset.size_grid(10, 1.5) == [1, 2, 3, 4, 6, 9, 10]
     assert subset.size_grid(1, 1.2) == [1]
