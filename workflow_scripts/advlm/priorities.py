@@ -6,7 +6,7 @@ the ready job with the highest priority first, so the longest chains start early
 finishes in about the longest chain's time (issue 34).
 
 The costs are a run's measured seconds per job, per rule (``benchmarks/job_costs.py``; the committed table is
-``benchmarks/job_costs_ef8abb4.csv``); a row ``<rule>:<variant>`` (``attack:pwws``, as job_costs.py names the
+``benchmarks/job_costs_6d6e101.csv``); a row ``<rule>:<variant>`` (``attack:pwws``, as job_costs.py names the
 attacks by recipe) is that rule's jobs of one value of its variant wildcard (``VARIANT_WILDCARDS``) and takes
 precedence over a plain ``<rule>`` row. The DAG is Snakemake's own (``snakemake --dag``), so that the chains follow
 the rules as they are. Per rule (and variant), the priority is the longest remaining chain over its jobs, in whole
@@ -14,7 +14,7 @@ seconds. The rules read them from a file this module writes (``resources/priorit
 :func:`job_priority`), rewritten when the costs or the rules change:
 
     snakemake --dag > dag.dot
-    python -m advlm.priorities benchmarks/job_costs_ef8abb4.csv dag.dot --write resources/priorities.csv
+    python -m advlm.priorities benchmarks/job_costs_6d6e101.csv dag.dot --write resources/priorities.csv
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def job_priority(table: dict[str, int], rule: str, wildcards) -> int:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("costs", type=Path, help="a job-costs CSV (benchmarks/job_costs_ef8abb4.csv)")
+    parser.add_argument("costs", type=Path, help="a job-costs CSV (benchmarks/job_costs_6d6e101.csv)")
     parser.add_argument("dag", type=Path, help="the output of `snakemake --dag`")
     parser.add_argument("--write", type=Path, help="also write them here as CSV (rule, priority)")
     args = parser.parse_args(argv)
